@@ -24,7 +24,7 @@ from tqdm import tqdm
 from .checkpoints import TRAINING_STATE, load_training_state, save_model, save_training_state
 from .data import file_digest, load_dataset, to_model_input
 from .errors import VaelabError
-from .evaluate import elbo_metrics
+from .metrics import elbo_metrics
 from .losses import vae_loss
 from .models import VAE, build_model
 from .params import model_section

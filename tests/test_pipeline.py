@@ -1,0 +1,113 @@
+"""The whole DAG, end to end: `dvc repro` on a smoke override in a temporary copy of the project."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import sha256, write_png_archive
+
+ROOT = Path(__file__).resolve().parents[1]
+FIGURES = ["curves.png", "samples_fc.png", "samples_conv.png", "samples_conv_beta5.png",
+           "interpolation_prior_conv.png", "interpolation_images_conv.png", "reconstructions.png",
+           "fc_vs_conv.png", "beta_comparison.png", "traversals_conv.png", "traversals_conv_beta5.png"]
+
+
+def run(cmd, cwd, env):
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, f"{cmd} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def smoke_project(tmp_path_factory):
+    project = tmp_path_factory.mktemp("project")
+    for item in ("dvc.yaml", "params.yaml", "pipeline", "src"):
+        (shutil.copytree if (ROOT / item).is_dir() else shutil.copy)(ROOT / item, project / item)
+    mirror = project.parent / "mirror"
+    mirror.mkdir()
+    write_png_archive(mirror / "cifar10-png.tar.gz", train_count=300, test_count=100)
+
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["data"].update(mirror_dirs=[str(mirror)], png_sha256=sha256(mirror / "cifar10-png.tar.gz"),
+                          allow_download=False)
+    for name in ("fc", "conv", "conv_beta5"):
+        params[name].update(epochs=1, batch_size=64)
+    params["evaluate"].update(sample_count=100, batch_size=50)
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
+           "MLFLOW_TRACKING_URI": f"sqlite:///{project}/mlflow.db", "MLFLOW_DISABLE_TELEMETRY": "true",
+           "DVC_NO_ANALYTICS": "1"}
+    env.pop("VAELAB_DATA_DIR", None)
+    dvc = [sys.executable, "-m", "dvc"]
+    run(["git", "init", "-q"], project, env)
+    run(dvc + ["init", "-q"], project, env)
+    run(dvc + ["config", "core.analytics", "false"], project, env)
+    output = run(dvc + ["repro"], project, env)
+    return project, env, dvc, output
+
+
+def test_repro_writes_metrics_for_every_model(smoke_project):
+    project, *_ = smoke_project
+    metrics = json.loads((project / "reports" / "metrics.json").read_text())
+    assert set(metrics) == {"fc", "conv", "conv_beta5"}
+    for name, values in metrics.items():
+        for key in ("test_neg_elbo", "test_bpd", "test_recon_mse", "test_kl", "active_units", "epochs",
+                    "train_seconds"):
+            assert key in values, (name, key)
+        assert values["epochs"] == 1
+        assert 0 < values["test_recon_mse"] < 1
+        assert values["test_kl"] > 0
+        assert 0 <= values["active_units"] <= values["latent_dim"]
+    assert metrics["conv_beta5"]["beta"] == 5.0
+
+
+def test_repro_renders_figures_and_report(smoke_project):
+    project, *_ = smoke_project
+    for figure in FIGURES:
+        path = project / "reports" / "figures" / figure
+        assert path.is_file() and path.stat().st_size > 1000, figure
+    summary = (project / "reports" / "summary.md").read_text()
+    assert len(summary.split()) <= 300
+    metrics = json.loads((project / "reports" / "metrics.json").read_text())
+    assert f"{metrics['conv']['test_recon_mse']:.3g}" in summary  # the numbers are the measured ones
+    report = (project / "reports" / "README.md").read_text()
+    assert all(f"figures/{figure}" in report for figure in FIGURES)
+    for name in ("fc", "conv", "conv_beta5"):
+        rows = (project / "reports" / "curves" / f"{name}.csv").read_text().splitlines()
+        assert rows[0].startswith("epoch,") and len(rows) == 2
+
+
+def test_every_model_has_one_mlflow_run_with_per_epoch_metrics(smoke_project):
+    project, env, *_ = smoke_project
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
+    experiment = client.get_experiment_by_name("cifar10-vae")
+    runs = client.search_runs([experiment.experiment_id])
+    assert sorted(run.info.run_name for run in runs) == ["conv", "conv_beta5", "fc"]
+    for run in runs:
+        history = client.get_metric_history(run.info.run_id, "test_neg_elbo")
+        assert [m.step for m in history] == [1]
+        assert "final/test_bpd" in run.data.metrics  # added by the evaluate stage
+        assert run.data.params["beta"] in ("1.0", "5.0")
+        assert run.data.tags["data_sha256"]
+        figures = [a.path for a in client.list_artifacts(run.info.run_id, "figures")]
+        assert f"figures/samples_{run.info.run_name}.png" in figures  # added by the render stage
+
+
+def test_dvc_sees_everything_up_to_date_and_plots_render(smoke_project):
+    project, env, dvc, _ = smoke_project
+    assert "up to date" in run(dvc + ["status"], project, env)
+    assert "Running stage" not in run(dvc + ["repro"], project, env)  # nothing reruns
+    run(dvc + ["plots", "show", "-o", str(project / "plots_html")], project, env)
+    assert (project / "plots_html" / "index.html").is_file()
+    shown = run(dvc + ["metrics", "show", "--json"], project, env)
+    assert "test_bpd" in shown
