@@ -124,3 +124,16 @@ def test_model_input_is_dequantised_channels_last():
     assert torch.all(x >= k / 256) and torch.all(x < (k + 1) / 256)
     assert to_model_input(torch.zeros(2, 4, 4, 3, dtype=torch.uint8), torch.device("cpu")).is_contiguous(
         memory_format=torch.channels_last)
+
+
+def test_default_mirror_matches_the_pinned_checksum():
+    """The team mirror beside the checkout (CI has it) holds exactly the pinned archive."""
+    from vaelab.data import verify_checksum
+    from vaelab.params import load_params
+
+    root = Path(__file__).resolve().parents[1]
+    params = load_params(root / "params.yaml")
+    archive = root / params["data"]["mirror_dirs"][0] / "cifar10-png.tar.gz"
+    if not archive.is_file():
+        pytest.skip(f"no dataset mirror at {archive.parent}")
+    verify_checksum(archive, "sha256", params["data"]["png_sha256"])
