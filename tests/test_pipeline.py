@@ -15,7 +15,8 @@ from conftest import sha256, write_png_archive
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ["curves.png", "samples_fc.png", "samples_conv.png", "samples_conv_beta5.png",
            "interpolation_prior_conv.png", "interpolation_images_conv.png", "reconstructions.png",
-           "fc_vs_conv.png", "beta_comparison.png", "traversals_conv.png", "traversals_conv_beta5.png"]
+           "fc_vs_conv.png", "beta_comparison.png", "traversals_conv.png", "traversals_conv_beta5.png",
+           "samples_labelled_conv.png", "samplers_conv.png"]
 
 
 def run(cmd, cwd, env):
@@ -38,7 +39,8 @@ def smoke_project(tmp_path_factory):
                           allow_download=False)
     for name in ("fc", "conv", "conv_beta5"):
         params[name].update(epochs=1, batch_size=64)
-    params["evaluate"].update(sample_count=100, batch_size=50)
+    params["evaluator"].update(epochs=1, width=4, batch_size=64)
+    params["evaluate"].update(sample_count=100, batch_size=50, gmm_components=2)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
     bin_dir = str(Path(sys.executable).parent)
@@ -57,8 +59,17 @@ def smoke_project(tmp_path_factory):
 def test_repro_writes_metrics_for_every_model(smoke_project):
     project, *_ = smoke_project
     metrics = json.loads((project / "reports" / "metrics.json").read_text())
-    assert set(metrics) == {"fc", "conv", "conv_beta5"}
-    for name, values in metrics.items():
+    assert set(metrics) == {"fc", "conv", "conv_beta5", "reference", "evaluator_accuracy",
+                            "evaluated_images"}
+    assert 0 <= metrics["evaluator_accuracy"] <= 1
+    assert set(metrics["reference"]) == {"real_train", "noise", "blurred"}
+    for name in ("fc", "conv", "conv_beta5"):
+        values = metrics[name]
+        for sampler in ("prior", "gmm"):
+            row = values["samplers"][sampler]
+            assert row["fd_clf"] >= 0 and 1 <= row["is_clf"] <= 10 and 0 <= row["recognisable"] <= 1
+            assert abs(sum(row["class_histogram"].values()) - 1) < 1e-3
+        assert values["fd_clf_recon"] >= 0
         for key in ("test_neg_elbo", "test_bpd", "test_recon_mse", "test_kl", "active_units", "epochs",
                     "train_seconds"):
             assert key in values, (name, key)
@@ -80,7 +91,7 @@ def test_repro_renders_figures_and_report(smoke_project):
     assert f"{metrics['conv']['test_recon_mse']:.3g}" in summary  # the numbers are the measured ones
     report = (project / "reports" / "README.md").read_text()
     assert all(f"figures/{figure}" in report for figure in FIGURES)
-    for name in ("fc", "conv", "conv_beta5"):
+    for name in ("fc", "conv", "conv_beta5", "evaluator"):
         rows = (project / "reports" / "curves" / f"{name}.csv").read_text().splitlines()
         assert rows[0].startswith("epoch,") and len(rows) == 2
 
@@ -92,11 +103,15 @@ def test_every_model_has_one_mlflow_run_with_per_epoch_metrics(smoke_project):
     client = mlflow.MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
     experiment = client.get_experiment_by_name("cifar10-vae")
     runs = client.search_runs([experiment.experiment_id])
-    assert sorted(run.info.run_name for run in runs) == ["conv", "conv_beta5", "fc"]
+    assert sorted(run.info.run_name for run in runs) == ["conv", "conv_beta5", "evaluator", "fc"]
     for run in runs:
+        if run.info.run_name == "evaluator":
+            assert len(client.get_metric_history(run.info.run_id, "test_accuracy")) == 1
+            continue
         history = client.get_metric_history(run.info.run_id, "test_neg_elbo")
         assert [m.step for m in history] == [1]
         assert "final/test_bpd" in run.data.metrics  # added by the evaluate stage
+        assert "final/gmm/fd_clf" in run.data.metrics
         assert run.data.params["beta"] in ("1.0", "5.0")
         assert run.data.tags["data_sha256"]
         figures = [a.path for a in client.list_artifacts(run.info.run_id, "figures")]

@@ -190,3 +190,28 @@ def plot_traversals(model: VAE, image: torch.Tensor, kl_per_dim: list[float], pa
     np.atleast_1d(axes)[0].set_title(f"{name}: one latent dimension at a time from -{span:g} to +{span:g}", fontsize=10)
     fig.tight_layout()
     _save(fig, path)
+
+
+def plot_labelled_samples(images: torch.Tensor, logits: torch.Tensor, classes: list[str], path: Path,
+                          columns: int = 6, confident: float = 0.9) -> None:
+    """Each image titled with the judge's label and confidence (green when >= `confident`)."""
+    confidence, label = logits.softmax(dim=1).max(dim=1)
+    rows = (len(images) + columns - 1) // columns
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.45, rows * 1.65))
+    for ax, image, conf, lab in zip(np.atleast_1d(axes).flat, images, confidence.tolist(), label.tolist()):
+        ax.imshow(image.permute(1, 2, 0).numpy(), interpolation="nearest")
+        ax.set_title(f"{classes[lab]} {conf:.2f}", fontsize=8, color="tab:green" if conf >= confident else "black")
+        ax.axis("off")
+    fig.suptitle(f"Samples from N(0, I), labelled by the evaluator classifier (green: confidence >= {confident})",
+                 fontsize=9)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_samplers(model: VAE, codes: dict[str, torch.Tensor], path: Path, columns: int = 6) -> None:
+    """The same model decoding codes from different samplers, side by side."""
+    fig, axes = plt.subplots(1, len(codes), figsize=(4.6 * len(codes), 5))
+    for ax, (title, z) in zip(np.atleast_1d(axes), codes.items()):
+        _show(ax, decode(model, z), nrow=columns, title=title)
+    fig.tight_layout()
+    _save(fig, path)
