@@ -5,7 +5,7 @@ the project trains its own judge (the `train_evaluator` stage). Its architecture
 ResNet-9 in the style of Myrtle.ai's DAWNBench entry: conv-BN-ReLU blocks, max-pooling, two
 residual blocks, a max-pooled 8c-d feature (the "penultimate features" of the metrics) and a
 linear head. It trains with SGD + Nesterov, a one-cycle learning rate, label smoothing, random
-crops and flips done on whole uint8 batches, and bfloat16 autocast on the CPU.
+crops and flips done on whole uint8 batches, and optional bfloat16 autocast on the CPU.
 """
 
 from __future__ import annotations
@@ -82,10 +82,10 @@ def _as_input(images: torch.Tensor, device: torch.device) -> torch.Tensor:
     return images.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
 
 
-def _autocast(device: torch.device):
-    # bfloat16 speeds this classifier ~1.6x on the CPU; on a GPU autocast picks its own type.
+def _autocast(device: torch.device, enabled: bool):
+    """Mixed precision for training only (bfloat16 on the CPU, float16 on CUDA); scoring stays fp32."""
     return torch.autocast(device.type, dtype=torch.bfloat16 if device.type == "cpu" else torch.float16,
-                          enabled=device.type in ("cpu", "cuda"))
+                          enabled=enabled and device.type in ("cpu", "cuda"))
 
 
 @torch.no_grad()
@@ -99,11 +99,10 @@ def predict(model: Classifier, images: torch.Tensor, device: torch.device, batch
     features, logits = [], []
     for start in range(0, len(images), batch_size):
         x = images[start:start + batch_size].to(device).contiguous(memory_format=torch.channels_last)
-        with _autocast(device):
-            f = model.features(x)
-            out = model.head(f) / 8
-            if flip_average:
-                out = (out + model(torch.flip(x, dims=[3]))) / 2
+        f = model.features(x)
+        out = model.head(f) / 8
+        if flip_average:
+            out = (out + model(torch.flip(x, dims=[3]))) / 2
         features.append(f.float().cpu())
         logits.append(out.float().cpu())
     return torch.cat(features), torch.cat(logits)
@@ -157,7 +156,7 @@ def train_classifier(settings: dict, x_train: torch.Tensor, y_train: torch.Tenso
                 index = order[start:start + batch_size]
                 x = _as_input(augment(x_train[index], generator), device).contiguous(memory_format=torch.channels_last)
                 y = y_train[index].to(device)
-                with _autocast(device):
+                with _autocast(device, settings["mixed_precision"]):
                     logits = model(x)
                     loss = F.cross_entropy(logits.float(), y, label_smoothing=settings["label_smoothing"])
                 if not torch.isfinite(loss):
