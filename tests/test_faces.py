@@ -195,3 +195,16 @@ def test_widths_that_do_not_fit_the_image_size_are_a_params_error():
                              "epochs": 1, "batch_size": 8, "lr": 0.001}}
     with pytest.raises(VaelabError, match=r"conv_faces.model.widths does not fit faces.image_size"):
         faces_training_section(params)
+
+
+def test_default_mirror_matches_the_pinned_celeba_checksum():
+    """The team mirror beside the checkout (CI has it) holds exactly the pinned archive."""
+    from vaelab.data import verify_checksum
+    from vaelab.params import faces_section, load_params
+
+    root = Path(__file__).resolve().parents[1]
+    faces = faces_section(load_params(root / "params.yaml"))
+    archive = root / faces["mirror_dirs"][0] / "celeba-10k.tar.gz"
+    if not archive.is_file():
+        pytest.skip(f"no dataset mirror at {archive.parent}")
+    verify_checksum(archive, "sha256", faces["archive_sha256"])
