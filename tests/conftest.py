@@ -75,3 +75,61 @@ def write_png_archive(path: Path, train_count: int = 40, test_count: int = 20, s
 @pytest.fixture
 def no_env_mirror(monkeypatch):
     monkeypatch.delenv("VAELAB_DATA_DIR", raising=False)
+
+
+CELEBA_ATTRIBUTES = tuple("5_o_Clock_Shadow Arched_Eyebrows Attractive Bags_Under_Eyes Bald Bangs Big_Lips Big_Nose "
+                          "Black_Hair Blond_Hair Blurry Brown_Hair Bushy_Eyebrows Chubby Double_Chin Eyeglasses Goatee "
+                          "Gray_Hair Heavy_Makeup High_Cheekbones Male Mouth_Slightly_Open Mustache Narrow_Eyes No_Beard "
+                          "Oval_Face Pale_Skin Pointy_Nose Receding_Hairline Rosy_Cheeks Sideburns Smiling Straight_Hair "
+                          "Wavy_Hair Wearing_Earrings Wearing_Hat Wearing_Lipstick Wearing_Necklace Wearing_Necktie "
+                          "Young".split())
+
+
+def jpeg_bytes(image: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="JPEG", quality=95)
+    return buffer.getvalue()
+
+
+def attribute_file_text(file_names, attributes: np.ndarray, names=CELEBA_ATTRIBUTES) -> str:
+    """The official list_attr_celeba.txt format: row count, names, then `<file>  1 -1 ...` rows."""
+    rows = [f"{name} " + " ".join(f"{int(v):2d}" for v in row) for name, row in zip(file_names, attributes)]
+    return "\n".join([str(len(rows)), " ".join(names) + " ", *rows]) + "\n"
+
+
+def celeba_faces(count: int, seed: int = 0, size: tuple[int, int] = (89, 109)) -> tuple[np.ndarray, np.ndarray]:
+    """Smooth synthetic "faces" (W x H RGB, a bright disc whose colour varies) and +-1 attributes,
+    every attribute present and absent among the first two images (so every probe has two classes)."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    yy, xx = np.mgrid[:height, :width]
+    disc = ((xx - width / 2) ** 2 + (yy - height / 2) ** 2 < (min(size) / 3) ** 2)[..., None]
+    colours = rng.integers(40, 220, (count, 1, 1, 3))
+    images = np.where(disc, colours, 255 - colours).astype(np.uint8)
+    attributes = rng.choice(np.array([-1, 1], dtype=np.int8), (count, len(CELEBA_ATTRIBUTES)))
+    attributes[0], attributes[1] = 1, -1
+    return images, attributes
+
+
+def write_celeba_archive(path: Path, count: int = 24, size: tuple[int, int] = (89, 109), corrupt: str | None = None,
+                         attribute_text: str | None = None) -> dict:
+    """The mirror's `celeba-10k.tar.gz` layout; `corrupt` names an image to damage ("<name>:garbage" or
+    "<name>:truncated"); `attribute_text` replaces the attribute file."""
+    images, attributes = celeba_faces(count, size=size)
+    names = [f"{i + 1:06d}.jpg" for i in range(count)]
+    damaged, _, how = (corrupt or "").partition(":")
+    with tarfile.open(path, "w:gz") as tar:
+        for name, image in zip(names, images):
+            data = jpeg_bytes(image)
+            if name == damaged:
+                data = b"not a jpeg" if how == "garbage" else data[: len(data) // 2]
+            _add_bytes(tar, f"celeba-10k/img_align_celeba/{name}", data)
+        text = attribute_text if attribute_text is not None else attribute_file_text(names, attributes)
+        _add_bytes(tar, "celeba-10k/list_attr_celeba.txt", text.encode())
+    return {"images": images, "attributes": attributes, "names": names}
+
+
+@pytest.fixture
+def no_env_faces(monkeypatch):
+    for name in ("VAELAB_FACES_DIR", "VAELAB_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)

@@ -10,13 +10,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import sha256, write_png_archive
+from conftest import CELEBA_ATTRIBUTES, sha256, write_celeba_archive, write_png_archive
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ["curves.png", "samples_fc.png", "samples_conv.png", "samples_conv_beta5.png",
            "interpolation_prior_conv.png", "interpolation_images_conv.png", "reconstructions.png",
            "fc_vs_conv.png", "beta_comparison.png", "traversals_conv.png", "traversals_conv_beta5.png",
            "samples_labelled_conv.png", "samplers_conv.png"]
+FACES_FIGURES = ["faces_curves.png", "faces_samples.png", "faces_reconstructions.png", "faces_interpolations.png",
+                 "faces_shells.png", "faces_neighbourhoods.png", "faces_attributes.png", "faces_samplers.png"]
 
 
 def run(cmd, cwd, env):
@@ -33,6 +35,7 @@ def smoke_project(tmp_path_factory):
     mirror = project.parent / "mirror"
     mirror.mkdir()
     write_png_archive(mirror / "cifar10-png.tar.gz", train_count=300, test_count=100)
+    write_celeba_archive(mirror / "celeba-10k.tar.gz", count=36)
 
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["data"].update(mirror_dirs=[str(mirror)], png_sha256=sha256(mirror / "cifar10-png.tar.gz"),
@@ -41,6 +44,10 @@ def smoke_project(tmp_path_factory):
         params[name].update(epochs=1, batch_size=64)
     params["evaluator"].update(epochs=1, width=4, batch_size=64)
     params["evaluate"].update(sample_count=100, batch_size=50, gmm_components=2)
+    params["faces"].update(mirror_dirs=[str(mirror)], archive_sha256=sha256(mirror / "celeba-10k.tar.gz"),
+                           test_count=12)
+    params["conv_faces"].update(epochs=1, batch_size=16)
+    params["faces_tour"].update(sample_count=40, batch_size=20, gmm_components=2)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
     bin_dir = str(Path(sys.executable).parent)
@@ -48,6 +55,7 @@ def smoke_project(tmp_path_factory):
            "MLFLOW_TRACKING_URI": f"sqlite:///{project}/mlflow.db", "MLFLOW_DISABLE_TELEMETRY": "true",
            "DVC_NO_ANALYTICS": "1"}
     env.pop("VAELAB_DATA_DIR", None)
+    env.pop("VAELAB_FACES_DIR", None)
     dvc = [sys.executable, "-m", "dvc"]
     run(["git", "init", "-q"], project, env)
     run(dvc + ["init", "-q"], project, env)
@@ -60,7 +68,7 @@ def test_repro_writes_metrics_for_every_model(smoke_project):
     project, *_ = smoke_project
     metrics = json.loads((project / "reports" / "metrics.json").read_text())
     assert set(metrics) == {"fc", "conv", "conv_beta5", "reference", "evaluator_accuracy",
-                            "evaluated_images"}
+                            "evaluated_images", "conv_faces"}
     assert 0 <= metrics["evaluator_accuracy"] <= 1
     assert set(metrics["reference"]) == {"real_train", "noise", "blurred"}
     for name in ("fc", "conv", "conv_beta5"):
@@ -126,3 +134,43 @@ def test_dvc_sees_everything_up_to_date_and_plots_render(smoke_project):
     assert (project / "plots_html" / "index.html").is_file()
     shown = run(dvc + ["metrics", "show", "--json"], project, env)
     assert "test_bpd" in shown
+
+
+def test_faces_stages_measure_the_tour_into_metrics_report_and_mlflow(smoke_project):
+    project, env, *_ = smoke_project
+    import numpy as np
+
+    with np.load(project / "data" / "faces.npz") as faces:
+        assert faces["x_train"].shape == (24, 64, 64, 3) and faces["x_train"].dtype == np.uint8
+        assert faces["attr_test"].shape == (12, 40) and set(np.unique(faces["attr_test"])) <= {-1, 1}
+    metrics = json.loads((project / "reports" / "metrics.json").read_text())
+    faces_metrics = metrics["conv_faces"]
+    assert faces_metrics == json.loads((project / "reports" / "faces" / "metrics.json").read_text())
+    for key in ("test_neg_elbo", "test_bpd", "test_recon_mse", "test_kl", "active_units", "epochs", "train_seconds"):
+        assert key in faces_metrics, key
+    assert faces_metrics["epochs"] == 1 and 0 < faces_metrics["test_recon_mse"] < 1
+    assert set(faces_metrics["attribute_probe"]) == set(CELEBA_ATTRIBUTES)
+    assert all(0 <= a <= 1 for a in faces_metrics["attribute_probe"].values())
+    assert list(faces_metrics["shells"]) == ["0", "0.5", "1", "1.5", "2", "3"]
+    assert all(0 <= v <= 1 for v in faces_metrics["shells"].values())
+    assert set(faces_metrics["attribute_edit"]) == {"Smiling", "Eyeglasses", "Male", "Blond_Hair"}
+    assert set(faces_metrics["samplers"]) == {"prior", "gmm", "real_test"}
+    for figure in FACES_FIGURES:
+        path = project / "reports" / "figures" / figure
+        assert path.is_file() and path.stat().st_size > 1000, figure
+    report = (project / "reports" / "README.md").read_text()
+    assert "## Faces (CelebA): a tour of the latent space" in report and "non-commercial research" in report
+    assert all(f"figures/{figure}" in report for figure in FACES_FIGURES)
+    assert f"{faces_metrics['test_bpd']:.3f}" in report  # the measured numbers, not placeholders
+
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
+    experiment = client.get_experiment_by_name("celeba-vae")
+    runs = client.search_runs([experiment.experiment_id])
+    assert [run.info.run_name for run in runs] == ["conv_faces"]
+    run = runs[0]
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "test_neg_elbo")] == [1]
+    assert "final/shells/r_1" in run.data.metrics and "final/probe/Smiling" in run.data.metrics
+    assert run.data.params["model.image_size"] == "64"
+    assert "figures/faces_shells.png" in [a.path for a in client.list_artifacts(run.info.run_id, "figures")]

@@ -10,6 +10,7 @@ into its MLflow run; the mixtures are saved for the render stage.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import mlflow
@@ -141,6 +142,11 @@ def run_evaluation(params: dict) -> dict:
     if not settings.get("inception_weights"):
         print("note: true Inception FID skipped: set evaluate.inception_weights to a local weights file "
               "(and pip install torch-fidelity) to compute it")
+    # conv_faces is measured by its own stage (evaluate_faces, a dependency of this one in dvc.yaml);
+    # its numbers join this file so `dvc metrics show` has every model in one place.
+    faces_metrics = Path("reports/faces/metrics.json")
+    if faces_metrics.is_file():
+        metrics["conv_faces"] = json.loads(faces_metrics.read_text())
     write_json(Path("reports/metrics.json"), metrics)
     write_json(Path("reports/latent_kl.json"), latent_kl)
     return metrics

@@ -60,9 +60,14 @@ def _check_common(params: dict) -> None:
 
 
 def model_section(params: dict, name: str) -> dict:
-    """The checked training section of one model, numbers converted to their types."""
+    """The checked training section of one CIFAR-10 model, numbers converted to their types."""
     if name not in MODEL_NAMES:
         raise VaelabError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
+    return training_section(params, name)
+
+
+def training_section(params: dict, name: str) -> dict:
+    """The checked training section `name` of any VAE (model, beta, epochs, batch_size, lr)."""
     section = params.get(name)
     if not isinstance(section, dict):
         _fail(name, "section is missing")
@@ -84,4 +89,29 @@ def model_section(params: dict, name: str) -> dict:
         "epochs": _number(section, name, "epochs", int, 1),
         "batch_size": _number(section, name, "batch_size", int, 2),
         "lr": _number(section, name, "lr", float, 0, exclusive=True),
+    }
+
+
+def faces_section(params: dict) -> dict:
+    """The checked `faces` section: where the CelebA faces come from and how they are prepared."""
+    faces = params.get("faces")
+    if not isinstance(faces, dict):
+        _fail("faces", "section is missing")
+    if not isinstance(faces.get("mirror_dirs", []), list):
+        _fail("faces.mirror_dirs", "must be a list of directories")
+    if faces.get("image_folder") is not None and not isinstance(faces["image_folder"], str):
+        _fail("faces.image_folder", "must be a folder path or null")
+    crop = _number(faces, "faces", "crop_fraction", float, 0, exclusive=True)
+    if crop > 1:
+        _fail("faces.crop_fraction", f"must be at most 1 (the whole shorter side), got {crop}")
+    return {
+        "path": str(faces.get("path", "data/faces.npz")),
+        "mirror_dirs": list(faces.get("mirror_dirs") or []),
+        "archive_sha256": str(faces.get("archive_sha256", "")),
+        "image_folder": faces.get("image_folder"),
+        "image_size": _number(faces, "faces", "image_size", int, 8),
+        "crop_fraction": crop,
+        "max_images": _number(faces, "faces", "max_images", int, 0),
+        "test_count": _number(faces, "faces", "test_count", int, 1),
+        "experiment": str(faces.get("experiment", "celeba-vae")),
     }

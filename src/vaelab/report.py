@@ -21,6 +21,8 @@ from .sample_quality import sample_codes
 REPORTS = Path("reports")
 FIGURES = REPORTS / "figures"
 CLEAR_CHANGE = 0.05  # relative changes below 5% are reported as "no clear effect"
+# Report sections written by other stages (their figure links are relative to reports/), appended in order.
+EXTRA_SECTIONS = (REPORTS / "faces" / "report.md",)
 
 
 def _change(before: float, after: float, what: str, unit: str = "", digits: int = 3,
@@ -125,7 +127,7 @@ def target_checks(metrics: dict) -> list[str]:
     return [f"- {'met' if ok else '**missed**'}: {text}" for ok, text in checks]
 
 
-def report_readme(metrics: dict, summary: str) -> str:
+def report_readme(metrics: dict, summary: str, extra_sections: list[str] = ()) -> str:
     figure_list = [
         ("curves.png", "Training curves: objective, reconstruction NLL and KL per epoch (train solid, test dashed), "
                        "and test bits/dim."),
@@ -163,7 +165,7 @@ def report_readme(metrics: dict, summary: str) -> str:
              summary.replace("# What beta = 5 changed", "## What beta = 5 changed"), "## Figures", ""]
     for file, caption in figure_list:
         parts += [f"**{file}**: {caption}", "", f"![{file}](figures/{file})", ""]
-    return "\n".join(parts)
+    return "\n".join(parts + list(extra_sections))
 
 
 def _read_curves(name: str) -> list[dict]:
@@ -238,7 +240,8 @@ def run_render(params: dict) -> list[Path]:
 
     summary = beta_summary(metrics)
     (REPORTS / "summary.md").write_text(summary)
-    (REPORTS / "README.md").write_text(report_readme(metrics, summary))
+    extra_sections = [path.read_text() for path in EXTRA_SECTIONS if path.is_file()]
+    (REPORTS / "README.md").write_text(report_readme(metrics, summary, extra_sections))
     for name in MODEL_NAMES:
         with tracking.reopen_run(Path("models") / name, params["mlflow"]["experiment"], name):
             for file in made[name]:
