@@ -117,22 +117,34 @@ def write_curves(path: Path, history: list[dict]) -> None:
 
 
 def run_training(name: str, params: dict, resume: str = "auto") -> dict:
-    """The `train_<name>` stage: train, write models/<name>/ and reports/curves/<name>.csv, log
-    everything to MLflow. resume: "auto" continues a compatible checkpoint if one exists, "always"
-    requires one, "never" discards it."""
+    """The `train_<name>` stage of a CIFAR-10 model: see `train_and_log`."""
+    from . import tracking
+
+    section = model_section(params, name)
+    tracking.check_tracking_server()  # before the data load: an unreachable server fails in seconds
+    data = params["data"]
+    dataset = load_dataset(Path(data["path"]), data["train_limit"], data["test_limit"])
+    return train_and_log(name, section, dataset, Path(data["path"]), params, params["mlflow"]["experiment"],
+                         {"train_limit": data["train_limit"], "test_limit": data["test_limit"]}, resume)
+
+
+def train_and_log(name: str, section: dict, dataset: dict, data_path: Path, params: dict, experiment: str,
+                  data_params: dict, resume: str = "auto", extras: dict | None = None) -> dict:
+    """Train one VAE on `dataset` (x_train, x_test uint8 NHWC), write models/<name>/ and
+    reports/curves/<name>.csv, and log params, per-epoch metrics, sample grids and the model to the
+    MLflow run `name` in `experiment`. `data_params` (how the data were cut) join the checkpoint
+    identity and the logged params; `extras` join the tags and the saved config.
+    resume: "auto" continues a compatible checkpoint if one exists, "always" requires one, "never"
+    discards it."""
     import mlflow
 
     from . import tracking
     from .figures import sample_grid_image
 
-    section = model_section(params, name)
     device = resolve_device(params["device"])
-    seed, data = params["seed"], params["data"]
-    tracking.check_tracking_server()
-    dataset = load_dataset(Path(data["path"]), data["train_limit"], data["test_limit"])
-    data_sha256 = file_digest(Path(data["path"]), "sha256")
-    ckpt_dir = checkpoint_dir(CHECKPOINT_ROOT, name, section, seed, data_sha256,
-                              (data["train_limit"], data["test_limit"]))
+    seed = params["seed"]
+    data_sha256 = file_digest(data_path, "sha256")
+    ckpt_dir = checkpoint_dir(CHECKPOINT_ROOT, name, section, seed, data_sha256, tuple(data_params.values()))
     state = load_training_state(ckpt_dir / TRAINING_STATE)
     if resume == "always" and state is None:
         raise VaelabError(f"--resume: no checkpoint for this configuration of {name} in {ckpt_dir}; "
@@ -145,18 +157,19 @@ def run_training(name: str, params: dict, resume: str = "auto") -> dict:
     model = build_model(section["model"])
     x_train, x_test = dataset["x_train"].to(device), dataset["x_test"].to(device)
     print(f"{name}: {sum(p.numel() for p in model.parameters()):,} parameters, {len(x_train):,} training "
-          f"images, device {device}" + (f", resuming after epoch {state['epoch']}" if state else ""))
-    experiment = params["mlflow"]["experiment"]
+          f"images of {tuple(x_train.shape[1:])}, device {device}"
+          + (f", resuming after epoch {state['epoch']}" if state else ""))
     sample_every = int(params["mlflow"].get("sample_every", 5))
     fixed_z = torch.randn(16, section["model"]["latent_dim"], generator=torch.Generator().manual_seed(seed))
     curves_path = CURVES_ROOT / f"{name}.csv"
+    history_so_far = list(state["history"]) if state else []
 
     with tracking.model_run(experiment, name, state.get("mlflow_run_id") if state else None) as run:
         if state is None:
             mlflow.log_params(tracking.flatten("", {"model_name": name, "seed": seed, "device": str(device),
-                                                    "data": {"train_limit": data["train_limit"],
-                                                             "test_limit": data["test_limit"]}, **section}))
-            mlflow.set_tags({"git_commit": tracking.git_commit(), "data_sha256": data_sha256, "model_name": name})
+                                                    "data": data_params, **section}))
+            mlflow.set_tags({"git_commit": tracking.git_commit(), "data_sha256": data_sha256, "model_name": name,
+                             **(extras or {})})
 
         def on_epoch(epoch: int, row: dict, trained: VAE) -> None:
             mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=epoch)
@@ -165,11 +178,10 @@ def run_training(name: str, params: dict, resume: str = "auto") -> dict:
             if epoch % sample_every == 0 or epoch == section["epochs"]:
                 mlflow.log_image(sample_grid_image(trained, fixed_z), artifact_file=f"samples/epoch_{epoch:03d}.png")
 
-        history_so_far = list(state["history"]) if state else []
         history = fit(model, section, x_train, x_test, device, ckpt_dir / TRAINING_STATE, seed, state=state,
                       on_epoch=on_epoch, extra_state={"mlflow_run_id": run.info.run_id}, label=name)
         model_dir = MODELS_ROOT / name
-        config = {"name": name, **section, "seed": seed, "data_sha256": data_sha256,
+        config = {"name": name, **section, "seed": seed, "data_sha256": data_sha256, **(extras or {}),
                   "epochs_trained": len(history), "train_seconds": sum(r["epoch_seconds"] for r in history)}
         save_model(model_dir, model, config)
         tracking.record_run(model_dir, run)
