@@ -1,7 +1,12 @@
 import copy
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+import yaml
+
+from vaelab import shapes_evaluate
 
 from vaelab.beta_study import cifar_entries, compared_labels
 from vaelab.errors import VaelabError
@@ -9,8 +14,11 @@ from vaelab.gradient_estimators import estimator_variances
 from vaelab.latent_geometry import (interpolation_smoothness, nearest_neighbour_mse, path_steps, prior_sample_distance,
                                     reference_pixels)
 from vaelab.models import build_model
-from vaelab.shapes_evaluate import traversal_rows
+from vaelab.shapes import FACTOR_LABELS, load_shapes, make_shapes
+from vaelab.shapes_evaluate import evaluate_shapes_model, evaluation_settings, traversal_rows
 from vaelab.theory import theory_markdown
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def shapes_row(mse, kl, units, mig, dci, tc, prior, ratio, midpoint):
@@ -141,5 +149,37 @@ def test_traversal_rows_are_the_active_dims_by_kl_with_their_factor():
     assert dims == [1, 3]
     assert labels[0] == "z1 (KL 3.00)\nx position 0.80" and labels[1].endswith("scale 0.50")
     metrics["active_dims"] = []
+    metrics["dim_factor"][3]["normalised_mi"] = 0.0  # an inactive dim holds no factor
     dims, labels = traversal_rows(metrics)
-    assert dims == [1, 3, 0] and "inactive" in labels[0]
+    assert dims == [1, 3, 0] and "inactive" in labels[0] and labels[1].endswith("no factor")
+
+
+def test_inactive_vae_dims_count_for_nothing_but_every_autoencoder_dim_counts(tmp_path, monkeypatch):
+    levels = {"shapes": ["square", "ellipse", "triangle"], "hue": 3, "scale": 2, "rotation": 2, "x": 3, "y": 3}
+    make_shapes(tmp_path / "s.npz", levels, test_count=60, seed=0)
+    dataset = load_shapes(tmp_path / "s.npz")
+    dataset["factor_names"] = [FACTOR_LABELS[n] for n in dataset["factor_names"]]
+    images = torch.cat([dataset["x_train"], dataset["x_test"]])
+    factors = np.concatenate([dataset["factors_train"], dataset["factors_test"]])
+    lookup = {image.numpy().tobytes(): row for image, row in zip(images, factors)}
+
+    def designed_codes(model, batch, device, batch_size=500):
+        """dim 0 = the x position (an active dim); dim 1 = the hue at 1/100 scale (inactive)."""
+        rows = torch.tensor(np.stack([lookup[image.numpy().tobytes()] for image in batch]), dtype=torch.float32)
+        mu = torch.zeros(len(batch), 4)
+        mu[:, 0], mu[:, 1] = rows[:, 4], 0.01 * rows[:, 1]
+        return mu, torch.zeros_like(mu)
+
+    monkeypatch.setattr(shapes_evaluate, "encode_all", designed_codes)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["shapes"]["evaluate"].update(code_count=100, dci_trees=5, prior_samples=4, paths=2)
+    settings = evaluation_settings(params)
+    model = build_model({"arch": "conv", "latent_dim": 4, "widths": [4, 8]})
+    vae = evaluate_shapes_model(model, False, dataset, settings, torch.device("cpu"), seed=0)
+    assert vae["active_dims"] == [0] and vae["active_units"] == 1
+    assert vae["factor_dims"]["x position"][0][0] == 0 and vae["factor_dims"]["hue"] == []
+    assert vae["dim_factor"][1]["normalised_mi"] == 0.0
+    assert vae["mig_per_factor"]["x position"] > 0.9 and vae["mig_per_factor"]["hue"] < 0.05  # sampling noise only
+    autoencoder = evaluate_shapes_model(model, True, dataset, settings, torch.device("cpu"), seed=0)
+    assert autoencoder["factor_dims"]["hue"][0][0] == 1 and autoencoder["mig_per_factor"]["hue"] > 0.9
+    assert "kl" not in autoencoder and len(vae["kl_per_dim"]) == 4
