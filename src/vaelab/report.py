@@ -50,7 +50,7 @@ def shapes_summary(beta_metrics: dict, every_beta: bool = True) -> list[str]:
     labels = sorted(shapes, key=float)
     low, high = beta_metrics["compared"]["low"], beta_metrics["compared"]["high"]
     a, b = shapes[low], shapes[high]
-    row = lambda key: ", ".join(f"{shapes[label][key]:.3g}" for label in labels)  # noqa: E731
+    row = lambda key, fmt: ", ".join(fmt.format(shapes[label][key]) for label in labels)  # noqa: E731
     rises = [key for key in ("mig", "dci") if b[key] - a[key] >= CLEAR_SCORE]
     falls = [key for key in ("mig", "dci") if a[key] - b[key] >= CLEAR_SCORE]
     organisation = ("MIG and DCI disagree" if rises and falls else "the code was more disentangled" if rises else
@@ -58,7 +58,8 @@ def shapes_summary(beta_metrics: dict, every_beta: bool = True) -> list[str]:
     cost = ("reconstruction got worse" if b["recon_mse"] > a["recon_mse"] * (1 + CLEAR_CHANGE) else
             "reconstruction got better" if b["recon_mse"] < a["recon_mse"] * (1 - CLEAR_CHANGE) else
             "no clear effect on reconstruction")
-    sweep = (f", beta = {', '.join(labels)} gave MSE {row('recon_mse')}; MIG {row('mig')}; DCI {row('dci')}. "
+    sweep = (f", beta = {', '.join(labels)} gave MSE {row('recon_mse', '{:.3g}')}; MIG {row('mig', '{:.2f}')}; "
+             f"DCI {row('dci', '{:.2f}')}. "
              if every_beta else ": ")
     return [
         f"**On shapes, where the factors are known** (`reports/metrics_beta.json`, `figures/beta_tradeoff.png`)"
