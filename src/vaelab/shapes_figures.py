@@ -79,7 +79,8 @@ def plot_smoothness(entries: dict[str, dict], path: Path) -> None:
     mean step of each interpolation path, as a box plot and against the mean step."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.3))
     labels = list(entries)
-    axes[0].boxplot([entries[k]["path_ratios"] for k in labels], tick_labels=labels)
+    axes[0].boxplot([entries[k]["path_ratios"] for k in labels])
+    axes[0].set_xticks(range(1, len(labels) + 1), labels)
     axes[0].axhline(1.0, color="grey", linestyle=":")
     axes[0].set_ylabel("largest step / mean step along a path")
     axes[0].set_title("interpolation smoothness (1 = the image changes evenly)", fontsize=10)

@@ -70,8 +70,8 @@ def theory_markdown(study: dict) -> str:
         "Drawing z ~ N(mu, sigma^2) is not a differentiable function of mu and sigma. Writing "
         "z = mu + sigma * eps with eps ~ N(0, I) (`models.reparameterize`) makes the randomness an input, so "
         "dz/dmu = 1 and dz/dsigma = eps, and backpropagation runs from the decoder through z into the encoder. "
-        "Without it the only unbiased gradient is the score-function (REINFORCE) estimate, which uses the loss "
-        f"value but not its slope. {evidence}\n"
+        "Without it, the standard unbiased alternative is the score-function (REINFORCE) estimate, which uses "
+        f"the loss value but not its slope. {evidence}\n"
     )
 
     probabilistic = (
