@@ -18,8 +18,19 @@ from pathlib import Path
 
 import torch
 
-from .checkpoints import _atomic, write_json
+from .checkpoints import _atomic, load_model, write_json
+from .data import load_dataset
+from .disentanglement import gaussian_total_correlation
 from .errors import VaelabError
+from .gradient_estimators import estimator_variances
+from .latent_geometry import reference_pixels
+from .runtime import resolve_device
+from .shapes import FACTOR_LABELS, load_shapes
+from .shapes_evaluate import (encode_all, evaluate_shapes_model, evaluation_settings, read_model_reports,
+                              shapes_summary_row)
+from .shapes_figures import plot_autoencoder_vs_vae, plot_beta_tradeoff, plot_smoothness
+from .shapes_train import AUTOENCODER, SHAPES_MODELS, beta_label, limit_threads, load_shapes_model, shapes_betas
+from .theory import theory_markdown
 
 REPORTS = Path("reports")
 FIGURES = REPORTS / "figures"
@@ -54,11 +65,6 @@ def cifar_entries(metrics: dict, latent_kl: dict, total_correlations: dict[str, 
 
 def cifar_total_correlations(params: dict, device: torch.device, count: int) -> dict[str, float]:
     """Gaussian total correlation of each CIFAR-10 model's codes of the first `count` test images."""
-    from .checkpoints import load_model
-    from .data import load_dataset
-    from .disentanglement import gaussian_total_correlation
-    from .shapes_evaluate import encode_all
-
     data = params["data"]
     images = load_dataset(Path(data["path"]), data["train_limit"], data["test_limit"])["x_test"][:count]
     out = {}
@@ -71,15 +77,7 @@ def cifar_total_correlations(params: dict, device: torch.device, count: int) -> 
 def run_beta_study(params: dict) -> dict:
     import mlflow
 
-    from . import tracking
-    from .gradient_estimators import estimator_variances
-    from .latent_geometry import reference_pixels
-    from .runtime import resolve_device
-    from .shapes import FACTOR_LABELS, load_shapes
-    from .shapes_evaluate import evaluate_shapes_model, evaluation_settings, read_model_reports, shapes_summary_row
-    from .shapes_figures import plot_autoencoder_vs_vae, plot_beta_tradeoff, plot_smoothness
-    from .shapes_train import AUTOENCODER, SHAPES_MODELS, beta_label, limit_threads, load_shapes_model, shapes_betas
-    from .theory import theory_markdown
+    from . import tracking  # imports mlflow: only when the stage runs
 
     settings = evaluation_settings(params)
     device, seed = resolve_device(params["device"]), params["seed"]

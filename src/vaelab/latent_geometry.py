@@ -67,5 +67,6 @@ def interpolation_smoothness(model: VAE, start_codes: torch.Tensor, end_codes: t
         ratios.append(float(step.max() / step.mean()) if step.mean() > 0 else 1.0)
         midpoints.append(frames[steps // 2])
     midpoint_mse = nearest_neighbour_mse(torch.stack(midpoints), reference)
-    return {"path_max_over_mean": float(torch.tensor(ratios).mean()), "path_mean_step": float(torch.tensor(means).mean()),
+    return {"path_max_over_mean": float(torch.tensor(ratios).mean()),
+            "path_mean_step": float(torch.tensor(means).mean()),
             "midpoint_nn_mse": float(midpoint_mse.mean()), "path_ratios": ratios, "path_mean_steps": means}

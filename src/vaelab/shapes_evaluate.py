@@ -29,6 +29,8 @@ from .losses import kl_to_standard_normal
 from .metrics import active_units, elbo_metrics
 from .models import VAE
 from .params import _fail, _number
+from .shapes import FACTOR_LABELS, load_shapes
+from .shapes_train import SHAPES_MODELS, limit_threads, load_shapes_model, model_name
 
 SHAPES_REPORTS = Path("reports/shapes")
 FIGURES = Path("reports/figures")
@@ -101,7 +103,8 @@ def evaluate_shapes_model(model: VAE, autoencoder: bool, dataset: dict, settings
                dci_informativeness=scores["informativeness"],
                dci_accuracy_per_factor=dict(zip(names, scores["accuracy_per_factor"])),
                factor_dims=factor_dims(gap["normalised_mi"], names),
-               dim_factor=[{"factor": f, "normalised_mi": v} for f, v in best_factor_per_dim(gap["normalised_mi"], names)],
+               dim_factor=[{"factor": f, "normalised_mi": v}
+                           for f, v in best_factor_per_dim(gap["normalised_mi"], names)],
                normalised_mi=gap["normalised_mi"], dci_importances=scores["importances"],
                gaussian_tc=gaussian_total_correlation(test_mu, None if autoencoder else test_logvar))
 
@@ -133,11 +136,9 @@ def traversal_rows(metrics: dict) -> tuple[list[int], list[str]]:
 def run_shapes_evaluation(label: str, params: dict) -> dict:
     import mlflow
 
-    from . import tracking
+    from . import tracking  # imports mlflow: only when the stage runs
     from .runtime import resolve_device
-    from .shapes import FACTOR_LABELS, load_shapes
     from .shapes_figures import plot_labelled_traversals
-    from .shapes_train import SHAPES_MODELS, limit_threads, load_shapes_model, model_name
 
     settings = evaluation_settings(params)
     device, seed = resolve_device(params["device"]), params["seed"]
@@ -174,8 +175,6 @@ def run_shapes_evaluation(label: str, params: dict) -> dict:
 
 def read_model_reports(labels: list[str]) -> dict[str, dict]:
     """reports/shapes/beta<label>.json of every beta, keyed by label."""
-    from .shapes_train import model_name
-
     out = {}
     for label in labels:
         path = SHAPES_REPORTS / f"{model_name(label)}.json"

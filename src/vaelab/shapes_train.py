@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoints import TRAINING_STATE, load_training_state, save_model
+from .checkpoints import TRAINING_STATE, load_model, load_training_state, save_model
 from .data import file_digest
 from .errors import VaelabError
 from .models import build_model
@@ -151,6 +151,5 @@ def train_shapes_model(label: str, params: dict, resume: str = "auto") -> dict:
 
 
 def load_shapes_model(label: str, device: torch.device):
-    from .checkpoints import load_model
-
+    """The trained model of beta `label` (or "ae") and its config."""
     return load_model(SHAPES_MODELS / model_name(label), device)

@@ -30,7 +30,9 @@ def theory_markdown(study: dict) -> str:
     first_beta, last_beta = min(shapes, key=float), max(shapes, key=float)
     evaluation = study["evaluation"]
     beta_list = ", ".join(shapes)
-    per_beta = lambda key, fmt="{:.3f}": ", ".join(f"{fmt.format(shapes[b][key])} (beta = {b})" for b in shapes)  # noqa: E731
+
+    def per_beta(key: str, fmt: str = "{:.3f}") -> str:
+        return ", ".join(f"{fmt.format(shapes[b][key])} (beta = {b})" for b in shapes)
 
     kl_matters = (
         "## 1. Why the KL term matters in the VAE loss\n\n"
@@ -90,8 +92,9 @@ def theory_markdown(study: dict) -> str:
     )
 
     cifar_keys = list(cifar)
-    cifar_tc = (f"on CIFAR-10, which has no known factors, it went from {cifar[cifar_keys[0]]['gaussian_tc']:.2f} "
-                f"(beta = {cifar_keys[0]}) to {cifar[cifar_keys[-1]]['gaussian_tc']:.2f} nats (beta = {cifar_keys[-1]})")
+    first_cifar, last_cifar = cifar_keys[0], cifar_keys[-1]
+    cifar_tc = (f"on CIFAR-10, which has no known factors, it went from {cifar[first_cifar]['gaussian_tc']:.2f} "
+                f"(beta = {first_cifar}) to {cifar[last_cifar]['gaussian_tc']:.2f} nats (beta = {last_cifar})")
     smooth = (
         "## 4. What the KL term does for a smooth latent space\n\n"
         "The KL pulls every posterior toward the same N(0, I), so the posteriors of different images overlap and "
