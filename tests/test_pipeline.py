@@ -19,6 +19,9 @@ FIGURES = ["curves.png", "samples_fc.png", "samples_conv.png", "samples_conv_bet
            "samples_labelled_conv.png", "samplers_conv.png"]
 FACES_FIGURES = ["faces_curves.png", "faces_samples.png", "faces_reconstructions.png", "faces_interpolations.png",
                  "faces_shells.png", "faces_neighbourhoods.png", "faces_attributes.png", "faces_samplers.png"]
+SMOKE_BETAS = [1, 5]
+BETA_FIGURES = ["beta_tradeoff.png", "interpolation_smoothness.png", "autoencoder_vs_vae_shapes.png",
+                "traversals_shapes_beta1.png", "traversals_shapes_beta5.png"]
 
 
 def run(cmd, cwd, env):
@@ -48,6 +51,12 @@ def smoke_project(tmp_path_factory):
                            test_count=12)
     params["conv_faces"].update(epochs=1, batch_size=16)
     params["faces_tour"].update(sample_count=40, batch_size=20, gmm_components=2)
+    # The beta study on a 216-image shapes grid, two betas, one epoch.
+    params["shapes"]["data"].update(hue=2, scale=2, rotation=2, x=3, y=3, test_count=60)
+    params["shapes"]["betas"] = SMOKE_BETAS
+    params["shapes"]["train"].update(epochs=1, batch_size=32)
+    params["shapes"]["evaluate"].update(code_count=100, dci_trees=5, prior_samples=16, paths=4, cifar_codes=50,
+                                        gradient_images=4, gradient_samples=8)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
     bin_dir = str(Path(sys.executable).parent)
@@ -174,3 +183,54 @@ def test_faces_stages_measure_the_tour_into_metrics_report_and_mlflow(smoke_proj
     assert "final/shells/r_1" in run.data.metrics and "final/probe/Smiling" in run.data.metrics
     assert run.data.params["model.image_size"] == "64"
     assert "figures/faces_shells.png" in [a.path for a in client.list_artifacts(run.info.run_id, "figures")]
+
+
+def test_the_beta_study_measures_every_shapes_model_and_the_cifar_pair(smoke_project):
+    project, env, dvc, output = smoke_project
+    for stage in ("make_shapes", "train_shapes@1", "train_shapes@5", "train_shapes_ae", "evaluate_shapes@5",
+                  "compare_betas"):
+        assert f"'{stage}'" in output, stage
+    study = json.loads((project / "reports" / "metrics_beta.json").read_text())
+    assert set(study["shapes"]) == {"1", "5"} and set(study["cifar10"]) == {"1", "5"}
+    for label, row in study["shapes"].items():
+        assert row["beta"] == float(label) and row["epochs"] == 1
+        assert 0 < row["recon_mse"] < 1 and row["kl"] > 0 and 0 <= row["active_units"] <= row["latent_dim"] == 10
+        assert 0 <= row["mig"] <= 1 and 0 <= row["dci"] <= 1 and row["gaussian_tc"] >= 0
+        assert len(row["kl_per_dim"]) == 10 and set(row["factor_dims"]) == {
+            "shape", "hue", "scale", "rotation", "x position", "y position"}
+        assert row["path_max_over_mean"] >= 1 and row["prior_nn_mse"] >= 0
+    autoencoder = study["shapes_autoencoder"]
+    assert 0 < autoencoder["recon_mse"] < 1 and 0 <= autoencoder["mig"] <= 1 and "kl" not in autoencoder
+    metrics = json.loads((project / "reports" / "metrics.json").read_text())
+    for name, label in (("conv", "1"), ("conv_beta5", "5")):
+        assert study["cifar10"][label]["recon_mse"] == metrics[name]["test_recon_mse"]
+        assert study["cifar10"][label]["active_units"] == metrics[name]["active_units"]
+        assert len(study["cifar10"][label]["kl_per_dim"]) == metrics[name]["latent_dim"]
+    assert study["reparameterization"] is None or study["reparameterization"]["variance_ratio_median"] > 0
+
+    for figure in BETA_FIGURES:
+        path = project / "reports" / "figures" / figure
+        assert path.is_file() and path.stat().st_size > 1000, figure
+    theory = (project / "reports" / "theory.md").read_text()
+    assert theory.count("\n## ") == 4
+    assert f"{autoencoder['prior_nn_mse']:.4f} for the autoencoder" in theory  # the measured numbers
+    summary = (project / "reports" / "summary.md").read_text()
+    assert len(summary.split()) <= 300 and "On shapes, where the factors are known" in summary
+    assert f"{study['shapes']['5']['recon_mse']:.3g}" in summary
+    report = (project / "reports" / "README.md").read_text()
+    assert "(theory.md)" in report and all(f"figures/{figure}" in report for figure in BETA_FIGURES)
+    for name in ("shapes_beta1", "shapes_beta5", "shapes_ae"):
+        rows = (project / "reports" / "curves" / f"{name}.csv").read_text().splitlines()
+        assert rows[0].startswith("epoch,") and len(rows) == 2
+
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
+    experiment = client.get_experiment_by_name("shapes-beta")
+    runs = {run.info.run_name: run for run in client.search_runs([experiment.experiment_id])}
+    assert sorted(runs) == ["shapes_ae", "shapes_beta1", "shapes_beta5"]
+    for name in ("shapes_beta1", "shapes_beta5"):
+        assert [m.step for m in client.get_metric_history(runs[name].info.run_id, "test_neg_elbo")] == [1]
+        assert "final/mig" in runs[name].data.metrics and "final/dci" in runs[name].data.metrics
+    assert runs["shapes_beta5"].data.params["beta"] == "5.0"
+    assert "final/recon_mse" in runs["shapes_ae"].data.metrics

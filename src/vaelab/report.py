@@ -1,6 +1,7 @@
 """The `render` stage: figures, the beta summary and the report, all from the measured numbers.
 
-Every number in summary.md and README.md is read from reports/metrics.json at render time, and
+Every number in summary.md and README.md is read from reports/metrics.json (and the beta study's
+reports/metrics_beta.json) at render time, and
 every comparison word ("raised", "no clear effect") is chosen from those numbers, so the text
 stays true when a rerun changes them.
 """
@@ -21,6 +22,7 @@ from .sample_quality import sample_codes
 REPORTS = Path("reports")
 FIGURES = REPORTS / "figures"
 CLEAR_CHANGE = 0.05  # relative changes below 5% are reported as "no clear effect"
+CLEAR_SCORE = 0.05  # MIG and DCI lie in [0, 1]: absolute changes below 0.05 are "no clear effect"
 # Report sections written by other stages (their figure links are relative to reports/), appended in order.
 EXTRA_SECTIONS = (REPORTS / "faces" / "report.md",)
 
@@ -36,18 +38,54 @@ def _change(before: float, after: float, what: str, unit: str = "", digits: int 
     return f"{verb} {what} from {a} to {b} (x{after / before:.2f})"
 
 
-def beta_summary(metrics: dict) -> str:
-    """At most 300 words on what beta = 5 changed relative to beta = 1 (both conv VAEs)."""
+def _score_change(before: float, after: float, what: str) -> str:
+    """Like `_change`, for scores in [0, 1] (MIG, DCI), where a relative change says little near 0."""
+    if abs(after - before) < CLEAR_SCORE:
+        return f"had no clear effect on {what} ({before:.2f} vs {after:.2f})"
+    return f"{'raised' if after > before else 'lowered'} {what} from {before:.2f} to {after:.2f}"
+
+
+def shapes_summary(beta_metrics: dict, every_beta: bool = True) -> list[str]:
+    """The shapes half of the summary: reconstruction against MIG and DCI as beta rose; with
+    `every_beta` False only the compared pair (a long sweep would not fit in 300 words)."""
+    shapes = beta_metrics["shapes"]
+    labels = sorted(shapes, key=float)
+    low, high = beta_metrics["compared"]["low"], beta_metrics["compared"]["high"]
+    a, b = shapes[low], shapes[high]
+    row = lambda key, fmt: ", ".join(fmt.format(shapes[label][key]) for label in labels)  # noqa: E731
+    rises = [key for key in ("mig", "dci") if b[key] - a[key] >= CLEAR_SCORE]
+    falls = [key for key in ("mig", "dci") if a[key] - b[key] >= CLEAR_SCORE]
+    organisation = ("MIG and DCI disagree" if rises and falls else "the code was more disentangled" if rises else
+                    "the code was less disentangled" if falls else "no clear effect on disentanglement")
+    cost = ("reconstruction got worse" if b["recon_mse"] > a["recon_mse"] * (1 + CLEAR_CHANGE) else
+            "reconstruction got better" if b["recon_mse"] < a["recon_mse"] * (1 - CLEAR_CHANGE) else
+            "no clear effect on reconstruction")
+    sweep = (f", beta = {', '.join(labels)} gave MSE {row('recon_mse', '{:.3g}')}; MIG {row('mig', '{:.2f}')}; "
+             f"DCI {row('dci', '{:.2f}')}. "
+             if every_beta else ": ")
+    return [
+        f"**On shapes, where the factors are known** (`reports/metrics_beta.json`, `figures/beta_tradeoff.png`)"
+        f"{sweep}beta = {high} against {low} "
+        f"{_change(a['recon_mse'], b['recon_mse'], 'the MSE')}, {_score_change(a['mig'], b['mig'], 'MIG')} and "
+        f"{_score_change(a['dci'], b['dci'], 'DCI')}: {cost}, and {organisation}.",
+    ]
+
+
+def beta_summary(metrics: dict, beta_metrics: dict | None = None) -> str:
+    """At most 300 words on what beta = 5 changed relative to beta = 1: on CIFAR-10 (conv against
+    conv_beta5) and, given the numbers of reports/metrics_beta.json, on shapes, where
+    disentanglement can be measured."""
     one, five = metrics["conv"], metrics["conv_beta5"]
     fc = metrics["fc"]
     p1, p5 = one["samplers"]["prior"], five["samplers"]["prior"]
+    beta = f"{five['beta']:g}"
     lines = [
-        "# What beta = 5 changed",
+        f"# What beta = {beta} changed",
         "",
-        f"The same convolutional VAE, trained for {one['epochs']} (beta = 1) and {five['epochs']} (beta = 5) "
+        f"The same convolutional VAE, trained for {one['epochs']} (beta = 1) and {five['epochs']} (beta = {beta}) "
         "epochs on CIFAR-10; only the weight on the KL term differs. Test-set numbers from `reports/metrics.json`.",
         "",
-        f"- **Reconstruction.** beta = 5 {_change(one['test_recon_mse'], five['test_recon_mse'], 'the per-pixel MSE')}.",
+        f"- **Reconstruction.** beta = {beta} {_change(one['test_recon_mse'], five['test_recon_mse'], 'the per-pixel MSE')}.",
         f"- **Information in the code.** It {_change(one['test_kl'], five['test_kl'], 'the KL to the prior', ' nats')}; "
         f"active latent units went from {one['active_units']} to {five['active_units']} of {five['latent_dim']}.",
         f"- **Likelihood bound** (bits/dim, lower is better). It "
@@ -59,22 +97,36 @@ def beta_summary(metrics: dict) -> str:
         f"{_change(p1['recognisable'], p5['recognisable'], 'the share recognised with confidence >= 0.9')}.",
         "",
     ]
-    worse_recon = five["test_recon_mse"] > one["test_recon_mse"] * (1 + CLEAR_CHANGE)
-    if worse_recon and five["test_kl"] < one["test_kl"]:
-        verdict = "In short, beta = 5 bought a smaller code with reconstruction detail"
+    traded = five["test_recon_mse"] > one["test_recon_mse"] * (1 + CLEAR_CHANGE) and five["test_kl"] < one["test_kl"]
+    if traded:
+        verdict = f"In short, beta = {beta} bought a smaller code with reconstruction detail"
         if five["active_units"] < one["active_units"]:
             verdict += f", switching off {one['active_units'] - five['active_units']} latent dimensions"
         if five["sample_sharpness"] < one["sample_sharpness"] * (1 - CLEAR_CHANGE):
             verdict += ", and its samples are blurrier"
-        verdict += (". Whether the remaining dimensions are more independent cannot be measured on CIFAR-10, "
-                    "which has no ground-truth factors; compare `figures/traversals_conv.png` and "
-                    "`figures/traversals_conv_beta5.png` by eye.")
+        verdict += "."
     else:
         verdict = ("These numbers do not show the usual trade-off (more reconstruction error for a smaller KL); "
                    "look at the figures before drawing conclusions.")
-    lines += [verdict, "",
-              f"For scale, the fully connected VAE: {fc['test_bpd']:.3f} bits/dim, MSE {fc['test_recon_mse']:.4f}, "
-              f"prior-sample fd_clf {fc['samplers']['prior']['fd_clf']:.1f}."]
+    if beta_metrics is None:
+        if traded:
+            verdict += (" Whether the remaining dimensions are more independent cannot be measured on CIFAR-10, "
+                        "which has no ground-truth factors; compare `figures/traversals_conv.png` and "
+                        "`figures/traversals_conv_beta5.png` by eye.")
+        lines += [verdict, "",
+                  f"For scale, the fully connected VAE: {fc['test_bpd']:.3f} bits/dim, MSE {fc['test_recon_mse']:.4f}, "
+                  f"prior-sample fd_clf {fc['samplers']['prior']['fd_clf']:.1f}."]
+    else:  # the shapes numbers answer the independence question; the FC line makes room for them
+        cifar = beta_metrics["cifar10"]
+        tc_one, tc_five = cifar[f"{one['beta']:g}"]["gaussian_tc"], cifar[beta]["gaussian_tc"]
+        verdict += (f" CIFAR-10 has no ground-truth factors; beta = {beta} "
+                    f"{_change(tc_one, tc_five, 'the Gaussian total correlation of the code', ' nats')} "
+                    "(linear dependence between its dims).")
+        lines += [verdict, ""]
+        text = "\n".join(lines + shapes_summary(beta_metrics)) + "\n"
+        if len(text.split()) <= 300:
+            return text
+        lines += shapes_summary(beta_metrics, every_beta=False)
     return "\n".join(lines) + "\n"
 
 
@@ -127,7 +179,26 @@ def target_checks(metrics: dict) -> list[str]:
     return [f"- {'met' if ok else '**missed**'}: {text}" for ok, text in checks]
 
 
-def report_readme(metrics: dict, summary: str, extra_sections: list[str] = ()) -> str:
+def beta_study_figures(beta_metrics: dict) -> list[tuple[str, str]]:
+    """The figures of the shapes beta study (drawn by its own stages), with captions."""
+    shapes = sorted(beta_metrics["shapes"], key=float)
+    low, high = beta_metrics["compared"]["low"], beta_metrics["compared"]["high"]
+    return [
+        ("beta_tradeoff.png", "Shapes and CIFAR-10: reconstruction MSE, MIG/DCI and KL against beta "
+                              "(autoencoder dotted)."),
+        ("interpolation_smoothness.png", "Largest over mean step between decoded frames along latent paths: "
+                                         "autoencoder vs every beta."),
+        ("autoencoder_vs_vae_shapes.png", f"Autoencoder vs beta = {low} and {high}: prior samples and an "
+                                          "interpolation between two test images."),
+        *[(f"traversals_shapes_beta{label}.png", f"Shapes VAE, beta = {label}: each active latent dimension swept "
+                                                  "(shapes.evaluate.traversal_span), labelled with the factor it "
+                                                  "carries most.")
+          for label in shapes],
+    ]
+
+
+def report_readme(metrics: dict, summary: str, beta_metrics: dict | None = None,
+                  extra_sections: list[str] = ()) -> str:
     figure_list = [
         ("curves.png", "Training curves: objective, reconstruction NLL and KL per epoch (train solid, test dashed), "
                        "and test bits/dim."),
@@ -162,7 +233,10 @@ def report_readme(metrics: dict, summary: str, extra_sections: list[str] = ()) -
              "posterior means. Reference rows show the scale: real training images (the floor), Gaussian "
              "noise, and blurred real images (what a blurry but right model looks like).", "",
              quality_table(metrics), "", "Targets:", "", *target_checks(metrics), "",
-             summary.replace("# What beta = 5 changed", "## What beta = 5 changed"), "## Figures", ""]
+             summary.replace("# What beta", "## What beta", 1), "## Figures", ""]
+    if beta_metrics is not None:
+        figure_list += beta_study_figures(beta_metrics)
+        parts[-2:-2] = ["The four theory questions, answered with this study's numbers: [theory.md](theory.md).", ""]
     for file, caption in figure_list:
         parts += [f"**{file}**: {caption}", "", f"![{file}](figures/{file})", ""]
     return "\n".join(parts + list(extra_sections))
@@ -189,6 +263,7 @@ def run_render(params: dict) -> list[Path]:
     data = params["data"]
     dataset = load_dataset(Path(data["path"]), data["train_limit"], data["test_limit"])
     metrics = json.loads((REPORTS / "metrics.json").read_text())
+    beta_metrics = json.loads((REPORTS / "metrics_beta.json").read_text())
     latent_kl = json.loads((REPORTS / "latent_kl.json").read_text())
     models = {name: load_model(Path("models") / name, device)[0] for name in MODEL_NAMES}
     FIGURES.mkdir(parents=True, exist_ok=True)
@@ -238,10 +313,10 @@ def run_render(params: dict) -> list[Path]:
                                            "Gaussian mixture on training codes": sample_codes("gmm", 36, latent, seed, gmm)},
                           out("samplers_conv.png", "conv"))
 
-    summary = beta_summary(metrics)
+    summary = beta_summary(metrics, beta_metrics)
     (REPORTS / "summary.md").write_text(summary)
     extra_sections = [path.read_text() for path in EXTRA_SECTIONS if path.is_file()]
-    (REPORTS / "README.md").write_text(report_readme(metrics, summary, extra_sections))
+    (REPORTS / "README.md").write_text(report_readme(metrics, summary, beta_metrics, extra_sections))
     for name in MODEL_NAMES:
         with tracking.reopen_run(Path("models") / name, params["mlflow"]["experiment"], name):
             for file in made[name]:
