@@ -30,7 +30,7 @@ from vaelab.metrics import active_units, elbo_metrics, posterior_stats
 from vaelab.models import build_model
 from vaelab.params import load_params, model_section
 from vaelab.runtime import resolve_device, seed_everything
-from vaelab.sample_quality import quality_row, sample_codes
+from vaelab.sample_quality import fit_temperature, quality_row, sample_codes
 from vaelab.train import fit
 
 VARIANTS = {  # name -> (initial sigma, learned?)
@@ -50,7 +50,8 @@ def main() -> None:
     tracking.check_tracking_server()
     data = load_dataset(Path(params["data"]["path"]))
     judge = load_classifier(Path("models/evaluator"), device)
-    real_features, _ = predict(judge, to_display(data["x_test"]), device)
+    real_features, real_logits = predict(judge, to_display(data["x_test"]), device)
+    temperature = fit_temperature(real_logits, data["y_test"])  # as the evaluate stage calibrates it
     x_train, x_test = data["x_train"].to(device), data["x_test"].to(device)
     results = {}
     for variant in args.variants:
@@ -71,7 +72,7 @@ def main() -> None:
             means, _ = posterior_stats(model, x_test, device)
             samples = decode_all(model, sample_codes("prior", len(x_test), model.latent_dim, seed), device)
             features, logits = predict(judge, samples, device)
-            judged = quality_row(real_features, features, logits, data["classes"])
+            judged = quality_row(real_features, features, logits, data["classes"], temperature)
             results[variant] = {"initial_sigma": sigma, "learn_sigma": learned, "epochs": args.epochs,
                                 "final_sigma": math.exp(model.log_sigma.mean().item()),
                                 "test_bpd": elbo["bpd"], "test_recon_mse": elbo["mse"], "test_kl": elbo["kl"],

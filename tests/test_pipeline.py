@@ -77,7 +77,7 @@ def test_repro_writes_metrics_for_every_model(smoke_project):
     project, *_ = smoke_project
     metrics = json.loads((project / "reports" / "metrics.json").read_text())
     assert set(metrics) == {"fc", "conv", "conv_beta5", "reference", "evaluator_accuracy",
-                            "evaluated_images", "conv_faces"}
+                            "evaluator_temperature", "evaluated_images", "conv_faces"}
     assert 0 <= metrics["evaluator_accuracy"] <= 1
     assert set(metrics["reference"]) == {"real_train", "noise", "blurred"}
     for name in ("fc", "conv", "conv_beta5"):

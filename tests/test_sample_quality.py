@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from vaelab.evaluator import Classifier, augment, load_classifier, predict, save_classifier
-from vaelab.sample_quality import (classifier_score, fit_latent_gmm, frechet_distance, recognisability,
-                                   sample_codes)
+from vaelab.sample_quality import (classifier_score, fit_latent_gmm, fit_temperature, frechet_distance,
+                                   recognisability, sample_codes)
 
 CLASSES = [f"c{i}" for i in range(10)]
 
@@ -84,3 +84,12 @@ def test_evaluator_checkpoint_round_trip(tmp_path):
     assert features.shape == (6, model.num_features) and logits.shape == (6, 10)
     assert torch.equal(logits, logits2) and torch.equal(features, features2)
     assert np.isclose(loaded.mean.mean().item(), 0.4)
+
+
+def test_temperature_scaling_recovers_the_calibrating_temperature():
+    g = torch.Generator().manual_seed(0)
+    true_logits = 3 * torch.randn(20000, 10, generator=g)
+    labels = torch.multinomial(true_logits.softmax(1), 1, generator=g).squeeze(1)
+    # Logits shrunk by 2 (under-confident, as after label smoothing): the fitted T is ~1/2.
+    assert fit_temperature(true_logits / 2, labels) == pytest.approx(0.5, rel=0.05)
+    assert fit_temperature(true_logits, labels) == pytest.approx(1.0, rel=0.05)

@@ -26,7 +26,7 @@ from .metrics import active_units, elbo_metrics, posterior_stats, sharpness
 from .models import VAE
 from .params import MODEL_NAMES
 from .runtime import resolve_device
-from .sample_quality import fit_latent_gmm, quality_row, sample_codes
+from .sample_quality import fit_latent_gmm, fit_temperature, quality_row, sample_codes
 
 SAMPLERS = ("prior", "gmm")
 SAMPLERS_DIR = Path("models/samplers")
@@ -90,13 +90,16 @@ def run_evaluation(params: dict) -> dict:
     judge = load_classifier(Path("models/evaluator"), device)
     real_features, real_logits = predict(judge, real_test, device)
     evaluator_accuracy = float((real_logits.argmax(1) == dataset["y_test"][:count]).float().mean())
-    print(f"evaluator accuracy on the test set: {evaluator_accuracy:.4f}")
+    # Calibrated on the labelled test images the scores are measured against; one scalar.
+    temperature = fit_temperature(real_logits, dataset["y_test"][:count])
+    print(f"evaluator accuracy on the test set: {evaluator_accuracy:.4f}, temperature {temperature:.3f}")
 
     def judged(images: torch.Tensor) -> dict:
         features, logits = predict(judge, images, device)
-        return quality_row(real_features, features, logits, classes)
+        return quality_row(real_features, features, logits, classes, temperature)
 
-    metrics: dict = {"evaluator_accuracy": evaluator_accuracy, "evaluated_images": count, "reference": {}}
+    metrics: dict = {"evaluator_accuracy": evaluator_accuracy, "evaluator_temperature": temperature,
+                     "evaluated_images": count, "reference": {}}
     for name, images in reference_images(dataset, count, seed, settings["blur_sigma"]).items():
         metrics["reference"][name] = judged(images)
         print(f"reference {name}: fd_clf {metrics['reference'][name]['fd_clf']:.2f}")

@@ -228,7 +228,9 @@ def report_readme(metrics: dict, summary: str, beta_metrics: dict | None = None,
              "Frechet distance between its penultimate features of the two sets: the formula of FID, but not "
              "FID, and not comparable with published Inception FIDs (a different, smaller network trained on "
              "CIFAR-10 itself, other feature scale). `is_clf` is the Inception-Score analogue from its "
-             "predictions (1 to 10), `recognisable` the share labelled with confidence >= 0.9. Samplers: "
+             "predictions (1 to 10), `recognisable` the share labelled with confidence >= 0.9, probabilities "
+             f"temperature-scaled on the test set (T = {metrics.get('evaluator_temperature', 1.0):.2f}) because the "
+             "classifier trains with label smoothing, which caps its raw confidence. Samplers: "
              "`prior` draws z ~ N(0, I); `gmm` draws from a Gaussian mixture fitted to the training set's "
              "posterior means. Reference rows show the scale: real training images (the floor), Gaussian "
              "noise, and blurred real images (what a blurry but right model looks like).", "",
@@ -306,7 +308,8 @@ def run_render(params: dict) -> list[Path]:
     judge = load_classifier(Path("models/evaluator"), device)
     z_labelled = torch.randn(36, latent, generator=generator)
     labelled = figures.decode(models["conv"], z_labelled)
-    figures.plot_labelled_samples(labelled, predict(judge, labelled, device)[1], dataset["classes"],
+    figures.plot_labelled_samples(labelled, predict(judge, labelled, device)[1] / metrics["evaluator_temperature"],
+                                  dataset["classes"],
                                   out("samples_labelled_conv.png", "conv"))
     gmm = dict(np.load(SAMPLERS_DIR / "conv.npz"))
     figures.plot_samplers(models["conv"], {"prior N(0, I)": z_labelled,

@@ -7,7 +7,8 @@
 * `is_clf`: the Inception-Score analogue exp(E_x KL(p(y|x) || p(y))) from the classifier's
   predictions: between 1 (uninformative or collapsed) and 10 (confident and balanced).
 * `recognisable`: the share of images the classifier labels with confidence >= 0.9, plus the
-  mean top-1 confidence and the class histogram (mode dropping shows there).
+  mean top-1 confidence and the class histogram (mode dropping shows there). Probabilities are
+  temperature-scaled (`fit_temperature`) so that confidence means what it says.
 
 The statistics are torchmetrics' maintained implementations; they are fed precomputed classifier
 outputs through an identity "feature extractor", so each image passes the classifier once.
@@ -62,10 +63,31 @@ def recognisability(logits: torch.Tensor, classes: list[str]) -> dict:
             "class_histogram": {name: round(float(share), 4) for name, share in zip(classes, counts)}}
 
 
+def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """Temperature scaling (Guo et al. 2017): the T > 0 minimising the NLL of softmax(logits / T) on
+    labelled held-out images. The judge trains with label smoothing, which caps its confidence
+    (about 0.82 at smoothing 0.2), so unscaled, "confidence >= 0.9" would never happen, not even for
+    real images; after scaling, a confidence of 0.9 means right about 90% of the time."""
+    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([log_t], lr=0.5, max_iter=100)
+    logits = logits.double()
+
+    def nll():
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(logits / log_t.exp(), labels)
+        loss.backward()
+        return loss
+
+    optimizer.step(nll)
+    return float(log_t.exp())
+
+
 def quality_row(real_features: torch.Tensor, features: torch.Tensor, logits: torch.Tensor,
-                classes: list[str]) -> dict:
-    return {"fd_clf": frechet_distance(real_features, features), "is_clf": classifier_score(logits),
-            **recognisability(logits, classes)}
+                classes: list[str], temperature: float = 1.0) -> dict:
+    """fd_clf from the features; is_clf and recognisability from the temperature-scaled logits."""
+    scaled = logits / temperature
+    return {"fd_clf": frechet_distance(real_features, features), "is_clf": classifier_score(scaled),
+            **recognisability(scaled, classes)}
 
 
 def fit_latent_gmm(posterior_means: torch.Tensor, components: int, seed: int) -> dict[str, np.ndarray]:
