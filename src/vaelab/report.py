@@ -99,7 +99,7 @@ def beta_summary(metrics: dict, beta_metrics: dict | None = None) -> str:
     ]
     traded = five["test_recon_mse"] > one["test_recon_mse"] * (1 + CLEAR_CHANGE) and five["test_kl"] < one["test_kl"]
     if traded:
-        verdict = f"In short, beta = {beta} bought a smaller code with reconstruction detail"
+        verdict = f"In short, beta = {beta} paid with reconstruction detail for a smaller code"
         if five["active_units"] < one["active_units"]:
             verdict += f", switching off {one['active_units'] - five['active_units']} latent dimensions"
         if five["sample_sharpness"] < one["sample_sharpness"] * (1 - CLEAR_CHANGE):
