@@ -3,22 +3,7 @@ import torch
 from vaelab.autoencoder import autoencoder_metrics, fit_autoencoder
 from vaelab.checkpoints import TRAINING_STATE, load_training_state
 from vaelab.data import to_model_input
-from vaelab.models import build_model
-
-SECTION = {"model": {"arch": "conv", "latent_dim": 4, "widths": [4, 8]}, "beta": 1.0, "epochs": 3,
-           "batch_size": 16, "lr": 0.003}
-CPU = torch.device("cpu")
-
-
-def tiny_data(seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return (torch.randint(0, 256, (40, 32, 32, 3), generator=g, dtype=torch.uint8),
-            torch.randint(0, 256, (12, 32, 32, 3), generator=g, dtype=torch.uint8))
-
-
-def fresh_model():
-    torch.manual_seed(0)
-    return build_model(SECTION["model"])
+from test_train import CPU, SECTION, fresh_model, tiny_data  # the same tiny model and data as the VAE loop's tests
 
 
 def test_training_lowers_the_reconstruction_loss_and_repeats_exactly(tmp_path):
