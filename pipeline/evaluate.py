@@ -1,7 +1,10 @@
-"""DVC stage evaluate: models/* + test set -> reports/metrics.json, reports/latent_kl.json."""
+"""DVC stage evaluate@<run>: `python pipeline/evaluate.py <run>`.
 
-from vaelab.cli import run_stage
-from vaelab.evaluate import run_evaluation
+models/<run>/ + its dataset -> reports/eval/<run>.json and reports/figures/<run>/.
+"""
+
+from vaelab.cli import name_parser, run_stage
+from vaelab.evaluate import evaluate_run
 
 if __name__ == "__main__":
-    run_stage(run_evaluation)
+    run_stage(evaluate_run, name_parser(__doc__, "a run of params.yaml runs").parse_args().name)

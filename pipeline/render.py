@@ -1,7 +1,8 @@
-"""DVC stage render: models/* + metrics -> reports/figures/*.png, reports/summary.md, reports/README.md."""
+"""DVC stage render: every evaluation and comparison -> reports/figures/compare/, reports/summary.md,
+reports/README.md."""
 
 from vaelab.cli import run_stage
-from vaelab.report import run_render
+from vaelab.report import render
 
 if __name__ == "__main__":
-    run_stage(run_render)
+    run_stage(render)

@@ -1,30 +1,45 @@
+"""MIG, DCI and Gaussian total correlation on codes built from a known factor grid."""
+
+import itertools
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from vaelab.disentanglement import (best_factor_per_dim, dci, dci_from_importances, factor_dims,
-                                    gaussian_total_correlation, mig)
 from vaelab.errors import VaelabError
-from vaelab.shapes import factor_grid, factor_values
+from vaelab.metrics.disentanglement import (
+    best_factor_per_dim,
+    dci,
+    dci_from_importances,
+    factor_dims,
+    gaussian_total_correlation,
+    mig,
+)
 
-LEVELS = {"shapes": ["square", "ellipse", "triangle"], "hue": 4, "scale": 3, "rotation": 4, "x": 5, "y": 5}
-NAMES = ["shape", "hue", "scale", "rotation", "x", "y"]
+# Levels per factor, as the shapes dataset's defaults: 3 shapes, 4 hues, 3 scales, 4 rotations,
+# 5 x and 5 y positions.
+LEVELS = {"shape": 3, "hue": 4, "scale": 3, "rotation": 4, "x": 5, "y": 5}
+NAMES = list(LEVELS)
 
 
 @pytest.fixture(scope="module")
 def factors():
-    """The factor grid (3,600 combinations), shuffled, split 3,000 / 600."""
-    grid = factor_grid(factor_values(LEVELS))
+    """Every combination of level indices (3,600), shuffled, split 3,000 / 600."""
+    grid = np.array(list(itertools.product(*(range(n) for n in LEVELS.values()))), dtype=np.int64)
     grid = grid[np.random.default_rng(0).permutation(len(grid))]
     return grid[:3000], grid[3000:]
 
 
+ORDER = [3, 7, 0, 5, 9, 1, 2, 8, 4, 6]  # where copying() puts factor k: column ORDER.index(k)
+
+
 def copying(factors, rng, extra=4):
-    """Each factor in its own dim (scaled, a little noise, in a shuffled order), plus unused noise dims."""
-    code = factors * rng.uniform(0.5, 2.0, factors.shape[1]) + 0.05 * rng.standard_normal(factors.shape)
-    return np.concatenate([code, rng.standard_normal((len(factors), extra))], axis=1)[:, [3, 7, 0, 5, 9, 1, 2, 8, 4, 6]]
+    """Each factor in its own dim (scaled, a little noise, in a shuffled order), plus unused
+    noise dims."""
+    scale = rng.uniform(0.5, 2.0, factors.shape[1])  # drawn first: the same for a fresh rng
+    code = factors * scale + 0.05 * rng.standard_normal(factors.shape)
+    return np.concatenate([code, rng.standard_normal((len(factors), extra))], axis=1)[:, ORDER]
 
 
 def test_mig_is_one_for_a_code_that_copies_the_factors_and_zero_for_noise(factors):
@@ -38,8 +53,11 @@ def test_mig_drops_when_one_dim_carries_two_factors_or_two_dims_carry_one(factor
     train, _ = factors
     rng = np.random.default_rng(2)
     code = copying(train, rng)
-    tangled = np.concatenate([train[:, :1] + 10 * train[:, 1:2], train[:, 1:2], train[:, 2:]], axis=1).astype(float)
-    duplicated = np.concatenate([train, train[:, :1] + 0.01 * rng.standard_normal((len(train), 1))], axis=1)
+    tangled = np.concatenate(
+        [train[:, :1] + 10 * train[:, 1:2], train[:, 1:2], train[:, 2:]], axis=1
+    ).astype(float)
+    copy_of_shape = train[:, :1] + 0.01 * rng.standard_normal((len(train), 1))
+    duplicated = np.concatenate([train, copy_of_shape], axis=1)
     clean = mig(code, train)["mig"]
     assert mig(tangled, train)["mig"] < clean - 0.1
     result = mig(duplicated.astype(float), train)
@@ -49,34 +67,45 @@ def test_mig_drops_when_one_dim_carries_two_factors_or_two_dims_carry_one(factor
 def test_dci_is_one_for_a_copying_code_and_zero_for_noise(factors):
     train, test = factors
     rng = np.random.default_rng(3)
-    copied = dci(copying(train, rng), train, copying(test, np.random.default_rng(3)), test, trees=20)
-    assert copied["disentanglement"] > 0.95 and copied["completeness"] > 0.95 and copied["informativeness"] > 0.95
-    noise = dci(rng.standard_normal((len(train), 10)), train, rng.standard_normal((len(test), 10)), test, trees=20)
+    copied = dci(
+        copying(train, rng), train, copying(test, np.random.default_rng(3)), test, trees=20
+    )
+    assert copied["disentanglement"] > 0.95 and copied["completeness"] > 0.95
+    assert copied["informativeness"] > 0.95
+    noise = dci(
+        rng.standard_normal((len(train), 10)),
+        train,
+        rng.standard_normal((len(test), 10)),
+        test,
+        trees=20,
+    )
     assert noise["disentanglement"] < 0.05 and noise["completeness"] < 0.05
     assert noise["informativeness"] < 0.5  # chance is 1/3 for shape, 1/5 for x and y
+    assert np.asarray(noise["importances"]).shape == (10, 6)
 
 
 def test_dci_from_an_importance_matrix():
     assert dci_from_importances(np.eye(3)) == {"disentanglement": 1.0, "completeness": 1.0}
     even = dci_from_importances(np.ones((3, 3)))
-    assert even["disentanglement"] == pytest.approx(0.0) and even["completeness"] == pytest.approx(0.0)
-    # One dim carries both factors: not disentangled at all, yet each factor is complete (in one dim).
+    assert even["disentanglement"] == pytest.approx(0.0)
+    assert even["completeness"] == pytest.approx(0.0)
+    # One dim carries both factors: not disentangled at all, yet each factor is complete.
     shared = dci_from_importances(np.array([[1.0, 1.0], [0.0, 0.0]]))
-    assert shared["disentanglement"] == pytest.approx(0.0) and shared["completeness"] == pytest.approx(1.0)
+    assert shared["disentanglement"] == pytest.approx(0.0)
+    assert shared["completeness"] == pytest.approx(1.0)
     assert dci_from_importances(np.zeros((2, 2))) == {"disentanglement": 0.0, "completeness": 0.0}
 
 
 def test_the_dims_carrying_each_factor_are_found(factors):
     train, _ = factors
-    code = copying(train, np.random.default_rng(4))  # factor k lives in column order.index(k)
-    order = [3, 7, 0, 5, 9, 1, 2, 8, 4, 6]
+    code = copying(train, np.random.default_rng(4))
     normalised = mig(code, train)["normalised_mi"]
     dims = factor_dims(normalised, NAMES)
     for k, name in enumerate(NAMES):
-        assert dims[name][0][0] == order.index(k) and dims[name][0][1] > 0.95
+        assert dims[name][0][0] == ORDER.index(k) and dims[name][0][1] > 0.95
         assert len(dims[name]) == 1  # no other dim reaches the floor
     best = best_factor_per_dim(normalised, NAMES)
-    assert best[order.index(4)][0] == "x" and best[order.index(0)][0] == "shape"
+    assert best[ORDER.index(4)][0] == "x" and best[ORDER.index(0)][0] == "shape"
 
 
 def test_codes_and_factors_must_match():
@@ -84,19 +113,25 @@ def test_codes_and_factors_must_match():
         mig(np.zeros((5, 3)), np.zeros((4, 2), dtype=int))
     with pytest.raises(VaelabError, match="single value"):
         mig(np.random.default_rng(0).standard_normal((10, 3)), np.zeros((10, 1), dtype=int))
+    with pytest.raises(VaelabError, match="at least 2 dimensions"):
+        mig(np.zeros((10, 1)), np.arange(10).reshape(10, 1))
 
 
-def test_gaussian_total_correlation_is_zero_for_independent_dims_and_exact_for_a_correlated_pair():
+def test_gaussian_total_correlation_is_zero_for_independent_dims_and_exact_for_a_pair():
     generator = torch.Generator().manual_seed(0)
     independent = torch.randn(20000, 6, generator=generator)
     assert gaussian_total_correlation(independent) < 0.005
     rho = 0.8
     a = torch.randn(20000, generator=generator)
-    pair = torch.stack([a, rho * a + math.sqrt(1 - rho ** 2) * torch.randn(20000, generator=generator)], dim=1)
-    assert gaussian_total_correlation(pair) == pytest.approx(-0.5 * math.log(1 - rho ** 2), rel=0.05)
+    b = rho * a + math.sqrt(1 - rho**2) * torch.randn(20000, generator=generator)
+    pair = torch.stack([a, b], dim=1)
+    expected = -0.5 * math.log(1 - rho**2)
+    assert gaussian_total_correlation(pair) == pytest.approx(expected, rel=0.05)
     # Posterior noise adds independent variance, which lowers the correlation of the aggregate.
-    noisy = gaussian_total_correlation(pair, torch.zeros_like(pair))  # logvar 0: variance 1 in each dim
+    noisy = gaussian_total_correlation(pair, torch.zeros_like(pair))  # logvar 0: variance 1
     assert noisy == pytest.approx(-0.5 * math.log(1 - (rho / 2) ** 2), rel=0.1)
     # A dim that never varies is independent of the rest and adds nothing.
     constant = torch.cat([pair, torch.zeros(20000, 1)], dim=1)
     assert gaussian_total_correlation(constant) == pytest.approx(gaussian_total_correlation(pair))
+    with pytest.raises(VaelabError, match="singular"):
+        gaussian_total_correlation(torch.cat([pair, pair[:, :1]], dim=1))  # a dim twice

@@ -13,9 +13,15 @@ def test_kl_of_the_prior_itself_is_zero():
 
 def test_kl_hand_computed():
     # KL(N(1, 1) || N(0, 1)) = 1/2 per dim; KL(N(0, e^2) || N(0, 1)) = (e^2 - 1 - 2) / 2.
-    assert torch.allclose(kl_to_standard_normal(torch.ones(1, 4), torch.zeros(1, 4)), torch.full((1, 4), 0.5))
+    assert torch.allclose(
+        kl_to_standard_normal(torch.ones(1, 4), torch.zeros(1, 4)), torch.full((1, 4), 0.5)
+    )
     expected = (math.exp(2.0) - 3.0) / 2
-    assert math.isclose(kl_to_standard_normal(torch.zeros(1, 1), torch.full((1, 1), 2.0)).item(), expected, rel_tol=1e-6)
+    assert math.isclose(
+        kl_to_standard_normal(torch.zeros(1, 1), torch.full((1, 1), 2.0)).item(),
+        expected,
+        rel_tol=1e-6,
+    )
 
 
 def test_gaussian_nll_matches_known_density():
@@ -34,10 +40,18 @@ def test_loss_sums_over_pixels_and_averages_over_the_batch():
     mean, mu, logvar = torch.rand(4, 3, 8, 8), torch.randn(4, 5), torch.randn(4, 5)
     log_sigma = torch.zeros(1, 3, 1, 1)
     single = vae_loss(x, mean, log_sigma, mu, logvar, beta=1.0)
-    doubled_batch = vae_loss(torch.cat([x, x]), torch.cat([mean, mean]), log_sigma,
-                             torch.cat([mu, mu]), torch.cat([logvar, logvar]), beta=1.0)
+    doubled_batch = vae_loss(
+        torch.cat([x, x]),
+        torch.cat([mean, mean]),
+        log_sigma,
+        torch.cat([mu, mu]),
+        torch.cat([logvar, logvar]),
+        beta=1.0,
+    )
     assert torch.allclose(single["loss"], doubled_batch["loss"])  # a mean over images
-    wide = vae_loss(torch.cat([x, x], 3), torch.cat([mean, mean], 3), log_sigma, mu, logvar, beta=1.0)
+    wide = vae_loss(
+        torch.cat([x, x], 3), torch.cat([mean, mean], 3), log_sigma, mu, logvar, beta=1.0
+    )
     assert torch.allclose(wide["recon"], 2 * single["recon"])  # a sum over pixels
     beta5 = vae_loss(x, mean, log_sigma, mu, logvar, beta=5.0)
     assert torch.allclose(beta5["loss"], single["recon"] + 5 * single["kl"])

@@ -33,7 +33,7 @@ def test_gradients_flow_through_the_reparameterized_sample():
     mu = torch.zeros(4, 3, requires_grad=True)
     logvar = torch.zeros(4, 3, requires_grad=True)
     z = reparameterize(mu, logvar)
-    (z ** 2).sum().backward()
+    (z**2).sum().backward()
     assert mu.grad is not None and mu.grad.abs().sum() > 0
     assert logvar.grad is not None and logvar.grad.abs().sum() > 0
 

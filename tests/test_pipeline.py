@@ -1,33 +1,56 @@
-"""The whole DAG, end to end: `dvc repro` on a smoke override in a temporary copy of the project."""
+"""The whole DAG, end to end: `dvc repro` on tiny params in a temporary copy of the project."""
 
 import json
+import math
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
-from conftest import CELEBA_ATTRIBUTES, sha256, write_celeba_archive, write_png_archive
+from conftest import sha256, write_celeba_archive, write_png_archive
 
 ROOT = Path(__file__).resolve().parents[1]
-FIGURES = ["curves.png", "samples_fc.png", "samples_conv.png", "samples_conv_beta5.png",
-           "interpolation_prior_conv.png", "interpolation_images_conv.png", "reconstructions.png",
-           "fc_vs_conv.png", "beta_comparison.png", "traversals_conv.png", "traversals_conv_beta5.png",
-           "samples_labelled_conv.png", "samplers_conv.png"]
-FACES_FIGURES = ["faces_curves.png", "faces_samples.png", "faces_reconstructions.png", "faces_interpolations.png",
-                 "faces_shells.png", "faces_neighbourhoods.png", "faces_attributes.png", "faces_samplers.png"]
-SMOKE_BETAS = [1, 5]
-BETA_FIGURES = ["beta_tradeoff.png", "interpolation_smoothness.png", "autoencoder_vs_vae_shapes.png",
-                "traversals_shapes_beta1.png", "traversals_shapes_beta5.png"]
 
 
-def run(cmd, cwd, env):
-    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, f"{cmd} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done.stdout
+def run(cmd, cwd, env, expect=0):
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=1200)
+    assert done.returncode == expect, (
+        f"{cmd} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    )
+    return done.stdout + done.stderr
+
+
+def tiny_params(params: dict, mirror: Path) -> dict:
+    datasets = params["datasets"]
+    datasets["cifar10"].update(
+        mirror_dirs=[str(mirror)],
+        png_sha256=sha256(mirror / "cifar10-png.tar.gz"),
+        allow_download=False,
+    )
+    datasets["faces"].update(
+        mirror_dirs=[str(mirror)],
+        archive_sha256=sha256(mirror / "celeba-10k.tar.gz"),
+        test_count=12,
+    )
+    datasets["shapes"].update(hue=2, scale=2, rotation=2, x=3, y=3, test_count=60)
+    for run_params in params["runs"].values():
+        run_params.update(
+            epochs=1, batch_size={"cifar10": 64, "faces": 16, "shapes": 32}[run_params["dataset"]]
+        )
+    params["runs"]["evaluator"]["model"]["width"] = 4
+    for settings in params["evaluate"].values():
+        settings["batch_size"] = 50
+    params["evaluate"]["faces"].update(sample_count=40, gmm_components=2)
+    params["evaluate"]["shapes"].update(code_count=100, dci_trees=5, prior_samples=16, paths=4)
+    params["compare"]["sample_quality"].update(sample_count=100, gmm_components=2, batch_size=50)
+    params["compare"]["beta_study"].update(cifar_codes=50, gradient_images=4, gradient_samples=8)
+    return params
 
 
 @pytest.fixture(scope="module")
@@ -39,198 +62,140 @@ def smoke_project(tmp_path_factory):
     mirror.mkdir()
     write_png_archive(mirror / "cifar10-png.tar.gz", train_count=300, test_count=100)
     write_celeba_archive(mirror / "celeba-10k.tar.gz", count=36)
-
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    params["data"].update(mirror_dirs=[str(mirror)], png_sha256=sha256(mirror / "cifar10-png.tar.gz"),
-                          allow_download=False)
-    for name in ("fc", "conv", "conv_beta5"):
-        params[name].update(epochs=1, batch_size=64)
-    params["evaluator"].update(epochs=1, width=4, batch_size=64)
-    params["evaluate"].update(sample_count=100, batch_size=50, gmm_components=2)
-    params["faces"].update(mirror_dirs=[str(mirror)], archive_sha256=sha256(mirror / "celeba-10k.tar.gz"),
-                           test_count=12)
-    params["conv_faces"].update(epochs=1, batch_size=16)
-    params["faces_tour"].update(sample_count=40, batch_size=20, gmm_components=2)
-    # The beta study on a 216-image shapes grid, two betas, one epoch.
-    params["shapes"]["data"].update(hue=2, scale=2, rotation=2, x=3, y=3, test_count=60)
-    params["shapes"]["betas"] = SMOKE_BETAS
-    params["shapes"]["train"].update(epochs=1, batch_size=32)
-    params["shapes"]["evaluate"].update(code_count=100, dci_trees=5, prior_samples=16, paths=4, cifar_codes=50,
-                                        gradient_images=4, gradient_samples=8)
+    params = tiny_params(yaml.safe_load((project / "params.yaml").read_text()), mirror)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
     bin_dir = str(Path(sys.executable).parent)
-    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
-           "MLFLOW_TRACKING_URI": f"sqlite:///{project}/mlflow.db", "MLFLOW_DISABLE_TELEMETRY": "true",
-           "DVC_NO_ANALYTICS": "1"}
-    env.pop("VAELAB_DATA_DIR", None)
-    env.pop("VAELAB_FACES_DIR", None)
+    env = {
+        **os.environ,
+        "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{project}/mlflow.db",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "DVC_NO_ANALYTICS": "1",
+        "OMP_NUM_THREADS": "2",
+    }
+    for variable in ("VAELAB_DATA_DIR", "VAELAB_FACES_DIR"):
+        env.pop(variable, None)
     dvc = [sys.executable, "-m", "dvc"]
     run(["git", "init", "-q"], project, env)
     run(dvc + ["init", "-q"], project, env)
     run(dvc + ["config", "core.analytics", "false"], project, env)
     output = run(dvc + ["repro"], project, env)
-    return project, env, dvc, output
+    return project, env, dvc, params, output
 
 
-def test_repro_writes_metrics_for_every_model(smoke_project):
-    project, *_ = smoke_project
-    metrics = json.loads((project / "reports" / "metrics.json").read_text())
-    assert set(metrics) == {"fc", "conv", "conv_beta5", "reference", "evaluator_accuracy",
-                            "evaluator_temperature", "evaluated_images", "conv_faces"}
-    assert 0 <= metrics["evaluator_accuracy"] <= 1
-    assert set(metrics["reference"]) == {"real_train", "noise", "blurred"}
-    for name in ("fc", "conv", "conv_beta5"):
-        values = metrics[name]
-        for sampler in ("prior", "gmm"):
-            row = values["samplers"][sampler]
-            assert row["fd_clf"] >= 0 and 1 <= row["is_clf"] <= 10 and 0 <= row["recognisable"] <= 1
-            assert abs(sum(row["class_histogram"].values()) - 1) < 1e-3
-        assert values["fd_clf_recon"] >= 0
-        for key in ("test_neg_elbo", "test_bpd", "test_recon_mse", "test_kl", "active_units", "epochs",
-                    "train_seconds"):
-            assert key in values, (name, key)
-        assert values["epochs"] == 1
-        assert 0 < values["test_recon_mse"] < 1
-        assert values["test_kl"] > 0
-        assert 0 <= values["active_units"] <= values["latent_dim"]
-    assert metrics["conv_beta5"]["beta"] == 5.0
+def finite_numbers(value):
+    if isinstance(value, dict):
+        return all(finite_numbers(v) for v in value.values())
+    if isinstance(value, list):
+        return all(finite_numbers(v) for v in value)
+    return not isinstance(value, float) or math.isfinite(value)
 
 
-def test_repro_renders_figures_and_report(smoke_project):
-    project, *_ = smoke_project
-    for figure in FIGURES:
-        path = project / "reports" / "figures" / figure
-        assert path.is_file() and path.stat().st_size > 1000, figure
-    summary = (project / "reports" / "summary.md").read_text()
-    assert len(summary.split()) <= 300
-    metrics = json.loads((project / "reports" / "metrics.json").read_text())
-    assert f"{metrics['conv']['test_recon_mse']:.3g}" in summary  # the numbers are the measured ones
-    report = (project / "reports" / "README.md").read_text()
-    assert all(f"figures/{figure}" in report for figure in FIGURES)
-    for name in ("fc", "conv", "conv_beta5", "evaluator"):
+def test_repro_runs_every_stage_and_evaluates_every_run(smoke_project):
+    project, _, _, params, output = smoke_project
+    for dataset in params["datasets"]:
+        assert f"'fetch@{dataset}'" in output
+    for name in params["runs"]:
+        assert f"'train@{name}'" in output and f"'evaluate@{name}'" in output
+        metrics = json.loads((project / "reports" / "eval" / f"{name}.json").read_text())
+        assert metrics and finite_numbers(metrics), name
+        assert (project / "reports" / "figures" / name).is_dir()
         rows = (project / "reports" / "curves" / f"{name}.csv").read_text().splitlines()
         assert rows[0].startswith("epoch,") and len(rows) == 2
+    for stage in ("sample_quality", "beta_study", "render"):
+        assert f"'{stage}'" in output
+    conv = json.loads((project / "reports" / "eval" / "conv.json").read_text())
+    assert 0 < conv["test_recon_mse"] < 1 and conv["test_kl"] > 0 and conv["beta"] == 1.0
+    assert json.loads((project / "reports" / "eval" / "conv_beta5.json").read_text())["beta"] == 5.0
+    summary = (project / "reports" / "summary.md").read_text()
+    assert 0 < len(summary.split()) <= 300
+    assert (project / "reports" / "theory.md").read_text().count("\n## ") == 4
 
 
-def test_every_model_has_one_mlflow_run_with_per_epoch_metrics(smoke_project):
-    project, env, *_ = smoke_project
+def test_every_training_stage_has_one_mlflow_run_and_no_stage_adds_a_paramless_one(smoke_project):
+    project, env, _, params, _ = smoke_project
     import mlflow
 
     client = mlflow.MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
-    experiment = client.get_experiment_by_name("cifar10-vae")
-    runs = client.search_runs([experiment.experiment_id])
-    assert sorted(run.info.run_name for run in runs) == ["conv", "conv_beta5", "evaluator", "fc"]
-    for run in runs:
-        if run.info.run_name == "evaluator":
-            assert len(client.get_metric_history(run.info.run_id, "test_accuracy")) == 1
-            continue
-        history = client.get_metric_history(run.info.run_id, "test_neg_elbo")
-        assert [m.step for m in history] == [1]
-        assert "final/test_bpd" in run.data.metrics  # added by the evaluate stage
-        assert "final/gmm/fd_clf" in run.data.metrics
-        assert run.data.params["beta"] in ("1.0", "5.0")
-        assert run.data.tags["data_sha256"]
-        figures = [a.path for a in client.list_artifacts(run.info.run_id, "figures")]
-        assert f"figures/samples_{run.info.run_name}.png" in figures  # added by the render stage
+    runs = [r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])]
+    assert sorted(r.info.run_name for r in runs) == sorted(params["runs"])
+    for ml_run in runs:
+        name = ml_run.info.run_name
+        assert ml_run.data.params["objective"] == params["runs"][name]["objective"]
+        assert ml_run.data.tags["vaelab.run"] == name and ml_run.data.tags["data_sha256"]
+        key = "test_accuracy" if params["runs"][name]["objective"] == "classifier" else "test_recon"
+        assert [m.step for m in client.get_metric_history(ml_run.info.run_id, key)] == [1]
+        assert any(k.startswith("final.") for k in ml_run.data.metrics), name  # added by evaluate
 
 
-def test_dvc_sees_everything_up_to_date_and_plots_render(smoke_project):
-    project, env, dvc, _ = smoke_project
+def test_dvc_sees_everything_up_to_date_and_a_second_repro_is_a_no_op(smoke_project):
+    project, env, dvc, _, _ = smoke_project
     assert "up to date" in run(dvc + ["status"], project, env)
-    assert "Running stage" not in run(dvc + ["repro"], project, env)  # nothing reruns
-    run(dvc + ["plots", "show", "-o", str(project / "plots_html")], project, env)
-    assert (project / "plots_html" / "index.html").is_file()
-    shown = run(dvc + ["metrics", "show", "--json"], project, env)
-    assert "test_bpd" in shown
+    assert "Running stage" not in run(dvc + ["repro"], project, env)
 
 
-def test_faces_stages_measure_the_tour_into_metrics_report_and_mlflow(smoke_project):
-    project, env, *_ = smoke_project
-    import numpy as np
-
-    with np.load(project / "data" / "faces.npz") as faces:
-        assert faces["x_train"].shape == (24, 64, 64, 3) and faces["x_train"].dtype == np.uint8
-        assert faces["attr_test"].shape == (12, 40) and set(np.unique(faces["attr_test"])) <= {-1, 1}
-    metrics = json.loads((project / "reports" / "metrics.json").read_text())
-    faces_metrics = metrics["conv_faces"]
-    assert faces_metrics == json.loads((project / "reports" / "faces" / "metrics.json").read_text())
-    for key in ("test_neg_elbo", "test_bpd", "test_recon_mse", "test_kl", "active_units", "epochs", "train_seconds"):
-        assert key in faces_metrics, key
-    assert faces_metrics["epochs"] == 1 and 0 < faces_metrics["test_recon_mse"] < 1
-    assert set(faces_metrics["attribute_probe"]) == set(CELEBA_ATTRIBUTES)
-    assert all(0 <= a <= 1 for a in faces_metrics["attribute_probe"].values())
-    assert list(faces_metrics["shells"]) == ["0", "0.5", "1", "1.5", "2", "3"]
-    assert all(0 <= v <= 1 for v in faces_metrics["shells"].values())
-    assert set(faces_metrics["attribute_edit"]) == {"Smiling", "Eyeglasses", "Male", "Blond_Hair"}
-    assert set(faces_metrics["samplers"]) == {"prior", "gmm", "real_test"}
-    for figure in FACES_FIGURES:
-        path = project / "reports" / "figures" / figure
-        assert path.is_file() and path.stat().st_size > 1000, figure
-    report = (project / "reports" / "README.md").read_text()
-    assert "## Faces (CelebA): a tour of the latent space" in report and "non-commercial research" in report
-    assert all(f"figures/{figure}" in report for figure in FACES_FIGURES)
-    assert f"{faces_metrics['test_bpd']:.3f}" in report  # the measured numbers, not placeholders
-
-    import mlflow
-
-    client = mlflow.MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
-    experiment = client.get_experiment_by_name("celeba-vae")
-    runs = client.search_runs([experiment.experiment_id])
-    assert [run.info.run_name for run in runs] == ["conv_faces"]
-    run = runs[0]
-    assert [m.step for m in client.get_metric_history(run.info.run_id, "test_neg_elbo")] == [1]
-    assert "final/shells/r_1" in run.data.metrics and "final/probe/Smiling" in run.data.metrics
-    assert run.data.params["model.image_size"] == "64"
-    assert "figures/faces_shells.png" in [a.path for a in client.list_artifacts(run.info.run_id, "figures")]
+def test_editing_an_imported_module_makes_its_stages_stale(smoke_project):
+    project, env, dvc, _, _ = smoke_project
+    module = project / "src" / "vaelab" / "runtime.py"
+    original = module.read_text()
+    module.write_text(original + "\n# an edit\n")
+    try:
+        status = run(dvc + ["status", "--json"], project, env)
+    finally:
+        module.write_text(original)
+    stale = set(json.loads(status))
+    assert {"train@conv", "evaluate@conv", "sample_quality"} <= stale
+    assert not {"fetch@cifar10", "fetch@shapes"} & stale  # fetch never imports runtime
 
 
-def test_the_beta_study_measures_every_shapes_model_and_the_cifar_pair(smoke_project):
-    project, env, dvc, output = smoke_project
-    for stage in ("make_shapes", "train_shapes@1", "train_shapes@5", "train_shapes_ae", "evaluate_shapes@5",
-                  "compare_betas"):
-        assert f"'{stage}'" in output, stage
-    study = json.loads((project / "reports" / "metrics_beta.json").read_text())
-    assert set(study["shapes"]) == {"1", "5"} and set(study["cifar10"]) == {"1", "5"}
-    for label, row in study["shapes"].items():
-        assert row["beta"] == float(label) and row["epochs"] == 1
-        assert 0 < row["recon_mse"] < 1 and row["kl"] > 0 and 0 <= row["active_units"] <= row["latent_dim"] == 10
-        assert 0 <= row["mig"] <= 1 and 0 <= row["dci"] <= 1 and row["gaussian_tc"] >= 0
-        assert len(row["kl_per_dim"]) == 10 and set(row["factor_dims"]) == {
-            "shape", "hue", "scale", "rotation", "x position", "y position"}
-        assert row["path_max_over_mean"] >= 1 and row["prior_nn_mse"] >= 0
-    autoencoder = study["shapes_autoencoder"]
-    assert 0 < autoencoder["recon_mse"] < 1 and 0 <= autoencoder["mig"] <= 1 and "kl" not in autoencoder
-    metrics = json.loads((project / "reports" / "metrics.json").read_text())
-    for name, label in (("conv", "1"), ("conv_beta5", "5")):
-        assert study["cifar10"][label]["recon_mse"] == metrics[name]["test_recon_mse"]
-        assert study["cifar10"][label]["active_units"] == metrics[name]["active_units"]
-        assert len(study["cifar10"][label]["kl_per_dim"]) == metrics[name]["latent_dim"]
-    assert study["reparameterization"] is None or study["reparameterization"]["variance_ratio_median"] > 0
+def weights(path: Path) -> dict:
+    return torch.load(path / "model.pt", weights_only=True)
 
-    for figure in BETA_FIGURES:
-        path = project / "reports" / "figures" / figure
-        assert path.is_file() and path.stat().st_size > 1000, figure
-    theory = (project / "reports" / "theory.md").read_text()
-    assert theory.count("\n## ") == 4
-    assert f"{autoencoder['prior_nn_mse']:.4f} for the autoencoder" in theory  # the measured numbers
-    summary = (project / "reports" / "summary.md").read_text()
-    assert len(summary.split()) <= 300 and "On shapes, where the factors are known" in summary
-    assert f"{study['shapes']['5']['recon_mse']:.3g}" in summary
-    report = (project / "reports" / "README.md").read_text()
-    assert "(theory.md)" in report and all(f"figures/{figure}" in report for figure in BETA_FIGURES)
-    for name in ("shapes_beta1", "shapes_beta5", "shapes_ae"):
-        rows = (project / "reports" / "curves" / f"{name}.csv").read_text().splitlines()
-        assert rows[0].startswith("epoch,") and len(rows) == 2
 
-    import mlflow
+def test_a_killed_training_resumes_to_the_same_weights_as_an_uninterrupted_one(
+    smoke_project, tmp_path
+):
+    project, env, _, params, _ = smoke_project
+    params = json.loads(json.dumps(params))
+    params["runs"]["conv"].update(epochs=3)
+    copies = {}
+    for name in ("straight", "killed"):
+        copy = tmp_path / name
+        for item in ("params.yaml", "pipeline", "src", "data/cifar10.npz"):
+            (copy / item).parent.mkdir(parents=True, exist_ok=True)
+            (shutil.copytree if (project / item).is_dir() else shutil.copy)(
+                project / item, copy / item
+            )
+        (copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        copies[name] = copy
+    local_env = {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
+    train = [sys.executable, "pipeline/train.py", "conv"]
+    run(train, copies["straight"], local_env)
 
-    client = mlflow.MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
-    experiment = client.get_experiment_by_name("shapes-beta")
-    runs = {run.info.run_name: run for run in client.search_runs([experiment.experiment_id])}
-    assert sorted(runs) == ["shapes_ae", "shapes_beta1", "shapes_beta5"]
-    for name in ("shapes_beta1", "shapes_beta5"):
-        assert [m.step for m in client.get_metric_history(runs[name].info.run_id, "test_neg_elbo")] == [1]
-        assert "final/mig" in runs[name].data.metrics and "final/dci" in runs[name].data.metrics
-    assert runs["shapes_beta5"].data.params["beta"] == "5.0"
-    assert "final/recon_mse" in runs["shapes_ae"].data.metrics
+    process = subprocess.Popen(
+        train, cwd=copies["killed"], env=local_env, stdout=subprocess.PIPE, text=True
+    )
+    for line in process.stdout:  # kill -9 right after the first epoch's checkpoint is written
+        if line.startswith("conv epoch 1/3"):
+            os.kill(process.pid, signal.SIGKILL)
+            break
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+    assert not (copies["killed"] / "models" / "conv" / "model.pt").exists()
+    resumed = run(train, copies["killed"], local_env)
+    assert "resuming after epoch 1" in resumed
+    straight, killed = (
+        weights(copies["straight"] / "models" / "conv"),
+        weights(copies["killed"] / "models" / "conv"),
+    )
+    assert straight.keys() == killed.keys()
+    assert all(torch.equal(straight[k], killed[k]) for k in straight)
+
+
+def test_same_params_seed_and_threads_give_identical_metrics(smoke_project):
+    project, env, dvc, _, _ = smoke_project
+    before = (project / "reports" / "eval" / "fc.json").read_text()
+    run(dvc + ["repro", "-f", "-s", "train@fc"], project, env)
+    run(dvc + ["repro", "-f", "-s", "evaluate@fc"], project, env)
+    assert (project / "reports" / "eval" / "fc.json").read_text() == before

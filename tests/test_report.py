@@ -1,110 +1,324 @@
-import copy
+"""The report's text is chosen by its numbers; render writes exactly the figures it links."""
 
-from vaelab.report import beta_summary, quality_table, report_readme, target_checks
+import copy
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from test_compare import figures, image_cells, project  # noqa: F401  (fixtures)
+from vaelab import compare, report, store
+from vaelab.errors import VaelabError
+
+PAIR, BASELINE = ["conv", "conv_beta5"], "fc"
+ROLES = {"cifar": ["fc", "conv", "conv_beta5"], "pair": PAIR, "baseline": BASELINE}
 
 
 def judged(fd, rec):
-    return {"fd_clf": fd, "is_clf": 3.0, "recognisable": rec, "mean_confidence": 0.6,
-            "class_histogram": {"cat": 1.0}}
+    return {
+        "fd_clf": fd,
+        "is_clf": 3.0,
+        "recognisable": rec,
+        "mean_confidence": 0.6,
+        "sharpness": 0.5,
+        "class_histogram": {"cat": 1.0},
+    }
 
 
-def model(mse, kl, units, sharp, fd_prior, fd_gmm, rec, beta=1.0):
-    return {"test_neg_elbo": -2000.0, "test_bpd": 6.5 + 3 * mse, "test_recon_nll": -2100.0, "test_recon_mse": mse,
-            "test_kl": kl, "active_units": units, "latent_dim": 128, "sample_sharpness": sharp,
-            "fd_clf_recon": 1.0, "recognisable_recon": 0.5, "beta": beta, "epochs": 40, "train_seconds": 900.0,
-            "samplers": {"prior": judged(fd_prior, rec), "gmm": judged(fd_gmm, rec * 1.5)}}
+def run(mse, kl, units, sharp, fd_prior, fd_gmm, rec, beta=1.0):
+    """A run as the report sees it: its evaluation merged with its sample-quality numbers."""
+    return {
+        "test_neg_elbo": -2000.0,
+        "test_bpd": 6.5 + 3 * mse,
+        "test_recon_nll": -2100.0,
+        "test_recon_mse": mse,
+        "test_kl": kl,
+        "active_units": units,
+        "latent_dim": 128,
+        "sample_sharpness": sharp,
+        "beta": beta,
+        "epochs": 40,
+        "train_seconds": 900.0,
+        "reconstructions": judged(1.0, 0.5),
+        "samplers": {"prior": judged(fd_prior, rec), "gmm": judged(fd_gmm, rec * 1.5)},
+    }
 
 
-METRICS = {
-    "fc": model(0.012, 90.0, 100, 0.30, 40.0, 35.0, 0.05),
-    "conv": model(0.006, 200.0, 120, 0.45, 20.0, 15.0, 0.20),
-    "conv_beta5": model(0.011, 60.0, 40, 0.30, 25.0, 22.0, 0.10, beta=5.0),
-    "reference": {"real_train": judged(0.5, 0.80), "noise": judged(300.0, 0.0), "blurred": judged(30.0, 0.1)},
-    "evaluator_accuracy": 0.88, "evaluated_images": 10000,
+CIFAR = {
+    "fc": run(0.012, 90.0, 100, 0.30, 40.0, 35.0, 0.05),
+    "conv": run(0.006, 200.0, 120, 0.45, 20.0, 15.0, 0.20),
+    "conv_beta5": run(0.011, 60.0, 40, 0.30, 25.0, 22.0, 0.10, beta=5.0),
+}
+QUALITY = {
+    "judge": "evaluator",
+    "judge_accuracy": 0.88,
+    "temperature": 0.5,
+    "calibration_images": 5000,
+    "scored_images": 5000,
+    "sample_count": 10000,
+    "reference": {
+        "real_test": judged(0.5, 0.80),
+        "noise": judged(300.0, 0.0),
+        "blurred": judged(30.0, 0.1),
+    },
 }
 
 
+def summary(cifar=CIFAR, study=None):
+    return report.beta_summary(cifar, PAIR, BASELINE, study)
+
+
+def flat_pair():
+    same = copy.deepcopy(CIFAR)
+    same["conv_beta5"] = copy.deepcopy(same["conv"]) | {"beta": 5.0}
+    return same
+
+
 def test_summary_quotes_the_measured_numbers_within_300_words():
-    text = beta_summary(METRICS)
+    text = summary()
     assert len(text.split()) <= 300
     assert "raised the per-pixel MSE from 0.006 to 0.011" in text
     assert "lowered the KL to the prior from 200 nats to 60 nats" in text
     assert "from 120 to 40 of 128" in text
     assert "switching off 80 latent dimensions" in text and "blurrier" in text
+    assert "`figures/conv/traversals.png`" in text and "For scale, `fc`" in text
+
+
+def test_a_flipped_number_flips_its_sentence():
+    better = copy.deepcopy(CIFAR)
+    better["conv_beta5"]["test_recon_mse"] = 0.004  # now below conv's 0.006
+    text = summary(better)
+    assert (
+        "lowered the per-pixel MSE from 0.006 to 0.004" in text
+        and "raised the per-pixel MSE" not in text
+    )
+    assert (
+        "do not show the usual trade-off" in text and "paid with reconstruction detail" not in text
+    )
+    better["conv_beta5"]["samplers"]["prior"]["fd_clf"] = 30.0
+    assert "raised fd_clf from 20 to 30" in summary(better)
 
 
 def test_summary_says_no_clear_effect_when_the_numbers_barely_move():
-    same = copy.deepcopy(METRICS)
-    same["conv_beta5"] = copy.deepcopy(same["conv"]) | {"beta": 5.0}
-    text = beta_summary(same)
+    text = summary(flat_pair())
     assert text.count("had no clear effect") >= 4
     assert "do not show the usual trade-off" in text
 
 
 def test_quality_table_ranks_by_fd_clf_and_targets_are_checked():
-    table = quality_table(METRICS).splitlines()
-    assert "reference: real train" in table[2] and "reference: noise" in table[-1]
-    checks = "\n".join(target_checks(METRICS))
-    assert "met: conv fd_clf at most 0.6x the FC VAE's: 20.00 vs 0.6 x 40.00" in checks
+    table = report.quality_table(CIFAR, QUALITY["reference"]).splitlines()
+    assert "reference: real test" in table[2] and "reference: noise" in table[-1]
+    checks = "\n".join(report.target_checks(CIFAR, QUALITY["reference"], PAIR, BASELINE))
+    assert "met: conv fd_clf at most 0.6x fc's: 20.00 vs 0.6 x 40.00" in checks
     assert "met: conv recognisable at least 2x" in checks
-    assert "**missed**: conv recognisable at least half the real images' rate" in checks
+    assert "**missed**: conv recognisable at least half the real test images' rate" in checks
     assert "met: conv: the GMM sampler lowers fd_clf" in checks
-    readme = report_readme(METRICS, beta_summary(METRICS))
-    assert "| conv | 1 |" in readme and "88.0% test accuracy" in readme
+    worse = copy.deepcopy(CIFAR)
+    worse["conv"]["samplers"]["gmm"]["fd_clf"] = 21.0
+    assert "**missed**: conv: the GMM sampler lowers fd_clf: 21.00 vs prior 20.00" in "\n".join(
+        report.target_checks(worse, QUALITY["reference"], PAIR, BASELINE)
+    )
+    readme = report.report_readme(ROLES, CIFAR, QUALITY, summary(), [])
+    assert "| conv | 1 |" in readme and "accuracy on them is 88.0%" in readme
+    assert "The other 5,000, whose labels are never used" in readme
 
 
 def beta_study(mse, mig, dci, tc=(30.0, 12.0)):
-    """reports/metrics_beta.json as the render stage reads it: per-beta shapes numbers (beta = 1, 2, 5, 10)."""
-    shapes = {label: {"recon_mse": m, "mig": g, "dci": d} for label, m, g, d in zip(("1", "2", "5", "10"), mse, mig, dci)}
-    return {"shapes": shapes, "cifar10": {"1": {"gaussian_tc": tc[0]}, "5": {"gaussian_tc": tc[1]}},
-            "compared": {"low": "1", "high": "5"}}
+    """reports/metrics_beta.json as render reads it: shapes numbers for beta = 1, 2, 5, 10."""
+    shapes = {
+        label: {"recon_mse": m, "mig": g, "dci": d}
+        for label, m, g, d in zip(("1", "2", "5", "10"), mse, mig, dci, strict=True)
+    }
+    return {
+        "shapes": shapes,
+        "cifar10": {"1": {"gaussian_tc": tc[0]}, "5": {"gaussian_tc": tc[1]}},
+        "compared": {"low": "1", "high": "5"},
+        "figures": {"beta_tradeoff": "figures/beta_study/beta_tradeoff.png"},
+    }
 
 
-TRADE_OFF = beta_study(mse=(0.00123, 0.00156, 0.00211, 0.00305), mig=(0.081, 0.102, 0.143, 0.112),
-                       dci=(0.213, 0.254, 0.312, 0.281))
+TRADE_OFF = beta_study(
+    mse=(0.00123, 0.00156, 0.00211, 0.00305),
+    mig=(0.081, 0.102, 0.143, 0.112),
+    dci=(0.213, 0.254, 0.312, 0.281),
+)
 
 
 def test_summary_with_shapes_answers_on_both_datasets_within_300_words():
-    text = beta_summary(METRICS, TRADE_OFF)
+    text = summary(study=TRADE_OFF)
     assert len(text.split()) <= 300
     assert "raised the per-pixel MSE from 0.006 to 0.011" in text  # CIFAR-10, as before
     assert "lowered the Gaussian total correlation of the code from 30 nats to 12 nats" in text
-    assert "MSE 0.00123, 0.00156, 0.00211, 0.00305; MIG 0.08, 0.10, 0.14, 0.11; DCI 0.21, 0.25, 0.31, 0.28" in text
+    assert (
+        "MSE 0.00123, 0.00156, 0.00211, 0.00305; MIG 0.08, 0.10, 0.14, 0.11; "
+        "DCI 0.21, 0.25, 0.31, 0.28" in text
+    )
     assert "raised MIG from 0.08 to 0.14 and raised DCI from 0.21 to 0.31" in text
     assert "reconstruction got worse, and the code was more disentangled" in text
-    assert "cannot be measured on CIFAR-10" not in text and "For scale, the fully connected VAE" not in text
+    assert "`figures/beta_study/beta_tradeoff.png`" in text
+    assert "cannot be measured on CIFAR-10" not in text and "For scale" not in text
 
 
 def test_summary_with_shapes_says_no_clear_effect_and_stays_within_300_words():
-    # The longest wording: every CIFAR number flat, shapes flat, large numbers.
-    same = copy.deepcopy(METRICS)
-    same["conv_beta5"] = copy.deepcopy(same["conv"]) | {"beta": 5.0}
-    flat = beta_study(mse=(0.0123456,) * 4, mig=(0.123456, 0.13, 0.14, 0.15), dci=(0.3, 0.3, 0.32, 0.31),
-                      tc=(31.0, 31.5))
-    text = beta_summary(same, flat)
+    flat = beta_study(
+        mse=(0.0123456,) * 4,
+        mig=(0.123456, 0.13, 0.14, 0.15),
+        dci=(0.3, 0.3, 0.32, 0.31),
+        tc=(31.0, 31.5),
+    )
+    text = summary(flat_pair(), flat)
     assert len(text.split()) <= 300
-    assert "had no clear effect on MIG (0.12 vs 0.14)" in text and "had no clear effect on DCI (0.30 vs 0.32)" in text
+    assert (
+        "had no clear effect on MIG (0.12 vs 0.14)" in text
+        and "had no clear effect on DCI (0.30 vs 0.32)" in text
+    )
     assert "no clear effect on reconstruction, and no clear effect on disentanglement" in text
     assert "had no clear effect on the Gaussian total correlation of the code" in text
-    mixed = beta_study(mse=(0.001, 0.001, 0.002, 0.003), mig=(0.3, 0.3, 0.1, 0.1), dci=(0.2, 0.2, 0.4, 0.4))
-    assert "MIG and DCI disagree" in beta_summary(METRICS, mixed)
-
-
-def test_report_lists_the_beta_study_figures_and_theory():
-    readme = report_readme(METRICS, beta_summary(METRICS, TRADE_OFF), TRADE_OFF)
-    for figure in ("beta_tradeoff.png", "interpolation_smoothness.png", "autoencoder_vs_vae_shapes.png",
-                   "traversals_shapes_beta1.png", "traversals_shapes_beta10.png"):
-        assert f"](figures/{figure})" in readme
-    assert "[theory.md](theory.md)" in readme and "## What beta = 5 changed" in readme
+    mixed = beta_study(
+        mse=(0.001, 0.001, 0.002, 0.003), mig=(0.3, 0.3, 0.1, 0.1), dci=(0.2, 0.2, 0.4, 0.4)
+    )
+    assert "MIG and DCI disagree" in summary(study=mixed)
 
 
 def test_a_long_sweep_keeps_the_summary_within_300_words():
-    same = copy.deepcopy(METRICS)
-    same["conv_beta5"] = copy.deepcopy(same["conv"]) | {"beta": 5.0}
     labels = ("0.25", "0.5", "1", "2", "3", "5", "7.5", "10", "20", "50")
-    study = {"shapes": {label: {"recon_mse": 0.0123456 * (1 + i), "mig": 0.1 + 0.01 * i, "dci": 0.3}
-                        for i, label in enumerate(labels)},
-             "cifar10": {"1": {"gaussian_tc": 31.0}, "5": {"gaussian_tc": 31.5}}, "compared": {"low": "0.25", "high": "5"}}
-    text = beta_summary(same, study)
+    study = {
+        "shapes": {
+            label: {"recon_mse": 0.0123456 * (1 + i), "mig": 0.1 + 0.01 * i, "dci": 0.3}
+            for i, label in enumerate(labels)
+        },
+        "cifar10": {"1": {"gaussian_tc": 31.0}, "5": {"gaussian_tc": 31.5}},
+        "compared": {"low": "0.25", "high": "5"},
+        "figures": TRADE_OFF["figures"],
+    }
+    text = summary(flat_pair(), study)
     assert len(text.split()) <= 300
     assert "beta = 5 against 0.25 raised the MSE from 0.0123 to 0.0741" in text
+
+
+def test_roles_come_from_params_and_a_pair_outside_the_judged_runs_is_refused(project):  # noqa: F811
+    params = project["params"]
+    assert report.roles(params) == {
+        "cifar": ["fc", "conv", "conv_beta5"],
+        "pair": PAIR,
+        "baseline": "fc",
+        "shapes": ["shapes_beta1", "shapes_beta2", "shapes_beta5", "shapes_beta10"],
+        "autoencoder": "shapes_ae",
+        "faces": ["faces"],
+    }
+    params = copy.deepcopy(params)
+    params["compare"]["beta_study"]["cifar_pair"] = ["conv", "faces"]
+    with pytest.raises(
+        VaelabError, match="cifar_pair must name two runs of compare.sample_quality.runs"
+    ):
+        report.roles(params)
+
+
+FACES_EVAL = {
+    "test_neg_elbo": -9000.0,
+    "test_bpd": 5.1,
+    "test_recon_mse": 0.004,
+    "test_kl": 150.0,
+    "active_units": 60,
+    "latent_dim": 128,
+    "sample_sharpness": 0.5,
+    "epochs": 3,
+    "train_images": 900,
+    "test_images": 100,
+    "image_size": 64,
+    "data_source": "synthetic",
+    "tour_samples": 50,
+    "shells": {"0": 1.0, "1": 0.6, "3": 0.1},
+    "shell_reencoding_distance": {"0": 0.1, "1": 0.3, "3": 0.9},
+    "shell_fd_codes": {"0": 5.0, "1": 2.0, "3": 9.0},
+    "reencoding_dimensions": 60,
+    "consistency_quantile": 0.95,
+    "consistency_threshold": 0.42,
+    "gmm_components": 10,
+    "edited_faces": 20,
+    "neighbourhoods": {"pixel_rmse": {"0.5": 0.05, "1": 0.1}, "between_faces_rmse": 0.2},
+    "attribute_edit": {"Smiling": {"-1": 0.2, "+0": 0.5, "+1": 0.8}},
+    "attribute_probe": {"Smiling": 0.8},
+    "attribute_probe_baseline": {"Smiling": 0.5},
+    "samplers": {
+        name: {
+            "reencoding_consistency": c,
+            "reencoding_distance": 0.3,
+            "fd_codes": f,
+            "sharpness": 0.6,
+        }
+        for name, c, f in (("prior", 0.6, 2.0), ("gmm", 0.7, 1.5), ("real_test", 0.95, 0.4))
+    },
+}
+
+
+def fake_run_outputs(params):
+    """What evaluate@<run> and train@<run> write, beyond what test_compare's project holds."""
+    store.write_json(store.eval_path("faces"), FACES_EVAL)
+    for name in params["runs"]:
+        store.write_curves(
+            store.curves_path(name),
+            [
+                {
+                    "epoch": e,
+                    "train_loss": 10.0 - e,
+                    "test_loss": 11.0 - e,
+                    "train_kl": 5.0 + e,
+                    "epoch_seconds": 60.0,
+                    "test_kl": 5.5 + e,
+                }
+                for e in (1, 2, 3)
+            ],
+        )
+        if name != "evaluator":
+            for file in (*report.RUN_FIGURES, *report.FACES_TOUR_FIGURES):
+                store.atomic_write(
+                    store.figures_dir(name) / file, lambda tmp: Path(tmp).write_bytes(b"png")
+                )
+
+
+def test_render_writes_the_report_linking_exactly_the_figure_list(project, figures):  # noqa: F811
+    params = project["params"]
+    quality, study = compare.sample_quality(params), compare.beta_study(params)
+    fake_run_outputs(params)
+    written = report.render(params)
+    readme = Path("reports/README.md").read_text()
+    listed = [path for _, path, _ in report.figure_list(params, quality, study)]
+    linked = re.findall(r"!\[[^]]*\]\(([^)]+)\)", readme)
+    assert sorted(linked) == sorted(listed) and len(set(listed)) == len(listed)
+    assert all((store.REPORTS / path).is_file() for path in listed)
+    for key in ("curves", "shapes_curves", "faces_curves", "baseline_vs_pair", "beta_comparison"):
+        assert store.figures_dir("compare") / report.COMPARE_FIGURES[key] in written
+    assert Path("reports/summary.md").read_text() in readme.replace(
+        "## What beta", "# What beta", 1
+    )
+    assert "[theory.md](theory.md)" in readme and "## Faces (CelebA)" in readme
+    assert "Consistency is highest at r = 0 (100%) and is 10% at r = 3" in readme
+    assert (
+        "| fc | 1 | -2000.0 |" in readme and readme.count("| 2 | 3.0 |") == 3
+    )  # minutes from the curves
+    assert "`faces` for 3 epochs (3.0 min)" in readme
+    assert f"| VAE, beta = 5 | {study['shapes']['5']['recon_mse']:.5f} |" in readme
+    # The figures hold what they claim: curves of every run, image grids side by side.
+    curves = figures["curves.png"]
+    plotted = {line.get_label() for ax in curves.axes for line in ax.get_lines()}
+    assert {"fc train", "conv test", "conv_beta5 train"} <= plotted
+    assert all(np.isfinite(line.get_ydata()).all() for ax in curves.axes for line in ax.get_lines())
+    assert len(image_cells(figures["fc_vs_conv.png"])) == 2
+    kl_panel = figures["beta_comparison.png"].axes[2]
+    assert len(kl_panel.patches) == 2 * 3  # one bar per latent dim of each of the two runs
+
+
+def test_render_names_the_stage_of_a_missing_figure(project):  # noqa: F811
+    params = project["params"]
+    compare.sample_quality(params)
+    compare.beta_study(params)
+    fake_run_outputs(params)
+    (store.figures_dir("conv_beta5") / "traversals.png").unlink()
+    with pytest.raises(
+        VaelabError,
+        match=r"reports/figures/conv_beta5/traversals.png is missing; "
+        r".*evaluate@conv_beta5",
+    ):
+        report.render(params)

@@ -1,12 +1,24 @@
+"""Sample-quality statistics against analytic values, the temperature fit and the GMM sampler."""
+
 import math
+import warnings
 
 import numpy as np
 import pytest
 import torch
 
-from vaelab.evaluator import Classifier, augment, load_classifier, predict, save_classifier
-from vaelab.sample_quality import (classifier_score, fit_latent_gmm, fit_temperature, frechet_distance,
-                                   recognisability, sample_codes)
+from vaelab.errors import VaelabError
+from vaelab.metrics.sample_quality import (
+    classifier_score,
+    fit_latent_gmm,
+    fit_temperature,
+    frechet_distance,
+    gmm_distribution,
+    quality_row,
+    recognisability,
+    sample_codes,
+    sharpness,
+)
 
 CLASSES = [f"c{i}" for i in range(10)]
 
@@ -22,7 +34,7 @@ def test_shifted_and_scaled_gaussians_give_the_analytic_distance():
     d, shift, scale = 6, 2.0, 3.0
     a = torch.randn(200_000, d, generator=g, dtype=torch.float64)
     b = shift + scale * torch.randn(200_000, d, generator=g, dtype=torch.float64)
-    expected = d * shift ** 2 + d * (1 - scale) ** 2
+    expected = d * shift**2 + d * (1 - scale) ** 2
     assert frechet_distance(a, b) == pytest.approx(expected, rel=0.01)
 
 
@@ -39,57 +51,75 @@ def test_confident_balanced_predictions_score_the_class_count():
 def test_recognisability_and_histogram():
     logits = torch.zeros(4, 10)
     logits[0, 3] = 10.0  # confident "c3"
-    logits[1, 3] = 1.0   # weakly "c3"
+    logits[1, 3] = 1.0  # weakly "c3"
     row = recognisability(logits, CLASSES)
     assert row["recognisable"] == 0.25
     assert row["class_histogram"]["c3"] == 0.5  # argmax of the two all-zero rows is class 0
     assert math.isclose(sum(row["class_histogram"].values()), 1.0)
 
 
-def test_gmm_sampler_reproduces_the_training_codes_distribution():
+def test_quality_row_scales_the_logits_by_the_temperature():
     g = torch.Generator().manual_seed(0)
-    codes = torch.cat([torch.randn(500, 3, generator=g) * 0.1 + 4, torch.randn(500, 3, generator=g) * 0.1 - 4])
-    gmm = fit_latent_gmm(codes, components=2, seed=0)
-    samples = sample_codes("gmm", 2000, 3, seed=1, gmm=gmm)
-    assert samples.shape == (2000, 3) and samples.dtype == torch.float32
-    assert torch.allclose(samples.abs().mean(0), torch.full((3,), 4.0), atol=0.1)  # modes at +-4, not 0
-    assert torch.equal(samples, sample_codes("gmm", 2000, 3, seed=1, gmm=gmm))
-    assert sample_codes("prior", 5, 3, seed=1).shape == (5, 3)
+    features, logits = torch.randn(500, 4, generator=g), 2 * torch.randn(500, 10, generator=g)
+    row = quality_row(features, features, logits, CLASSES, temperature=0.5)
+    assert abs(row["fd_clf"]) < 1e-6
+    assert row["is_clf"] == pytest.approx(classifier_score(logits / 0.5))
+    assert row["recognisable"] == recognisability(logits * 2, CLASSES)["recognisable"]
+    assert row["recognisable"] > quality_row(features, features, logits, CLASSES)["recognisable"]
 
 
-def test_augment_translates_and_flips_whole_batches():
-    images = torch.arange(2 * 32 * 32 * 3, dtype=torch.int64).remainder(251).to(torch.uint8).view(2, 32, 32, 3)
-    out = augment(images, torch.Generator().manual_seed(0))
-    assert out.shape == images.shape and out.dtype == torch.uint8
-    for original, moved in zip(images, out):  # each output is a shifted, maybe mirrored copy
-        found = False
-        for flip in (False, True):
-            source = torch.flip(original, dims=[1]) if flip else original
-            padded = torch.nn.functional.pad(source, (0, 0, 4, 4, 4, 4))
-            for dy in range(9):
-                for dx in range(9):
-                    found |= torch.equal(padded[dy:dy + 32, dx:dx + 32], moved)
-        assert found
-
-
-def test_evaluator_checkpoint_round_trip(tmp_path):
-    torch.manual_seed(0)
-    model = Classifier(width=4).eval()
-    model.mean.fill_(0.4)
-    save_classifier(tmp_path / "evaluator", model, {"epochs": 1})
-    loaded = load_classifier(tmp_path / "evaluator")
-    x = torch.rand(6, 3, 32, 32)
-    features, logits = predict(model, x, torch.device("cpu"))
-    features2, logits2 = predict(loaded, x, torch.device("cpu"))
-    assert features.shape == (6, model.num_features) and logits.shape == (6, 10)
-    assert torch.equal(logits, logits2) and torch.equal(features, features2)
-    assert np.isclose(loaded.mean.mean().item(), 0.4)
-
-
-def test_temperature_scaling_recovers_the_calibrating_temperature():
+def test_temperature_scaling_recovers_the_calibrating_temperature_without_warnings():
     g = torch.Generator().manual_seed(0)
     true_logits = 3 * torch.randn(20000, 10, generator=g)
     labels = torch.multinomial(true_logits.softmax(1), 1, generator=g).squeeze(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no float() of a tensor that requires grad
+        shrunk = fit_temperature(true_logits / 2, labels)
+    assert isinstance(shrunk, float)
     # Logits shrunk by 2 (under-confident, as after label smoothing): the fitted T is ~1/2.
-    assert fit_temperature(true_logits / 2, labels) == pytest.approx(0.5, rel=0.05)
+    assert shrunk == pytest.approx(0.5, rel=0.05)
     assert fit_temperature(true_logits, labels) == pytest.approx(1.0, rel=0.05)
+
+
+def test_sharpness_is_the_mean_absolute_laplacian():
+    assert sharpness(torch.full((2, 3, 8, 8), 0.5)) == 0.0
+    checker = (torch.arange(8).view(8, 1) + torch.arange(8).view(1, 8)).remainder(2).float()
+    # Every interior pixel differs from its 4 neighbours by 1: |Laplacian| = 4.
+    assert sharpness(checker.expand(2, 3, 8, 8)) == pytest.approx(4.0)
+    one_channel = torch.zeros(2, 3, 8, 8)
+    one_channel[:, 0] = checker
+    assert sharpness(one_channel) == pytest.approx(4.0 / 3)  # channels are filtered separately
+    noise = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    blurred = torch.nn.functional.avg_pool2d(noise, 3, stride=1, padding=1)
+    assert sharpness(blurred) < 0.5 * sharpness(noise)
+
+
+def test_gmm_sampler_reproduces_the_training_codes_distribution():
+    g = torch.Generator().manual_seed(0)
+    codes = torch.cat(
+        [torch.randn(500, 3, generator=g) * 0.1 + 4, torch.randn(500, 3, generator=g) * 0.1 - 4]
+    )
+    gmm = fit_latent_gmm(codes, components=2, seed=0)
+    assert gmm["weights"].shape == (2,) and gmm["covariances"].shape == (2, 3, 3)
+    samples = sample_codes("gmm", 2000, 3, seed=1, gmm=gmm)
+    assert samples.shape == (2000, 3) and samples.dtype == torch.float32
+    # modes at +-4, not at 0
+    assert torch.allclose(samples.abs().mean(0), torch.full((3,), 4.0), atol=0.1)
+    assert torch.equal(samples, sample_codes("gmm", 2000, 3, seed=1, gmm=gmm))
+    # The saved arrays (as read back from an .npz) give the same density.
+    saved = {key: np.asarray(value) for key, value in gmm.items()}
+    density = gmm_distribution(saved)
+    assert (
+        density.log_prob(torch.full((1, 3), 4.0, dtype=torch.float64))
+        > density.log_prob(torch.zeros(1, 3, dtype=torch.float64)) + 100
+    )
+
+
+def test_prior_codes_are_seeded_standard_normal_and_unknown_samplers_are_refused():
+    prior = sample_codes("prior", 5000, 3, seed=1)
+    assert prior.shape == (5000, 3) and torch.equal(prior, sample_codes("prior", 5000, 3, seed=1))
+    assert prior.mean().abs() < 0.05 and (prior.std() - 1).abs() < 0.05
+    with pytest.raises(VaelabError, match="unknown sampler 'flow'"):
+        sample_codes("flow", 5, 3, seed=0)
+    with pytest.raises(VaelabError, match="pass gmm="):
+        sample_codes("gmm", 5, 3, seed=0)

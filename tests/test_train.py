@@ -1,88 +1,193 @@
+"""The one training loop, for every objective: resumable to identical weights, repeatable, guarded
+against divergence, and its files written so that a failure loses nothing."""
+
+import errno
 import json
 
 import pytest
 import torch
 
-from vaelab.checkpoints import TRAINING_STATE, load_model, load_training_state, save_model
+from vaelab import store
 from vaelab.errors import VaelabError
 from vaelab.models import build_model
-from vaelab.train import fit
+from vaelab.train import DivergedError, fit
 
-SECTION = {"model": {"arch": "conv", "latent_dim": 4, "widths": [4, 8]}, "beta": 1.0, "epochs": 3,
-           "batch_size": 16, "lr": 0.003}
 CPU = torch.device("cpu")
+VAE_RUN = {
+    "name": "tiny",
+    "objective": "vae",
+    "model": {"arch": "conv", "latent_dim": 4, "widths": [4, 8]},
+    "beta": 1.0,
+    "epochs": 3,
+    "batch_size": 16,
+    "lr": 0.003,
+    "seed": 7,
+}
+AE_RUN = {**VAE_RUN, "objective": "ae", "beta": 0.0}
+CLASSIFIER_RUN = {
+    "name": "judge",
+    "objective": "classifier",
+    "model": {"arch": "resnet", "width": 4},
+    "epochs": 3,
+    "batch_size": 16,
+    "lr": 0.05,
+    "seed": 7,
+    "optimizer": "sgd",
+    "warmup_fraction": 0.2,
+    "weight_decay": 5e-4,
+    "label_smoothing": 0.1,
+    "augment": True,
+    "mixed_precision": False,
+}
+RUNS = {"vae": VAE_RUN, "ae": AE_RUN, "classifier": CLASSIFIER_RUN}
 
 
 def tiny_data(seed=0):
     g = torch.Generator().manual_seed(seed)
-    return (torch.randint(0, 256, (40, 32, 32, 3), generator=g, dtype=torch.uint8),
-            torch.randint(0, 256, (12, 32, 32, 3), generator=g, dtype=torch.uint8))
+    return {
+        "x_train": torch.randint(0, 256, (40, 32, 32, 3), generator=g, dtype=torch.uint8),
+        "x_test": torch.randint(0, 256, (12, 32, 32, 3), generator=g, dtype=torch.uint8),
+        "y_train": torch.arange(40) % 10,
+        "y_test": torch.arange(12) % 10,
+    }
 
 
-def fresh_model():
+def fresh_model(run):
     torch.manual_seed(0)
-    return build_model(SECTION["model"])
+    return build_model({**run["model"], "image_size": 32, "channels": 3})
 
 
-def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tmp_path):
-    x_train, x_test = tiny_data()
-    straight = fresh_model()
+def without_timings(rows):
+    return [{k: v for k, v in r.items() if "second" not in k} for r in rows]
+
+
+@pytest.mark.parametrize("objective", ["vae", "ae", "classifier"])
+def test_a_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tmp_path, objective):
+    run, data = RUNS[objective], tiny_data()
+    straight = fresh_model(run)
     torch.manual_seed(123)
-    history = fit(straight, SECTION, x_train, x_test, CPU, tmp_path / "a" / TRAINING_STATE, seed=7)
+    history = fit(straight, run, data, CPU, tmp_path / "a" / store.TRAINING_STATE)
 
-    interrupted = fresh_model()
+    interrupted = fresh_model(run)
     torch.manual_seed(123)
-    fit(interrupted, SECTION, x_train, x_test, CPU, tmp_path / "b" / TRAINING_STATE, seed=7, stop_after_epoch=1)
+    fit(interrupted, run, data, CPU, tmp_path / "b" / store.TRAINING_STATE, stop_after_epoch=1)
     torch.manual_seed(999)  # whatever happens between the two processes must not matter
-    state = load_training_state(tmp_path / "b" / TRAINING_STATE)
+    state = store.load_training_state(tmp_path / "b" / store.TRAINING_STATE)
     assert state["epoch"] == 1
-    resumed = fresh_model()
-    resumed_history = fit(resumed, SECTION, x_train, x_test, CPU, tmp_path / "b" / TRAINING_STATE, seed=7, state=state)
+    resumed = fresh_model(run)
+    resumed_history = fit(
+        resumed, run, data, CPU, tmp_path / "b" / store.TRAINING_STATE, state=state
+    )
 
     for key, value in straight.state_dict().items():
         assert torch.equal(value, resumed.state_dict()[key]), key
-    strip = lambda rows: [{k: v for k, v in r.items() if "second" not in k} for r in rows]  # noqa: E731
-    assert strip(history) == strip(resumed_history)
+    assert without_timings(history) == without_timings(resumed_history)
     assert [r["epoch"] for r in resumed_history] == [1, 2, 3]
 
 
-def test_same_seed_same_metrics_and_training_lowers_the_loss(tmp_path):
-    x_train, x_test = tiny_data()
-    runs = []
-    for name in "ab":
+@pytest.mark.parametrize("objective", ["vae", "ae", "classifier"])
+def test_same_seed_same_metrics_and_training_lowers_the_loss(tmp_path, objective):
+    run, data = RUNS[objective], tiny_data()
+    histories = []
+    for folder in "ab":
+        model = fresh_model(run)
         torch.manual_seed(5)
-        runs.append(fit(fresh_model(), SECTION, x_train, x_test, CPU, tmp_path / name / TRAINING_STATE, seed=1))
-    assert runs[0][-1]["test_neg_elbo"] == runs[1][-1]["test_neg_elbo"]
-    assert runs[0][-1]["train_loss"] < runs[0][0]["train_loss"]
+        histories.append(fit(model, run, data, CPU, tmp_path / folder / store.TRAINING_STATE))
+    assert without_timings(histories[0]) == without_timings(histories[1])
+    assert histories[0][-1]["train_loss"] < histories[0][0]["train_loss"]
 
 
-def test_nan_loss_stops_clearly_and_keeps_the_last_good_checkpoint(tmp_path):
-    x_train, x_test = tiny_data()
-    path = tmp_path / TRAINING_STATE
+def test_the_autoencoder_never_trains_the_log_variance_half(tmp_path):
+    model = fresh_model(AE_RUN)
+    before = model.encoder[-1].weight.detach().clone()
+    fit(model, AE_RUN, tiny_data(), CPU, tmp_path / store.TRAINING_STATE)
+    half = before.shape[0] // 2  # rows [half:] produce logvar
+    assert torch.equal(model.encoder[-1].weight[half:], before[half:])
+    assert not torch.equal(model.encoder[-1].weight[:half], before[:half])
+
+
+def test_a_nan_loss_stops_clearly_and_keeps_the_last_finite_checkpoint(tmp_path):
+    path = tmp_path / store.TRAINING_STATE
 
     def poison(epoch, row, model):  # after epoch 1 is checkpointed, break the weights
         with torch.no_grad():
             next(model.parameters()).fill_(float("nan"))
 
-    with pytest.raises(VaelabError, match=r"loss became nan at epoch 2, batch 0; the checkpoint of epoch 1 is kept"):
-        fit(fresh_model(), SECTION, x_train, x_test, CPU, path, seed=0, on_epoch=poison)
-    state = load_training_state(path)
+    with pytest.raises(
+        DivergedError, match=r"loss became nan at epoch 2; the checkpoint of epoch 1 is kept"
+    ):
+        fit(fresh_model(VAE_RUN), VAE_RUN, tiny_data(), CPU, path, on_epoch=poison)
+    state = store.load_training_state(path)
     assert state["epoch"] == 1
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
 
 
+def test_a_non_finite_buffer_is_caught_before_the_checkpoint_is_written(tmp_path):
+    """The loss can stay finite while a BatchNorm running variance overflows: that epoch is not saved."""
+    path = tmp_path / store.TRAINING_STATE
+    run = {**VAE_RUN, "epochs": 2}
+
+    def poison_buffer(epoch, row, model):
+        model.encoder[1].running_var.fill_(float("inf"))
+
+    with pytest.raises(DivergedError, match=r"diverged at epoch 2 \(non-finite .*running_var"):
+        fit(fresh_model(run), run, tiny_data(), CPU, path, on_epoch=poison_buffer)
+    assert store.load_training_state(path)["epoch"] == 1
+
+
+def test_a_diverging_learning_rate_exits_non_zero_without_a_model(tmp_path):
+    run = {**VAE_RUN, "lr": 1e6, "epochs": 2}
+    with pytest.raises(DivergedError, match="lower runs.tiny.lr"):
+        fit(fresh_model(run), run, tiny_data(), CPU, tmp_path / store.TRAINING_STATE)
+
+
 def test_model_round_trip_is_state_dict_and_json(tmp_path):
-    model = fresh_model().eval()
-    save_model(tmp_path / "m", model, {"model": SECTION["model"], "beta": 1.0})
-    assert json.loads((tmp_path / "m" / "config.json").read_text())["model"] == SECTION["model"]
-    loaded, config = load_model(tmp_path / "m")
+    model = fresh_model(VAE_RUN).eval()
+    config = {"model": {**VAE_RUN["model"], "image_size": 32, "channels": 3}, "beta": 1.0}
+    store.save_model(tmp_path / "m", model, config)
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["model"] == config["model"]
+    loaded, _ = store.load_model(tmp_path / "m")
     z = torch.randn(3, 4)
     assert torch.equal(loaded.decode(z), model.decode(z))
     with pytest.raises(VaelabError, match="holds no trained model"):
-        load_model(tmp_path / "nothing")
+        store.load_model(tmp_path / "nothing")
 
 
-def test_unreadable_checkpoint_says_how_to_recover(tmp_path):
-    (tmp_path / TRAINING_STATE).write_bytes(b"\x80\x04not a checkpoint")
-    with pytest.raises(VaelabError, match="delete it to train from scratch"):
-        load_training_state(tmp_path / TRAINING_STATE)
+class Payload:
+    def __reduce__(self):
+        return (print, ("payload ran",))
+
+
+def test_a_model_file_holding_code_is_refused_in_one_line(tmp_path, capsys):
+    model = fresh_model(VAE_RUN)
+    store.save_model(tmp_path / "m", model, {"model": {**VAE_RUN["model"], "image_size": 32}})
+    torch.save({"weights": Payload()}, tmp_path / "m" / store.WEIGHTS)
+    with pytest.raises(VaelabError) as failure:
+        store.load_model(tmp_path / "m")
+    message = str(failure.value)
+    assert "\n" not in message and "model.pt" in message and "weights_only=False" not in message
+    assert "payload ran" not in capsys.readouterr().out
+
+
+def test_an_unreadable_checkpoint_names_the_fix_and_restart_discards_it(tmp_path):
+    path = tmp_path / store.TRAINING_STATE
+    path.write_bytes(b"\x80\x04not a checkpoint")
+    with pytest.raises(VaelabError, match="--restart"):
+        store.load_training_state(path)
+    assert store.load_training_state(path, discard_unreadable=True) is None
+    assert not path.exists()
+
+
+def test_a_full_disk_while_checkpointing_is_one_line_and_keeps_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / store.TRAINING_STATE
+    store.save_training_state(path, {"epoch": 1})
+
+    def no_space(obj, f, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", no_space)
+    with pytest.raises(VaelabError, match="disk full while writing .*checkpoint.pt; free space"):
+        store.save_training_state(path, {"epoch": 2})
+    monkeypatch.undo()
+    assert store.load_training_state(path)["epoch"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == [store.TRAINING_STATE]  # no temporary file left

@@ -1,0 +1,1 @@
+"""vaelab: a reproducible, experiment-tracked study of Variational Autoencoders (docs/design.md)."""

@@ -1,155 +1,600 @@
-"""The `evaluate` stage: every number of reports/metrics.json (registered as DVC metrics).
+"""The `evaluate@<run>` stage: one evaluation for any run of params.yaml.
 
-Per model: test-set ELBO terms, bits/dim, reconstruction error, active units, sample sharpness,
-and the judge's scores (`sample_quality`) of 10,000 generated images from each sampler (the prior
-N(0, I) and an ex-post Gaussian mixture fitted to the training codes) and of the reconstructions
-of the 10,000 test images. Reference rows scored the same way show what the numbers mean: real
-training images (the floor), Gaussian noise, and blurred real images. Each model's numbers also go
-into its MLflow run; the mixtures are saved for the render stage.
+Writes reports/eval/<run>.json (DVC metrics) and the run's figures in reports/figures/<run>/, and
+adds the numbers and figures to the run's MLflow training run. What is measured follows from the
+run's objective and from what its dataset carries:
+
+* every run: its training curves (curves.png);
+* classifier: test accuracy, per-class accuracy, the confusion matrix;
+* vae: the test ELBO and its parts, bits/dim, reconstruction error of the posterior mean, KL per
+  latent dim, active units, sample sharpness; samples, reconstructions, interpolations (between
+  prior codes and between two real test images) and labelled latent traversals;
+* ae (the VAE network with z = mu, no KL): reconstruction NLL and MSE, reconstructions;
+* factors (shapes): MIG, DCI, per-factor scores and the dims carrying each factor, the Gaussian
+  total correlation, prior samples' distance to the training images and interpolation smoothness,
+  for a VAE and an autoencoder alike (`factor_metrics`);
+* the faces tour (a VAE on a dataset whose evaluate settings hold shell radii; attributes when the
+  faces carry them): re-encoding consistency on shells around the origin and in neighbourhoods
+  of real faces, the prior vs a Gaussian mixture sampler, attribute directions and linear probes
+  (`tour_metrics`).
+
+Numbers judged by the CIFAR-10 classifier (fd_clf, recognisability) are cross-run: compare.py.
 """
 
 from __future__ import annotations
 
-import json
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
-import mlflow
-import numpy as np
 import torch
-from torchvision.transforms.functional import gaussian_blur
 
-from . import tracking
-from .checkpoints import load_model, write_json
-from .data import load_dataset, to_display, to_model_input
-from .evaluator import load_classifier, predict
-from .metrics import active_units, elbo_metrics, posterior_stats, sharpness
-from .models import VAE
-from .params import MODEL_NAMES
+from . import datasets, plots, store
+from .config import dataset_config, evaluate_config, run_config
+from .datasets import to_display
+from .datasets.shapes import FACTOR_LABELS
+from .errors import VaelabError
+from .losses import kl_to_standard_normal
+from .metrics.disentanglement import (
+    best_factor_per_dim,
+    dci,
+    factor_dims,
+    gaussian_total_correlation,
+    mig,
+)
+from .metrics.latent import (
+    active_dimensions,
+    attribute_direction,
+    consistency,
+    interpolation_smoothness,
+    prior_sample_distance,
+    probe_attributes,
+    reencode,
+    reencoding_distance,
+    reference_pixels,
+    shell_codes,
+)
+from .metrics.likelihood import active_mask, active_units, autoencoder_metrics, elbo_metrics
+from .metrics.sample_quality import fit_latent_gmm, frechet_distance, sample_codes, sharpness
+from .models import classify_batches, decode_batches, encode_batches
 from .runtime import resolve_device
-from .sample_quality import fit_latent_gmm, fit_temperature, quality_row, sample_codes
 
-SAMPLERS = ("prior", "gmm")
-SAMPLERS_DIR = Path("models/samplers")
+EDITED_FACES = 200  # test faces whose codes are moved along each attribute direction
 
 
-@torch.no_grad()
-def decode_all(model: VAE, codes: torch.Tensor, device: torch.device, batch_size: int = 500) -> torch.Tensor:
-    """(N, latent) codes -> (N, C, H, W) decoder means on the CPU."""
-    model.eval()
-    return torch.cat([model.decode(codes[i:i + batch_size].to(device)).float().cpu().clamp_(0, 1)
-                      for i in range(0, len(codes), batch_size)])
+@dataclass
+class Evaluation:
+    """What every part of one run's evaluation reads."""
+
+    name: str
+    model: torch.nn.Module
+    dataset: dict
+    settings: dict  # evaluate.<dataset> of params.yaml
+    device: torch.device
+    figures: Path
+
+    @property
+    def seed(self) -> int:
+        return self.settings["seed"]
+
+    @property
+    def batch(self) -> int:
+        return self.settings["batch_size"]
+
+    def figure(self, file: str) -> Path:
+        return self.figures / file
 
 
-@torch.no_grad()
-def reconstruct_all(model: VAE, images: torch.Tensor, device: torch.device, batch_size: int = 500) -> torch.Tensor:
-    model.eval()
-    noise = torch.Generator().manual_seed(0)
-    return torch.cat([model.decode(model.encode(to_model_input(images[i:i + batch_size], device, noise))[0])
-                      .float().cpu().clamp_(0, 1) for i in range(0, len(images), batch_size)])
-
-
-def reference_images(dataset: dict, count: int, seed: int, blur_sigma: float) -> dict[str, torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    real = to_display(dataset["x_train"][:count])
-    return {"real_train": real,
-            "noise": (0.5 + 0.25 * torch.randn(real.shape, generator=generator)).clamp_(0, 1),
-            "blurred": gaussian_blur(real, kernel_size=7, sigma=blur_sigma)}
-
-
-def inception_fid(weights: str | None, real: torch.Tensor, fake: torch.Tensor) -> float | None:
-    """True Inception FID, only when the user has the weights on disk (nothing is downloaded)."""
-    if not weights:
-        return None
-    if not Path(weights).is_file():
-        print(f"note: evaluate.inception_weights {weights} does not exist; Inception FID skipped")
-        return None
-    try:
-        from torchmetrics.image.fid import FrechetInceptionDistance
-
-        metric = FrechetInceptionDistance(feature=2048, normalize=True, feature_extractor_weights_path=weights)
-    except (ModuleNotFoundError, RuntimeError, OSError) as e:
-        print(f"note: Inception FID skipped ({e}); pip install torch-fidelity to enable it")
-        return None
-    for start in range(0, len(real), 250):
-        metric.update(real[start:start + 250], real=True)
-        metric.update(fake[start:start + 250], real=False)
-    return float(metric.compute())
-
-
-def run_evaluation(params: dict) -> dict:
+def evaluate_run(params: dict, name: str) -> dict:
+    """Measure the trained run `name`; returns (and writes) the numbers of
+    reports/eval/<name>.json."""
+    run = run_config(params, name)
+    dataset_name = run["dataset"]
     device = resolve_device(params["device"])
-    settings, seed = params["evaluate"], params["seed"]
-    tracking.check_tracking_server()
-    data = params["data"]
-    dataset = load_dataset(Path(data["path"]), data["train_limit"], data["test_limit"])
-    classes, count = dataset["classes"], min(settings["sample_count"], len(dataset["x_test"]))
-    x_test = dataset["x_test"].to(device)
-    real_test = to_display(dataset["x_test"][:count])
-    real_sharpness = sharpness(real_test)
+    dataset = datasets.load(dataset_name, dataset_config(params, dataset_name))
+    model, model_config = store.load_model(store.model_dir(name), device)
+    check_model(name, run, model_config, dataset)
+    ev = Evaluation(
+        name, model, dataset, evaluate_config(params, dataset_name), device, store.figures_dir(name)
+    )
+    ev.figures.mkdir(parents=True, exist_ok=True)
+    plots.plot_curves({name: store.read_curves(store.curves_path(name))}, ev.figure("curves.png"))
 
-    judge = load_classifier(Path("models/evaluator"), device)
-    real_features, real_logits = predict(judge, real_test, device)
-    evaluator_accuracy = float((real_logits.argmax(1) == dataset["y_test"][:count]).float().mean())
-    # Calibrated on the labelled test images the scores are measured against; one scalar.
-    temperature = fit_temperature(real_logits, dataset["y_test"][:count])
-    print(f"evaluator accuracy on the test set: {evaluator_accuracy:.4f}, temperature {temperature:.3f}")
+    metrics: dict = {
+        "run": name,
+        "dataset": dataset_name,
+        "objective": run["objective"],
+        "test_images": len(dataset["x_test"]),
+    }
+    if run["objective"] == "classifier":
+        metrics.update(classifier_metrics(ev))
+    else:
+        metrics.update(code_metrics(ev, run["objective"]))
+    # No timings here: same params, seed and threads give an identical file (timings are in the
+    # curves' epoch_seconds).
+    metrics["epochs"] = model_config["epochs_trained"]
+    if run["objective"] != "classifier":
+        metrics["beta"] = model_config.get("beta", run["beta"])
 
-    def judged(images: torch.Tensor) -> dict:
-        features, logits = predict(judge, images, device)
-        return quality_row(real_features, features, logits, classes, temperature)
+    store.write_json(store.eval_path(name), metrics)
+    from . import tracking  # imports mlflow: only when the stage runs
 
-    metrics: dict = {"evaluator_accuracy": evaluator_accuracy, "evaluator_temperature": temperature,
-                     "evaluated_images": count, "reference": {}}
-    for name, images in reference_images(dataset, count, seed, settings["blur_sigma"]).items():
-        metrics["reference"][name] = judged(images)
-        print(f"reference {name}: fd_clf {metrics['reference'][name]['fd_clf']:.2f}")
-
-    latent_kl = {}
-    SAMPLERS_DIR.mkdir(parents=True, exist_ok=True)
-    for name in MODEL_NAMES:
-        model_dir = Path("models") / name
-        model, config = load_model(model_dir, device)
-        elbo = elbo_metrics(model, x_test, device, beta=1.0, batch_size=settings["batch_size"], seed=seed)
-        means, kl_dims = posterior_stats(model, x_test, device, settings["batch_size"])
-        train_means, _ = posterior_stats(model, dataset["x_train"].to(device), device, settings["batch_size"])
-        gmm = fit_latent_gmm(train_means, settings["gmm_components"], seed)
-        np.savez(SAMPLERS_DIR / f"{name}.npz", **gmm)
-        samplers, prior_samples = {}, None
-        for sampler in SAMPLERS:
-            codes = sample_codes(sampler, count, model.latent_dim, seed, gmm)
-            samples = decode_all(model, codes, device)
-            prior_samples = samples if sampler == "prior" else prior_samples
-            samplers[sampler] = judged(samples)
-        recon = judged(reconstruct_all(model, x_test[:count], device))
-        metrics[name] = {
-            "test_neg_elbo": elbo["neg_elbo"], "test_bpd": elbo["bpd"], "test_recon_nll": elbo["recon"],
-            "test_recon_mse": elbo["mse"], "test_kl": elbo["kl"],
-            "active_units": active_units(means, settings["active_threshold"]), "latent_dim": model.latent_dim,
-            "sample_sharpness": sharpness(prior_samples) / real_sharpness,
-            "fd_clf_recon": recon["fd_clf"], "recognisable_recon": recon["recognisable"],
-            "samplers": samplers,
-            "beta": config["beta"], "epochs": config["epochs_trained"], "train_seconds": config["train_seconds"],
-        }
-        fid = inception_fid(settings.get("inception_weights"), real_test[:count], prior_samples)
-        if fid is not None:
-            metrics[name]["inception_fid"] = fid
-        latent_kl[name] = kl_dims.tolist()
-        print(f"{name}: -ELBO {elbo['neg_elbo']:.1f} nats ({elbo['bpd']:.3f} bits/dim), "
-              + ", ".join(f"{s} fd_clf {r['fd_clf']:.2f} recognisable {r['recognisable']:.3f}"
-                          for s, r in samplers.items()) + f", recon fd_clf {recon['fd_clf']:.2f}")
-        flat = {f"final/{k}": float(v) for k, v in metrics[name].items() if isinstance(v, (int, float))}
-        for sampler, row in samplers.items():
-            flat.update({f"final/{sampler}/{k}": float(v) for k, v in row.items() if isinstance(v, (int, float))})
-        with tracking.reopen_run(model_dir, params["mlflow"]["experiment"], name):
-            mlflow.log_metrics(flat)
-    if not settings.get("inception_weights"):
-        print("note: true Inception FID skipped: set evaluate.inception_weights to a local weights file "
-              "(and pip install torch-fidelity) to compute it")
-    # conv_faces is measured by its own stage (evaluate_faces, a dependency of this one in dvc.yaml);
-    # its numbers join this file so `dvc metrics show` has every model in one place.
-    faces_metrics = Path("reports/faces/metrics.json")
-    if faces_metrics.is_file():
-        metrics["conv_faces"] = json.loads(faces_metrics.read_text())
-    write_json(Path("reports/metrics.json"), metrics)
-    write_json(Path("reports/latent_kl.json"), latent_kl)
+    tracking.log_final(name, metrics, ev.figures)
+    print(
+        f"{name}: "
+        + ", ".join(f"{key} {metrics[key]:.4g}" for key in SUMMARY_KEYS if key in metrics)
+    )
     return metrics
+
+
+SUMMARY_KEYS = (
+    "test_accuracy",
+    "test_neg_elbo",
+    "test_bpd",
+    "test_recon_mse",
+    "test_kl",
+    "active_units",
+    "mig",
+    "dci",
+)
+
+
+def check_model(name: str, run: dict, model_config: dict, dataset: dict) -> None:
+    """The saved model must be the one params.yaml describes, for images of this dataset."""
+    trained_as = model_config.get("objective", run["objective"])
+    if trained_as != run["objective"]:
+        raise VaelabError(
+            f"models/{name} was trained as {trained_as}, but runs.{name}.objective is "
+            f"{run['objective']}; retrain it (dvc repro train@{name})"
+        )
+    size = model_config["model"].get("image_size")
+    if size is not None and size != dataset["x_test"].shape[1]:
+        raise VaelabError(
+            f"models/{name} takes {size}x{size} images, but data/{run['dataset']}.npz holds "
+            f"{dataset['x_test'].shape[1]}x{dataset['x_test'].shape[2]}; retrain it "
+            f"(dvc repro train@{name})"
+        )
+
+
+# --- classifier -----------------------------------------------------------------------------------
+
+
+def classifier_metrics(ev: Evaluation) -> dict:
+    """Test accuracy (flip-averaged logits, as the judge scores samples), per class, and the
+    confusion matrix figure."""
+    labels, classes = ev.dataset["y_test"], ev.dataset["classes"]
+    _, logits = classify_batches(ev.model, to_display(ev.dataset["x_test"]), ev.device, ev.batch)
+    predictions = logits.argmax(dim=1)
+    per_class = {
+        c: float((predictions[labels == k] == k).float().mean())
+        for k, c in enumerate(classes)
+        if (labels == k).any()
+    }
+    plots.plot_confusion_matrix(labels, predictions, classes, ev.figure("confusion_matrix.png"))
+    return {
+        "test_accuracy": float((predictions == labels).float().mean()),
+        "per_class_accuracy": per_class,
+    }
+
+
+# --- VAE and autoencoder --------------------------------------------------------------------------
+
+
+def code_metrics(ev: Evaluation, objective: str) -> dict:
+    """A VAE's or an autoencoder's numbers and figures, plus the factor and tour parts its dataset
+    and settings call for."""
+    model, x_test = ev.model, ev.dataset["x_test"]
+    test_mu, test_logvar = encode_batches(model, x_test, ev.device, ev.batch)  # (N, latent) each
+    picks = torch.randperm(len(x_test), generator=torch.Generator().manual_seed(ev.seed))[:8]
+    plots.plot_reconstructions({ev.name: model}, x_test[picks], ev.figure("reconstructions.png"))
+    if objective == "ae":
+        recon = autoencoder_metrics(model, x_test, ev.device, ev.batch, ev.seed)
+        out = {
+            "test_recon_nll": recon["recon"],
+            "test_recon_mse": recon["mse"],
+            "latent_dim": model.latent_dim,
+        }
+    else:
+        out = vae_metrics(ev, test_mu, test_logvar)
+    has_factors = "factors_test" in ev.dataset
+    if has_factors:
+        out.update(factor_metrics(ev, objective == "ae", test_mu, test_logvar))
+        # The beta study reads the shapes numbers under their old names.
+        out.update(
+            {
+                old: out[new]
+                for old, new in (
+                    ("recon_mse", "test_recon_mse"),
+                    ("kl", "test_kl"),
+                    ("neg_elbo", "test_neg_elbo"),
+                    ("bpd", "test_bpd"),
+                )
+                if new in out
+            }
+        )
+    if objective == "vae":
+        draw_vae_figures(ev, out, picks, has_factors)
+        if "shell_radii" in ev.settings:
+            out.update(tour_metrics(ev, test_mu, picks))
+    return out
+
+
+def vae_metrics(ev: Evaluation, test_mu: torch.Tensor, test_logvar: torch.Tensor) -> dict:
+    """Test ELBO terms (one z per image), KL per dim, active units, and the sharpness of decoded
+    prior samples relative to as many real test images."""
+    model, x_test, threshold = ev.model, ev.dataset["x_test"], ev.settings["active_threshold"]
+    elbo = elbo_metrics(model, x_test, ev.device, beta=1.0, batch_size=ev.batch, seed=ev.seed)
+    count = min(ev.settings.get("sample_count", len(x_test)), len(x_test))
+    samples = decode_batches(
+        model, sample_codes("prior", count, model.latent_dim, ev.seed), ev.device, ev.batch
+    )
+    return {
+        "test_neg_elbo": elbo["neg_elbo"],
+        "test_bpd": elbo["bpd"],
+        "test_recon_nll": elbo["recon"],
+        "test_recon_mse": elbo["mse"],
+        "test_kl": elbo["kl"],
+        "active_units": active_units(test_mu, threshold),
+        "latent_dim": model.latent_dim,
+        "active_dims": active_mask(test_mu, threshold).nonzero().flatten().tolist(),
+        "kl_per_dim": kl_to_standard_normal(test_mu, test_logvar).mean(dim=0).tolist(),
+        "sample_sharpness": sharpness(samples) / sharpness(to_display(x_test[:count])),
+    }
+
+
+def draw_vae_figures(ev: Evaluation, metrics: dict, picks: torch.Tensor, has_factors: bool) -> None:
+    model, x_test, settings = ev.model, ev.dataset["x_test"], ev.settings
+    steps, span = settings["interpolation_steps"], settings["traversal_span"]
+    generator = torch.Generator().manual_seed(ev.seed)
+    plots.save_samples(
+        model, sample_codes("prior", 16, model.latent_dim, ev.seed), ev.figure("samples.png")
+    )
+    plots.plot_prior_interpolation(
+        model, generator, ev.figure("interpolation_prior.png"), steps=steps
+    )
+    labels, classes = interpolation_labels(ev.dataset)
+    plots.plot_image_interpolation(
+        model,
+        x_test,
+        labels,
+        classes,
+        generator,
+        ev.figure("interpolation_images.png"),
+        steps=steps,
+    )
+    dims, rows = traversal_rows(
+        metrics["kl_per_dim"],
+        metrics["active_dims"],
+        settings["traversal_dims"],
+        metrics["dim_factor"] if has_factors else None,
+    )
+    what = (
+        "the factor it shares most information with (normalised MI)"
+        if has_factors
+        else "its mean KL on the test set"
+    )
+    plots.plot_traversals(
+        model,
+        x_test[picks[0]],
+        dims,
+        rows,
+        ev.figure("traversals.png"),
+        span=span,
+        steps=settings.get("traversal_steps", 9),
+        title=f"{ev.name}: each row one latent dim from -{span:g} to +{span:g}; label: {what}",
+    )
+
+
+def interpolation_labels(dataset: dict) -> tuple[torch.Tensor | None, list[str] | None]:
+    """Interpolation pairs differ in class (labelled data) or in Smiling (faces with attributes)."""
+    if "y_test" in dataset:
+        return dataset["y_test"], dataset["classes"]
+    names = dataset.get("attribute_names", [])
+    if "Smiling" in names:
+        return (dataset["attributes_test"][:, names.index("Smiling")] > 0).long(), [
+            "not smiling",
+            "smiling",
+        ]
+    return None, None
+
+
+def traversal_rows(
+    kl_per_dim: list[float],
+    active_dims: list[int],
+    count: int,
+    dim_factor: list[dict] | None = None,
+) -> tuple[list[int], list[str]]:
+    """The dims to traverse (active ones, most KL first, at most `count`; the three highest-KL
+    dims when none is active) and each row's label: the dim, its KL, and with `dim_factor` the
+    factor it shares the most information with."""
+    by_kl = sorted(range(len(kl_per_dim)), key=lambda j: -kl_per_dim[j])
+    active = set(active_dims)
+    dims = [j for j in by_kl if j in active][:count] or by_kl[: min(3, count)]
+    labels = []
+    for j in dims:
+        label = f"z{j} (KL {kl_per_dim[j]:.2f}{'' if j in active else ', inactive'})"
+        if dim_factor is not None:
+            best = dim_factor[j]
+            label += (
+                f"\n{best['factor']} {best['normalised_mi']:.2f}"
+                if best["normalised_mi"] > 0
+                else "\nno factor"
+            )
+        labels.append(label)
+    return dims, labels
+
+
+# --- known factors (shapes) -----------------------------------------------------------------------
+
+
+def factor_metrics(
+    ev: Evaluation, autoencoder: bool, test_mu: torch.Tensor, test_logvar: torch.Tensor
+) -> dict:
+    """Every number of a model against the dataset's generating factors. The codes (posterior
+    means) of `code_count` training images fit MIG and the DCI forests; the forests are scored on
+    the test split; the Gaussian total correlation uses the test split."""
+    model, dataset, settings = ev.model, ev.dataset, ev.settings
+    names = [FACTOR_LABELS.get(n, n) for n in dataset["factor_names"]]
+    x_train, x_test = dataset["x_train"], dataset["x_test"]
+    generator = torch.Generator().manual_seed(ev.seed)
+    pick = torch.randperm(len(x_train), generator=generator)[: settings["code_count"]]
+    train_mu, _ = encode_batches(model, x_train[pick], ev.device, ev.batch)
+    threshold = settings["active_threshold"]
+    active = active_mask(test_mu, threshold)
+    out: dict = {
+        "autoencoder": autoencoder,
+        "latent_dim": model.latent_dim,
+        "code_images": len(pick),
+        "active_units": active_units(test_mu, threshold),
+        "active_dims": active.nonzero().flatten().tolist(),
+    }
+
+    # Scores use the dims the decoder can read. An inactive VAE dim's mean moves by less than a
+    # tenth of its posterior noise (std ~1), yet binning that tiny range can find "information"
+    # that never reaches the decoder, so those dims are held constant. The autoencoder's code has
+    # no noise and an arbitrary scale: all of it counts.
+    train_codes, test_codes = train_mu.clone(), test_mu.clone()
+    if not autoencoder:
+        train_codes[:, ~active] = 0.0
+        test_codes[:, ~active] = 0.0
+    train_factors, test_factors = (
+        dataset["factors_train"][pick].numpy(),
+        dataset["factors_test"].numpy(),
+    )
+    gap = mig(train_codes.numpy(), train_factors, settings["mi_bins"])
+    scores = dci(
+        train_codes.numpy(),
+        train_factors,
+        test_codes.numpy(),
+        test_factors,
+        settings["dci_trees"],
+        settings["dci_max_depth"],
+        ev.seed,
+    )
+    out.update(
+        mig=gap["mig"],
+        mig_per_factor=dict(zip(names, gap["per_factor"], strict=True)),
+        dci=scores["disentanglement"],
+        dci_completeness=scores["completeness"],
+        dci_informativeness=scores["informativeness"],
+        dci_accuracy_per_factor=dict(zip(names, scores["accuracy_per_factor"], strict=True)),
+        factor_dims=factor_dims(gap["normalised_mi"], names),
+        dim_factor=[
+            {"factor": f, "normalised_mi": v}
+            for f, v in best_factor_per_dim(gap["normalised_mi"], names)
+        ],
+        normalised_mi=gap["normalised_mi"],
+        dci_importances=scores["importances"],
+        gaussian_tc=gaussian_total_correlation(test_mu, None if autoencoder else test_logvar),
+    )
+
+    reference = reference_pixels(x_train)
+    out.update(
+        prior_sample_distance(model, reference, settings["prior_samples"], ev.seed, ev.batch)
+    )
+    ends = torch.randint(len(x_test), (settings["paths"], 2), generator=generator)
+    out.update(
+        interpolation_smoothness(
+            model,
+            test_mu[ends[:, 0]],
+            test_mu[ends[:, 1]],
+            settings["path_steps"],
+            reference,
+            ev.batch,
+        )
+    )
+    return out
+
+
+# --- the faces tour -------------------------------------------------------------------------------
+
+
+class ReencodingJudge:
+    """Decode codes, re-encode the images, and compare with real test images (metrics.latent).
+
+    "Lands back" means as close as `quantile` of real test images' codes come back, so real
+    images score `quantile` by construction."""
+
+    def __init__(
+        self,
+        model,
+        test_codes: torch.Tensor,
+        active: torch.Tensor,
+        quantile: float,
+        count: int,
+        batch: int,
+    ):
+        self.model, self.test_codes, self.active, self.batch = model, test_codes, active, batch
+        self.real_codes = test_codes[:count]
+        self.real_reencoded = reencode(model, self.real_codes, batch)
+        real = reencoding_distance(self.real_codes, self.real_reencoded, active)
+        self.threshold = float(torch.quantile(real, quantile))
+
+    def __call__(
+        self, codes: torch.Tensor, reencoded: torch.Tensor | None = None
+    ) -> dict[str, float]:
+        """Re-encoding consistency and distance, and a graded realism number: the Frechet distance
+        between the encoder's view of the decoded codes and its view of real test images."""
+        reencoded = reencode(self.model, codes, self.batch) if reencoded is None else reencoded
+        distances = reencoding_distance(codes, reencoded, self.active)
+        return {
+            "reencoding_consistency": consistency(distances, self.threshold),
+            "reencoding_distance": float(distances.mean()),
+            "fd_codes": frechet_distance(
+                self.test_codes[:, self.active], reencoded[:, self.active]
+            ),
+        }
+
+
+def tour_metrics(ev: Evaluation, test_codes: torch.Tensor, picks: torch.Tensor) -> dict:
+    """The latent-space tour (metrics.latent explains each measurement) and its figures."""
+    model, dataset, tour = ev.model, ev.dataset, ev.settings
+    count, batch, latent = tour["sample_count"], ev.batch, model.latent_dim
+    generator = torch.Generator().manual_seed(ev.seed)
+    train_codes, _ = encode_batches(model, dataset["x_train"], ev.device, batch)
+    active = active_dimensions(test_codes, tour["active_threshold"])
+    judge = ReencodingJudge(model, test_codes, active, tour["consistency_quantile"], count, batch)
+
+    shells, shell_examples = {}, {}
+    for radius in tour["shell_radii"]:  # in units of sqrt(d), where N(0, I) puts its samples
+        codes = shell_codes(count, latent, radius * math.sqrt(latent), generator)
+        shells[f"{radius:g}"], shell_examples[f"{radius:g}"] = judge(codes), codes[:10]
+    gmm = fit_latent_gmm(train_codes, tour["gmm_components"], ev.seed)
+    sampler_codes = {
+        "prior": sample_codes("prior", count, latent, ev.seed),
+        "gmm": sample_codes("gmm", count, latent, ev.seed, gmm),
+    }
+    real_sharpness = sharpness(to_display(dataset["x_test"][:count]))
+    samplers = {}
+    for sampler, codes in {**sampler_codes, "real_test": judge.real_codes}.items():
+        decoded = decode_batches(model, codes, ev.device, batch)
+        samplers[sampler] = {
+            **judge(codes, judge.real_reencoded if sampler == "real_test" else None),
+            "sharpness": sharpness(decoded) / real_sharpness,
+        }
+    probe, directions, edits = attribute_metrics(ev, train_codes, test_codes)
+
+    metrics = {
+        "attribute_probe": {name: row["accuracy"] for name, row in probe.items()},
+        "attribute_probe_baseline": {name: row["baseline"] for name, row in probe.items()},
+        "shells": {r: row["reencoding_consistency"] for r, row in shells.items()},
+        "shell_reencoding_distance": {r: row["reencoding_distance"] for r, row in shells.items()},
+        "shell_fd_codes": {r: row["fd_codes"] for r, row in shells.items()},
+        "reencoding_dimensions": int(active.sum()),
+        "consistency_quantile": tour["consistency_quantile"],
+        "consistency_threshold": judge.threshold,
+        "samplers": samplers,
+        "gmm_components": tour["gmm_components"],
+        "neighbourhoods": neighbourhood_metrics(
+            model, test_codes[:count], tour["neighbourhood_distances"], batch, generator
+        ),
+        "attribute_edit": edits,
+        "edited_faces": min(len(test_codes), EDITED_FACES),
+        "image_size": int(dataset["x_test"].shape[1]),
+        "train_images": len(dataset["x_train"]),
+        "tour_samples": count,
+        "data_source": dataset.get("source") or dataset["name"],
+        "interpolation_steps": tour["interpolation_steps"],
+    }
+    for r, row in shells.items():
+        print(f"{ev.name}: shell r = {r}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()))
+
+    rows = {
+        f"r = {r}\n{100 * metrics['shells'][r]:.0f}% consistent": codes
+        for r, codes in shell_examples.items()
+    }
+    plots.plot_shells(
+        model,
+        rows,
+        ev.figure("shells.png"),
+        f"codes at radius r x sqrt({latent}) in random directions",
+    )
+    plots.plot_neighbourhoods(
+        model,
+        dataset["x_test"][picks[:4]],
+        test_codes[picks[:4]],
+        list(tour["neighbourhood_distances"]),
+        3,
+        generator,
+        ev.figure("neighbourhoods.png"),
+    )
+    if directions:
+        plots.plot_attribute_edits(
+            model,
+            dataset["x_test"][picks[:3]],
+            test_codes[picks[:3]],
+            directions,
+            list(tour["strengths"]),
+            ev.figure("attributes.png"),
+        )
+    plots.plot_samplers(
+        model,
+        {
+            "prior N(0, I)": sampler_codes["prior"][:36],
+            "Gaussian mixture on training codes": sampler_codes["gmm"][:36],
+        },
+        ev.figure("samplers.png"),
+    )
+    return metrics
+
+
+def neighbourhood_metrics(
+    model, centres: torch.Tensor, distances: list[float], batch: int, generator: torch.Generator
+) -> dict:
+    """How far the images move at each distance (x sqrt(d)) from real images' codes, against the
+    distance between the reconstructions of two different images."""
+    latent = centres.shape[1]
+    reconstructions = decode_batches(model, centres, batch_size=batch)
+
+    def rmse(a: torch.Tensor, b: torch.Tensor) -> float:
+        return float((a - b).pow(2).mean(dim=(1, 2, 3)).sqrt().mean())
+
+    moved = {
+        f"{d:g}": centres + shell_codes(len(centres), latent, d * math.sqrt(latent), generator)
+        for d in distances
+    }
+    return {
+        "pixel_rmse": {
+            key: rmse(decode_batches(model, codes, batch_size=batch), reconstructions)
+            for key, codes in moved.items()
+        },
+        "between_faces_rmse": rmse(reconstructions, reconstructions.roll(1, 0)),
+    }
+
+
+def attribute_metrics(
+    ev: Evaluation, train_codes: torch.Tensor, test_codes: torch.Tensor
+) -> tuple[dict, dict, dict]:
+    """The linear probe of every attribute, the tour's attribute directions, and per direction and
+    strength the probe's mean probability of the attribute on the re-encoded edited images. All
+    empty when the images carry no attributes."""
+    dataset = ev.dataset
+    if "attributes_train" not in dataset:
+        return {}, {}, {}
+    names = dataset["attribute_names"]
+    probe, probes = probe_attributes(
+        train_codes, dataset["attributes_train"], test_codes, dataset["attributes_test"], names
+    )
+    directions, edits = {}, {}
+    edited = test_codes[:EDITED_FACES]
+    for name in ev.settings["attributes"]:
+        if name not in probes:
+            print(
+                f"note: no attribute direction for {name}: the images have no (or one-sided) "
+                "labels for it"
+            )
+            continue
+        directions[name] = attribute_direction(
+            train_codes, dataset["attributes_train"][:, names.index(name)]
+        )
+        edits[name] = {
+            f"{s:+g}": float(
+                probes[name]
+                .predict_proba(
+                    reencode(ev.model, edited + s * directions[name], ev.batch).double().numpy()
+                )[:, 1]
+                .mean()
+            )
+            for s in ev.settings["strengths"]
+        }
+    return probe, directions, edits

@@ -1,12 +1,13 @@
-"""Variational autoencoders: one VAE wrapper, two kinds of encoder/decoder pairs.
+"""The networks: a VAE with two kinds of encoder/decoder pairs, and the classifier that judges samples.
 
 * `fc`: multilayer perceptrons on the flattened image (the classic Kingma & Welling shape).
 * `conv`: stride-2 4x4 convolutions down (each halves the image side), transposed convolutions up,
   batch normalisation between. The number of blocks is `len(widths)`, so the same code serves
   32x32 and 64x64 images.
+* `resnet`: a small residual CIFAR-10 classifier whose features and predictions score samples.
 
-Both end in a sigmoid mean in [0, 1] and share a learned per-channel decoder scale; the likelihood
-is described in `losses.py`.
+Both VAEs end in a sigmoid mean in [0, 1] and share a learned per-channel decoder scale; the
+likelihood is described in `losses.py`. The plain autoencoder is the VAE network used with z = mu.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import math
 import torch
 from torch import nn
 
-ARCHITECTURES = ("fc", "conv")
+from .datasets import to_model_input
 
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -27,8 +28,14 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 class VAE(nn.Module):
-    def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int, channels: int,
-                 initial_sigma: float):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        latent_dim: int,
+        channels: int,
+        initial_sigma: float,
+    ):
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
@@ -49,6 +56,10 @@ class VAE(nn.Module):
         mu, logvar = self.encode(x)
         z = reparameterize(mu, logvar)
         return self.decode(z), mu, logvar
+
+    def decoder_sigma(self) -> float:
+        """The mean decoder standard deviation; inf (not an overflow error) when log_sigma runs away."""
+        return float(self.log_sigma.detach().float().mean().exp())
 
 
 def _fc_pair(latent_dim: int, image_shape: tuple[int, int, int], hidden: list[int]):
@@ -71,36 +82,179 @@ def _conv_pair(latent_dim: int, image_shape: tuple[int, int, int], widths: list[
     channels, size, _ = image_shape
     side = size // 2 ** len(widths)  # spatial side at the bottleneck
     if side < 1 or side * 2 ** len(widths) != size:
-        raise ValueError(f"image size {size} is not divisible by 2**{len(widths)} "
-                         f"(one halving per entry of widths {widths}); use fewer widths")
+        raise ValueError(
+            f"image size {size} is not divisible by 2**{len(widths)} "
+            f"(one halving per entry of widths {widths}); use fewer widths"
+        )
     flat = widths[-1] * side * side
 
     down, previous = [], channels
     for w in widths:
-        down += [nn.Conv2d(previous, w, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(w),
-                 nn.LeakyReLU(0.2)]
+        down += [
+            nn.Conv2d(previous, w, 4, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(w),
+            nn.LeakyReLU(0.2),
+        ]
         previous = w
     down += [nn.Flatten(), nn.Linear(flat, 2 * latent_dim)]
 
     # No normalisation right after the code: batch statistics there would cancel the scale of z,
     # letting the encoder inflate its variance early in training at no reconstruction cost.
     up = [nn.Linear(latent_dim, flat), nn.Unflatten(1, (widths[-1], side, side)), nn.LeakyReLU(0.2)]
-    for w_in, w_out in zip(widths[::-1], widths[::-1][1:]):
-        up += [nn.ConvTranspose2d(w_in, w_out, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(w_out),
-               nn.LeakyReLU(0.2)]
+    for w_in, w_out in zip(widths[::-1], widths[::-1][1:], strict=False):
+        up += [
+            nn.ConvTranspose2d(w_in, w_out, 4, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(w_out),
+            nn.LeakyReLU(0.2),
+        ]
     up += [nn.ConvTranspose2d(widths[0], channels, 4, stride=2, padding=1), nn.Sigmoid()]
     return nn.Sequential(*down), nn.Sequential(*up)
 
 
-def build_model(config: dict) -> VAE:
-    """Build a VAE from its JSON-able config (the `model` part of a params section)."""
+def _conv_bn(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
+
+
+class Residual(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(_conv_bn(channels, channels), _conv_bn(channels, channels))
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+class Classifier(nn.Module):
+    """x: (B, 3, 32, 32) in [0, 1] -> logits (B, 10); `features(x)` -> (B, num_features)."""
+
+    def __init__(self, width: int = 24, classes: int = 10):
+        super().__init__()
+        c = width
+        # Per-channel input normalisation, set from the training images before training.
+        self.register_buffer("mean", torch.zeros(1, 3, 1, 1))
+        self.register_buffer("std", torch.ones(1, 3, 1, 1))
+        self.body = nn.Sequential(
+            _conv_bn(3, c),
+            _conv_bn(c, 2 * c),
+            nn.MaxPool2d(2),
+            Residual(2 * c),  # 16x16
+            _conv_bn(2 * c, 4 * c),
+            nn.MaxPool2d(2),  # 8x8
+            _conv_bn(4 * c, 8 * c),
+            nn.MaxPool2d(2),
+            Residual(8 * c),  # 4x4
+            nn.AdaptiveMaxPool2d(1),
+            nn.Flatten(),
+        )
+        self.head = nn.Linear(8 * c, classes, bias=False)
+        self.num_features = 8 * c
+        self.width = width
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body((x - self.mean) / self.std)
+
+    def logits(self, features: torch.Tensor) -> torch.Tensor:
+        return self.head(features) / 8  # a fixed temperature keeps early logits small
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits(self.features(x))
+
+
+def build_model(config: dict) -> nn.Module:
+    """A model from its JSON-able config: arch and sizes, plus image_size and channels."""
     arch = config["arch"]
-    image_shape = (config.get("channels", 3), config.get("image_size", 32), config.get("image_size", 32))
+    if arch == "resnet":
+        return Classifier(config["width"], config.get("classes", 10))
+    image_shape = (
+        config.get("channels", 3),
+        config.get("image_size", 32),
+        config.get("image_size", 32),
+    )
     if arch == "fc":
         encoder, decoder = _fc_pair(config["latent_dim"], image_shape, list(config["hidden"]))
     elif arch == "conv":
         encoder, decoder = _conv_pair(config["latent_dim"], image_shape, list(config["widths"]))
     else:
-        raise ValueError(f"unknown arch {arch!r}; choose one of {ARCHITECTURES}")
-    return VAE(encoder, decoder, config["latent_dim"], image_shape[0],
-               config.get("initial_sigma", 0.1))
+        raise ValueError(f"unknown arch {arch!r}; choose fc, conv or resnet")
+    return VAE(
+        encoder, decoder, config["latent_dim"], image_shape[0], config.get("initial_sigma", 0.1)
+    )
+
+
+# The batched passes every evaluation uses: eval mode, no gradients, results on the CPU.
+def _device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def encode_batches(
+    model: VAE,
+    images: torch.Tensor,
+    device: torch.device | None = None,
+    batch_size: int = 500,
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 (N, H, W, C) -> mu, logvar (N, latent_dim), with seeded dequantisation noise."""
+    device = device or _device_of(model)
+    model.eval()
+    noise = torch.Generator().manual_seed(seed)
+    parts = [
+        model.encode(to_model_input(images[i : i + batch_size], device, noise))
+        for i in range(0, len(images), batch_size)
+    ]
+    return torch.cat([p[0].float().cpu() for p in parts]), torch.cat(
+        [p[1].float().cpu() for p in parts]
+    )
+
+
+@torch.no_grad()
+def decode_batches(
+    model: VAE, codes: torch.Tensor, device: torch.device | None = None, batch_size: int = 500
+) -> torch.Tensor:
+    """(N, latent_dim) codes -> decoder means (N, C, H, W) in [0, 1]."""
+    device = device or _device_of(model)
+    model.eval()
+    return torch.cat(
+        [
+            model.decode(codes[i : i + batch_size].to(device)).float().cpu().clamp(0, 1)
+            for i in range(0, len(codes), batch_size)
+        ]
+    )
+
+
+def reconstruct_batches(
+    model: VAE, images: torch.Tensor, device: torch.device | None = None, batch_size: int = 500
+) -> torch.Tensor:
+    """uint8 (N, H, W, C) -> decode(mu): the deterministic reconstruction, (N, C, H, W)."""
+    mu, _ = encode_batches(model, images, device, batch_size)
+    return decode_batches(model, mu, device, batch_size)
+
+
+@torch.no_grad()
+def classify_batches(
+    classifier: Classifier,
+    images: torch.Tensor,
+    device: torch.device | None = None,
+    batch_size: int = 500,
+    flip_average: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """float (N, 3, H, W) in [0, 1] -> features (N, num_features), logits (N, classes).
+
+    With flip_average the logits are the mean over the image and its mirror (test-time augmentation).
+    """
+    device = device or _device_of(classifier)
+    classifier.eval()
+    features, logits = [], []
+    for i in range(0, len(images), batch_size):
+        x = images[i : i + batch_size].to(device).contiguous(memory_format=torch.channels_last)
+        f = classifier.features(x)
+        out = classifier.logits(f)
+        if flip_average:
+            out = (out + classifier(torch.flip(x, dims=[3]))) / 2
+        features.append(f.float().cpu())
+        logits.append(out.float().cpu())
+    return torch.cat(features), torch.cat(logits)

@@ -1,16 +1,19 @@
-"""MLflow: where runs go, and how a stage finds the run of a model trained by an earlier stage.
+"""MLflow: where runs go, how a run is started, and how later stages find it again.
 
-The tracking URI is `MLFLOW_TRACKING_URI` when set, else MLflow's own default (a sqlite file,
+The tracking URI is `MLFLOW_TRACKING_URI` when set, else MLflow's default (a sqlite file,
 mlflow.db, in the directory DVC runs stages from: the project root), so `mlflow ui` there shows
-every run. Each training stage records its run id in `models/<name>/run.json`; evaluate and
-render reopen that run to add their metrics and figures.
+every run. One experiment per dataset (`vaelab-<dataset>`); one MLflow run per training stage,
+tagged `vaelab.run = <run name>`. Later stages (evaluate, compare) add their numbers to that run:
+found by the id its training stage recorded in models/<run>/run.json, else by its tag and model
+checksum, and never by creating a new, param-less run.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import re
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
@@ -21,74 +24,134 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 import mlflow  # noqa: E402  (telemetry must be switched off before the import)
 from mlflow.exceptions import MlflowException  # noqa: E402
 
+from . import store  # noqa: E402
 from .errors import VaelabError  # noqa: E402
 
 RUN_FILE = "run.json"
+RUN_TAG = "vaelab.run"
+MODEL_TAG = "vaelab.model_sha256"
+
+
+def experiment_name(dataset: str) -> str:
+    return f"vaelab-{dataset}"
 
 
 def check_tracking_server() -> str:
-    """Fail fast, in one line, when the tracking store cannot be reached (before any training)."""
+    """Fail fast, in one line, when the tracking store cannot be reached (before any work)."""
     uri = mlflow.get_tracking_uri()
     if uri.startswith(("http://", "https://")):
         try:
             urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=10).close()
         except (urllib.error.URLError, OSError) as e:
-            raise VaelabError(f"MLflow tracking server {uri} is unreachable ({getattr(e, 'reason', e)}); "
-                              "start it, fix MLFLOW_TRACKING_URI, or unset it to log to ./mlflow.db") from None
+            raise VaelabError(
+                f"MLflow tracking server {uri} is unreachable ({getattr(e, 'reason', e)}); "
+                "start it, fix MLFLOW_TRACKING_URI, or unset it to log to ./mlflow.db"
+            ) from None
         return uri
     try:
         mlflow.MlflowClient().search_experiments(max_results=1)
     except Exception as e:  # a broken sqlite path, a refused file store, ...
-        raise VaelabError(f"MLflow tracking store {uri} is unusable ({str(e).splitlines()[0]}); fix "
-                          "MLFLOW_TRACKING_URI or unset it to log to ./mlflow.db") from None
+        raise VaelabError(
+            f"MLflow tracking store {uri} is unusable ({str(e).splitlines()[0]}); fix "
+            "MLFLOW_TRACKING_URI or unset it to log to ./mlflow.db"
+        ) from None
     return uri
 
 
 def git_commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
 
-def flatten(prefix: str, value) -> dict[str, str]:
-    """Nested params -> {"conv.model.widths": "[48, 96]"} for mlflow.log_params."""
+def flatten(prefix: str, value) -> dict:
+    """Nested dicts -> {"a.b.c": leaf}; lists and other leaves are kept as they are."""
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
             out.update(flatten(f"{prefix}.{key}" if prefix else str(key), item))
         return out
-    return {prefix: str(value)}
+    return {prefix: value}
 
 
 @contextmanager
-def model_run(experiment: str, name: str, run_id: str | None = None):
-    """Start (or continue, given its id) the run of one model in `experiment`."""
-    mlflow.set_experiment(experiment)
-    with mlflow.start_run(run_id=run_id, run_name=None if run_id else name) as run:
+def training_run(run_name: str, dataset: str, run_id: str | None = None):
+    """Start the MLflow run of a training stage, or continue it (an interrupted run's id)."""
+    mlflow.set_experiment(experiment_name(dataset))
+    with mlflow.start_run(run_id=run_id, run_name=None if run_id else run_name) as run:
+        if run_id is None:
+            mlflow.set_tags({RUN_TAG: run_name, "git_commit": git_commit()})
         yield run
 
 
-def record_run(model_dir: Path, run) -> None:
-    Path(model_dir).mkdir(parents=True, exist_ok=True)
-    (Path(model_dir) / RUN_FILE).write_text(json.dumps(
-        {"run_id": run.info.run_id, "experiment_id": run.info.experiment_id,
-         "run_name": run.info.run_name, "tracking_uri": mlflow.get_tracking_uri()}, indent=2) + "\n")
+def record_run(run_name: str, run) -> None:
+    """Written into models/<run>/ beside the weights, so later stages find the run."""
+    store.write_json(
+        store.model_dir(run_name) / RUN_FILE,
+        {
+            "run_id": run.info.run_id,
+            "experiment_id": run.info.experiment_id,
+            "run_name": run.info.run_name,
+            "tracking_uri": mlflow.get_tracking_uri(),
+        },
+    )
+    mlflow.set_tag(MODEL_TAG, store.file_digest(store.model_dir(run_name) / store.WEIGHTS))
 
 
-@contextmanager
-def reopen_run(model_dir: Path, experiment: str, name: str):
-    """The training run of the model in `model_dir`; a new run of the same name if this tracking
-    store does not know it (e.g. models pulled from a DVC remote onto another machine)."""
-    run_file = Path(model_dir) / RUN_FILE
-    run_id = json.loads(run_file.read_text())["run_id"] if run_file.is_file() else None
-    if run_id is not None:
+def find_run(run_name: str) -> str | None:
+    """The id of the training run of `run_name` in the store in use, or None."""
+    client = mlflow.MlflowClient()
+    run_file = store.model_dir(run_name) / RUN_FILE
+    if run_file.is_file():
         try:
-            mlflow.MlflowClient().get_run(run_id)
-        except MlflowException:
-            print(f"note: MLflow run {run_id} of {name} is not in {mlflow.get_tracking_uri()}; "
-                  "logging to a new run of the same name")
-            run_id = None
-    with model_run(experiment, name, run_id) as run:
-        yield run
+            return client.get_run(store.read_json(run_file)["run_id"]).info.run_id
+        except (MlflowException, KeyError):
+            pass
+    weights = store.model_dir(run_name) / store.WEIGHTS
+    if not weights.is_file():
+        return None
+    found = mlflow.search_runs(
+        search_all_experiments=True,
+        output_format="list",
+        max_results=1,
+        filter_string=f"tags.`{RUN_TAG}` = '{run_name}' and "
+        f"tags.`{MODEL_TAG}` = '{store.file_digest(weights)}'",
+        order_by=["attributes.start_time DESC"],
+    )
+    return found[0].info.run_id if found else None
+
+
+def numeric(metrics: dict, prefix: str = "final") -> dict[str, float]:
+    """The numbers of a nested metrics dict, flattened to MLflow metric names (lists skipped)."""
+    return {
+        re.sub(r"[^\w\-. :/]", "_", key): float(value)  # only MLflow's allowed name characters
+        for key, value in flatten(prefix, metrics).items()
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+    }
+
+
+def log_final(run_name: str, metrics: dict, figures: Path | None = None) -> None:
+    """Add an evaluation's numbers (and its figures folder) to the training run of `run_name`."""
+    run_id = find_run(run_name)
+    if run_id is None:
+        print(
+            f"note: no MLflow training run of {run_name} in {mlflow.get_tracking_uri()} (models from "
+            "elsewhere?); its evaluation is in the report files only"
+        )
+        return
+    client = mlflow.MlflowClient()
+    values = numeric(metrics)
+    names, now = sorted(values), int(time.time() * 1000)
+    for start in range(0, len(names), 500):  # log_batch takes at most 1,000 metrics
+        client.log_batch(
+            run_id,
+            metrics=[
+                mlflow.entities.Metric(k, values[k], now, 0) for k in names[start : start + 500]
+            ],
+        )
+    if figures is not None and Path(figures).is_dir():
+        client.log_artifacts(run_id, str(figures), artifact_path="figures")

@@ -1,106 +1,232 @@
-"""Training: one loop for every model, resumable from a checkpoint written after each epoch.
+"""Training: ONE loop for every objective (vae, ae, classifier), resumable, guarded, tracked.
 
-Interruption: the checkpoint (model, optimizer, epoch, RNG state, history) is saved at the end of
-every epoch under `checkpoints/<name>-<key>/`, where the key hashes everything that shapes the
-result (model, optimiser settings, seed, data checksum), so only a compatible run is resumed. DVC
-deletes a stage's outputs before rerunning it, which is why checkpoints live outside them. The
-batch order of epoch e depends only on (seed, e), and the global RNG state is restored, so on CPU a
-resumed run ends with the same weights as an uninterrupted one.
+Interruption: a checkpoint (model, optimizer, schedule, epoch, RNG state, history, MLflow run id)
+is written at the end of every epoch under `checkpoints/<run>-<key>/`, where the key hashes
+everything that shapes the result (the run's params and the data checksum), so only a compatible
+run is resumed. DVC deletes a stage's outputs before rerunning it, which is why checkpoints live
+outside them. The batch order of epoch e depends only on (seed, e), and the global RNG state is
+restored, so on the CPU a resumed run ends with the same weights as an uninterrupted one.
+
+Divergence: the loss of every batch, and at the end of every epoch the test metrics, every weight
+and every buffer, must be finite before anything is written; otherwise the run stops with one line
+(exit != 0), keeping the last finite checkpoint.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import math
 import shutil
 import time
-from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from .checkpoints import TRAINING_STATE, load_training_state, save_model, save_training_state
-from .data import file_digest, load_dataset, to_model_input
+from . import datasets, store
+from .config import dataset_config, run_config
 from .errors import VaelabError
-from .metrics import elbo_metrics
-from .losses import vae_loss
-from .models import VAE, build_model
-from .params import model_section
-from .runtime import resolve_device, seed_everything
-
-CHECKPOINT_ROOT = Path("checkpoints")
-MODELS_ROOT = Path("models")
-CURVES_ROOT = Path("reports/curves")
+from .losses import ae_loss, classifier_loss, vae_loss
+from .metrics.likelihood import autoencoder_metrics, classifier_accuracy, elbo_metrics
+from .models import build_model
+from .runtime import autocast, resolve_device, seed_everything, use_mixed_precision
 
 
-def checkpoint_dir(root: Path, name: str, section: dict, seed: int, data_sha256: str,
-                   limits: tuple[int, int]) -> Path:
-    identity = json.dumps({"section": section, "seed": seed, "data": data_sha256, "limits": limits},
-                          sort_keys=True)
-    return Path(root) / f"{name}-{hashlib.sha256(identity.encode()).hexdigest()[:12]}"
+class DivergedError(VaelabError):
+    """A non-finite loss, metric, weight or buffer."""
 
 
-def fit(model: VAE, section: dict, x_train: torch.Tensor, x_test: torch.Tensor, device: torch.device,
-        state_path: Path, seed: int, *, state: dict | None = None, on_epoch=None,
-        stop_after_epoch: int | None = None, extra_state: dict | None = None, label: str = "vae") -> list[dict]:
-    """Train `model` to `section["epochs"]`, from `state` if given; returns the per-epoch history.
+def checkpoint_dir(run: dict, data_sha256: str):
+    identity = json.dumps({"run": run, "data": data_sha256}, sort_keys=True)
+    return store.CHECKPOINTS / f"{run['name']}-{hashlib.sha256(identity.encode()).hexdigest()[:12]}"
 
-    x_train, x_test: uint8 (N, H, W, C), ideally already on `device`.
-    """
+
+def augment(images: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
+    """Random translation by up to `pad` pixels (a crop of the zero-padded image) and a horizontal
+    flip, for a whole uint8 (B, H, W, C) batch at once, by index arithmetic, no per-image loop."""
+    batch, height, width, _ = images.shape
+    padded = torch.nn.functional.pad(images, (0, 0, pad, pad, pad, pad))  # NHWC: border on W and H
+    dy = torch.randint(0, 2 * pad + 1, (batch, 1), generator=generator)
+    dx = torch.randint(0, 2 * pad + 1, (batch, 1), generator=generator)
+    flip = torch.rand(batch, 1, generator=generator) < 0.5
+    columns = torch.arange(width).unsqueeze(0)
+    columns = torch.where(flip, width - 1 - columns, columns) + dx  # (B, W)
+    rows = torch.arange(height).unsqueeze(0) + dy  # (B, H)
+    return padded[torch.arange(batch)[:, None, None], rows[:, :, None], columns[:, None, :]]
+
+
+def make_optimizer(model: torch.nn.Module, run: dict, steps_per_epoch: int):
+    """Adam (the VAEs) or SGD with Nesterov momentum (the classifier); with warmup_fraction > 0 a
+    one-cycle schedule: linear warm-up to lr, then linear decay to zero."""
+    if run.get("optimizer", "adam") == "sgd":
+        decay = [p for p in model.parameters() if p.ndim > 1]
+        no_decay = [p for p in model.parameters() if p.ndim <= 1]  # biases, norms: no weight decay
+        optimizer = torch.optim.SGD(
+            [
+                {"params": decay, "weight_decay": run.get("weight_decay", 0.0)},
+                {"params": no_decay, "weight_decay": 0.0},
+            ],
+            lr=run["lr"],
+            momentum=0.9,
+            nesterov=True,
+        )
+    else:
+        optimizer = torch.optim.Adam(
+            model.parameters(), lr=run["lr"], weight_decay=run.get("weight_decay", 0.0)
+        )
+    total = run["epochs"] * steps_per_epoch
+    warmup = int(run.get("warmup_fraction", 0.0) * total)
+    if warmup == 0:
+        return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: min((step + 1) / warmup, max(0.0, (total - step) / max(1, total - warmup))),
+    )
+
+
+def batch_loss(model, run: dict, images: torch.Tensor, labels, device, generator) -> dict:
+    """The objective of one batch of uint8 (B, H, W, C) images."""
+    objective = run["objective"]
+    if objective == "classifier":
+        if run.get("augment", False):
+            images = augment(images, generator)
+        x = datasets.to_display(images.to(device)).contiguous(memory_format=torch.channels_last)
+        return classifier_loss(model(x), labels.to(device), run.get("label_smoothing", 0.0))
+    x = datasets.to_model_input(images, device)
+    if objective == "ae":
+        mu, _ = model.encode(x)
+        return ae_loss(x, model.decode(mu), model.log_sigma)
+    mean, mu, logvar = model(x)
+    return vae_loss(x, mean, model.log_sigma, mu, logvar, run["beta"])
+
+
+def test_metrics(model, run: dict, data: dict, device) -> dict:
+    if run["objective"] == "classifier":
+        return {"accuracy": classifier_accuracy(model, data["x_test"], data["y_test"], device)}
+    if run["objective"] == "ae":
+        return autoencoder_metrics(model, data["x_test"], device, seed=run["seed"])
+    return elbo_metrics(model, data["x_test"], device, beta=run["beta"], seed=run["seed"])
+
+
+def check_finite(model: torch.nn.Module, row: dict, label: str, epoch: int, kept: str) -> None:
+    bad = [k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)]
+    bad += [
+        name
+        for name, t in [*model.named_parameters(), *model.named_buffers()]
+        if t.is_floating_point() and not torch.isfinite(t).all()
+    ]
+    if bad:
+        raise DivergedError(
+            f"{label} diverged at epoch {epoch} (non-finite {', '.join(bad[:4])}); {kept}; "
+            f"lower runs.{label}.lr and rerun"
+        )
+
+
+def fit(
+    model: torch.nn.Module,
+    run: dict,
+    data: dict,
+    device: torch.device,
+    state_path,
+    *,
+    state: dict | None = None,
+    on_epoch=None,
+    stop_after_epoch: int | None = None,
+    extra_state: dict | None = None,
+) -> list[dict]:
+    """Train `model` for run["epochs"] on data["x_train"] (uint8 NHWC, + y_train for a classifier),
+    from `state` if given; returns the per-epoch history. `on_epoch(epoch, row, model)` runs after
+    each epoch's checkpoint is written."""
+    label, seed = run["name"], run["seed"]
     model.to(device)
     if device.type != "mps":
-        model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=section["lr"])
+        model.to(memory_format=torch.channels_last)  # the fastest CPU convolutions
+    x_train, y_train = data["x_train"], data.get("y_train")
+    n, batch_size = len(x_train), run["batch_size"]
+    optimizer, schedule = make_optimizer(model, run, math.ceil(n / batch_size))
+    mixed = use_mixed_precision(run.get("mixed_precision", False), device)
+    scaler = torch.amp.GradScaler("cuda", enabled=mixed and device.type == "cuda")  # fp16 needs it
     history, first_epoch = [], 1
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
         history, first_epoch = list(state["history"]), state["epoch"] + 1
         torch.set_rng_state(state["torch_rng"])
         if device.type == "cuda" and "cuda_rng" in state:
             torch.cuda.set_rng_state(state["cuda_rng"], device)
-    n, batch_size, beta = len(x_train), section["batch_size"], section["beta"]
 
-    for epoch in range(first_epoch, section["epochs"] + 1):
+    for epoch in range(first_epoch, run["epochs"] + 1):
+        kept = (
+            f"the checkpoint of epoch {epoch - 1} is kept in {state_path}"
+            if epoch > 1
+            else "no checkpoint was written"
+        )
         model.train()
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch)).to(x_train.device)
-        sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "neg_elbo": 0.0}
+        generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+        order = torch.randperm(n, generator=generator)
+        sums: dict[str, float] = {}
         started = time.perf_counter()
-        with tqdm(total=n, unit="img", desc=f"{label} epoch {epoch}/{section['epochs']}", mininterval=5,
-                  leave=False) as bar:
-            for batch, start in enumerate(range(0, n, batch_size)):
-                x = to_model_input(x_train[order[start:start + batch_size]], device)
-                mean, mu, logvar = model(x)
-                parts = vae_loss(x, mean, model.log_sigma, mu, logvar, beta)
+        with tqdm(
+            total=n,
+            unit="img",
+            desc=f"{label} epoch {epoch}/{run['epochs']}",
+            mininterval=5,
+            leave=False,
+        ) as bar:
+            for start in range(0, n, batch_size):
+                index = order[start : start + batch_size]
+                with autocast(device, mixed):
+                    parts = batch_loss(
+                        model,
+                        run,
+                        x_train[index],
+                        None if y_train is None else y_train[index],
+                        device,
+                        generator,
+                    )
                 if not torch.isfinite(parts["loss"]):
-                    kept = f"the checkpoint of epoch {epoch - 1} is kept in {state_path}" if epoch > 1 \
-                        else "no checkpoint was written"
-                    raise VaelabError(f"{label}: loss became {parts['loss'].item()} at epoch {epoch}, batch {batch}; "
-                                      f"{kept}; lower the learning rate ({label}.lr) and rerun")
+                    raise DivergedError(
+                        f"{label}: loss became {parts['loss'].item()} at epoch {epoch}; {kept}; "
+                        f"lower runs.{label}.lr and rerun"
+                    )
                 optimizer.zero_grad(set_to_none=True)
-                parts["loss"].backward()
-                optimizer.step()
-                for key in sums:
-                    sums[key] += parts[key].item() * len(x)
-                bar.update(len(x))
-                bar.set_postfix(loss=f"{parts['loss'].item():.1f}", refresh=False)
+                scaler.scale(parts["loss"]).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                schedule.step()
+                for key, value in parts.items():
+                    sums[key] = sums.get(key, 0.0) + value.item() * len(index)
+                bar.update(len(index))
         seconds = time.perf_counter() - started
-        test = elbo_metrics(model, x_test, device, beta=beta, seed=seed)
-        row = {"epoch": epoch, **{f"train_{k}": v / n for k, v in sums.items()},
-               **{f"test_{k}": v for k, v in test.items()},
-               "decoder_sigma": math.exp(model.log_sigma.detach().mean().item()),
-               "epoch_seconds": seconds, "images_per_second": n / seconds}
+        row = {
+            "epoch": epoch,
+            **{f"train_{k}": v / n for k, v in sums.items()},
+            **{f"test_{k}": v for k, v in test_metrics(model, run, data, device).items()},
+        }
+        if hasattr(model, "log_sigma"):
+            row["decoder_sigma"] = model.decoder_sigma()
+        row.update(epoch_seconds=seconds, images_per_second=n / seconds)
+        check_finite(model, row, label, epoch, kept)
         history.append(row)
-        saved = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
-                 "history": history, "torch_rng": torch.get_rng_state(), **(extra_state or {})}
+        saved = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "schedule": schedule.state_dict(),
+            "epoch": epoch,
+            "history": history,
+            "torch_rng": torch.get_rng_state(),
+            **(extra_state or {}),
+        }
         if device.type == "cuda":
             saved["cuda_rng"] = torch.cuda.get_rng_state(device)
-        save_training_state(state_path, saved)
-        print(f"{label} epoch {epoch}/{section['epochs']}: train loss {row['train_loss']:.1f}, "
-              f"test -ELBO {row['test_neg_elbo']:.1f} nats ({row['test_bpd']:.3f} bits/dim), "
-              f"KL {row['test_kl']:.1f}, {row['images_per_second']:.0f} img/s", flush=True)
+        store.save_training_state(state_path, saved)
+        print(
+            f"{label} epoch {epoch}/{run['epochs']}: "
+            + ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k.startswith("test_"))
+            + f", {row['images_per_second']:.0f} img/s",
+            flush=True,
+        )
         if on_epoch is not None:
             on_epoch(epoch, row, model)
         if stop_after_epoch == epoch:
@@ -108,90 +234,105 @@ def fit(model: VAE, section: dict, x_train: torch.Tensor, x_test: torch.Tensor, 
     return history
 
 
-def write_curves(path: Path, history: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(history[0]))
-        writer.writeheader()
-        writer.writerows(history)
+def train_run(params: dict, name: str, resume: str = "auto") -> dict:
+    """The `train@<name>` stage: models/<name>/ (state_dict + config + MLflow run id) and
+    reports/curves/<name>.csv, logged to MLflow (params, per-epoch metrics, sample grids, model).
 
-
-def run_training(name: str, params: dict, resume: str = "auto") -> dict:
-    """The `train_<name>` stage of a CIFAR-10 model: see `train_and_log`."""
-    from . import tracking
-
-    section = model_section(params, name)
-    tracking.check_tracking_server()  # before the data load: an unreachable server fails in seconds
-    data = params["data"]
-    dataset = load_dataset(Path(data["path"]), data["train_limit"], data["test_limit"])
-    return train_and_log(name, section, dataset, Path(data["path"]), params, params["mlflow"]["experiment"],
-                         {"train_limit": data["train_limit"], "test_limit": data["test_limit"]}, resume)
-
-
-def train_and_log(name: str, section: dict, dataset: dict, data_path: Path, params: dict, experiment: str,
-                  data_params: dict, resume: str = "auto", extras: dict | None = None) -> dict:
-    """Train one VAE on `dataset` (x_train, x_test uint8 NHWC), write models/<name>/ and
-    reports/curves/<name>.csv, and log params, per-epoch metrics, sample grids and the model to the
-    MLflow run `name` in `experiment`. `data_params` (how the data were cut) join the checkpoint
-    identity and the logged params; `extras` join the tags and the saved config.
     resume: "auto" continues a compatible checkpoint if one exists, "always" requires one, "never"
-    discards it."""
+    discards it (an unreadable one included)."""
     import mlflow
 
     from . import tracking
-    from .figures import sample_grid_image
+    from .plots import sample_grid_image
 
+    run = run_config(params, name)
     device = resolve_device(params["device"])
-    seed = params["seed"]
-    data_sha256 = file_digest(data_path, "sha256")
-    ckpt_dir = checkpoint_dir(CHECKPOINT_ROOT, name, section, seed, data_sha256, tuple(data_params.values()))
-    state = load_training_state(ckpt_dir / TRAINING_STATE)
+    tracking.check_tracking_server()  # before the data load: an unreachable server fails in seconds
+    data = datasets.load(run["dataset"], dataset_config(params, run["dataset"]))
+    data_sha256 = store.file_digest(store.data_path(run["dataset"]))
+    ckpt_dir = checkpoint_dir(run, data_sha256)
+    state = store.load_training_state(
+        ckpt_dir / store.TRAINING_STATE, discard_unreadable=resume == "never"
+    )
     if resume == "always" and state is None:
-        raise VaelabError(f"--resume: no checkpoint for this configuration of {name} in {ckpt_dir}; "
-                          "run without --resume to train from scratch")
+        raise VaelabError(
+            f"--resume: no checkpoint for this configuration of {name} in {ckpt_dir}; "
+            "run without --resume to train from scratch"
+        )
     if resume == "never" and state is not None:
         shutil.rmtree(ckpt_dir)
         state = None
 
-    seed_everything(seed)
-    model = build_model(section["model"])
-    x_train, x_test = dataset["x_train"].to(device), dataset["x_test"].to(device)
-    print(f"{name}: {sum(p.numel() for p in model.parameters()):,} parameters, {len(x_train):,} training "
-          f"images of {tuple(x_train.shape[1:])}, device {device}"
-          + (f", resuming after epoch {state['epoch']}" if state else ""))
-    sample_every = int(params["mlflow"].get("sample_every", 5))
-    fixed_z = torch.randn(16, section["model"]["latent_dim"], generator=torch.Generator().manual_seed(seed))
-    curves_path = CURVES_ROOT / f"{name}.csv"
+    seed_everything(run["seed"])
+    x_train = data["x_train"]
+    model_config = {**run["model"], "image_size": x_train.shape[1], "channels": x_train.shape[3]}
+    model = build_model(model_config)
+    if run["objective"] == "classifier":  # input normalisation from the training pixels
+        pixels = x_train.float().div(255.0)
+        model.mean.copy_(pixels.mean(dim=(0, 1, 2)).view(1, 3, 1, 1))
+        model.std.copy_(pixels.std(dim=(0, 1, 2)).view(1, 3, 1, 1))
+        del pixels
+    data = {**data, "x_train": x_train.to(device), "x_test": data["x_test"].to(device)}
+    print(
+        f"{name}: {run['objective']} on {run['dataset']}, {sum(p.numel() for p in model.parameters()):,} "
+        f"parameters, {len(x_train):,} training images of {tuple(x_train.shape[1:])}, device {device}, "
+        f"mixed precision {use_mixed_precision(run.get('mixed_precision', False), device)}"
+        + (f", resuming after epoch {state['epoch']}" if state else "")
+    )
+    fixed_z = None
+    if run["objective"] == "vae":
+        fixed_z = torch.randn(
+            16, run["model"]["latent_dim"], generator=torch.Generator().manual_seed(run["seed"])
+        )
     history_so_far = list(state["history"]) if state else []
+    every = params["tracking"]["sample_every"]
 
-    with tracking.model_run(experiment, name, state.get("mlflow_run_id") if state else None) as run:
+    with tracking.training_run(
+        name, run["dataset"], state.get("mlflow_run_id") if state else None
+    ) as ml_run:
         if state is None:
-            mlflow.log_params(tracking.flatten("", {"model_name": name, "seed": seed, "device": str(device),
-                                                    "data": data_params, **section}))
-            mlflow.set_tags({"git_commit": tracking.git_commit(), "data_sha256": data_sha256, "model_name": name,
-                             **(extras or {})})
+            mlflow.log_params({k: str(v) for k, v in tracking.flatten("", run).items()})
+            mlflow.set_tags({"data_sha256": data_sha256, "device": str(device)})
 
-        def on_epoch(epoch: int, row: dict, trained: VAE) -> None:
+        def on_epoch(epoch: int, row: dict, trained) -> None:
             mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=epoch)
             history_so_far.append(row)
-            write_curves(curves_path, history_so_far)
-            if epoch % sample_every == 0 or epoch == section["epochs"]:
-                mlflow.log_image(sample_grid_image(trained, fixed_z), artifact_file=f"samples/epoch_{epoch:03d}.png")
+            store.write_curves(store.curves_path(name), history_so_far)
+            if fixed_z is not None and (epoch % every == 0 or epoch == run["epochs"]):
+                mlflow.log_image(sample_grid_image(trained, fixed_z), key="samples", step=epoch)
 
-        history = fit(model, section, x_train, x_test, device, ckpt_dir / TRAINING_STATE, seed, state=state,
-                      on_epoch=on_epoch, extra_state={"mlflow_run_id": run.info.run_id}, label=name)
-        model_dir = MODELS_ROOT / name
-        config = {"name": name, **section, "seed": seed, "data_sha256": data_sha256, **(extras or {}),
-                  "epochs_trained": len(history), "train_seconds": sum(r["epoch_seconds"] for r in history)}
-        save_model(model_dir, model, config)
-        tracking.record_run(model_dir, run)
-        write_curves(curves_path, history)
-        mlflow.log_artifacts(str(model_dir), artifact_path="state_dict")
-        # The servable model is the generator, z (B, latent) -> images (B, C, H, W); the whole VAE is
-        # the state_dict above. pt2 (torch.export) loads without unpickling code.
-        example = torch.randn(2, section["model"]["latent_dim"]).numpy()
-        mlflow.pytorch.log_model(model.cpu().eval().decoder, name="decoder", serialization_format="pt2",
-                                 input_example=example,
-                                 pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"])
+        history = fit(
+            model,
+            run,
+            data,
+            device,
+            ckpt_dir / store.TRAINING_STATE,
+            state=state,
+            on_epoch=on_epoch,
+            extra_state={"mlflow_run_id": ml_run.info.run_id},
+        )
+        config = {
+            "name": name,
+            **run,
+            "model": model_config,
+            "data_sha256": data_sha256,
+            "epochs_trained": len(history),
+            "train_seconds": sum(r["epoch_seconds"] for r in history),
+        }
+        store.save_model(store.model_dir(name), model, config)
+        tracking.record_run(name, ml_run)
+        store.write_curves(store.curves_path(name), history)
+        mlflow.log_artifacts(str(store.model_dir(name)), artifact_path="state_dict")
+        if run["objective"] == "vae":
+            # The servable model is the generator, z (B, latent) -> images (B, C, H, W); pt2
+            # (torch.export) loads without unpickling code.
+            example = torch.randn(2, run["model"]["latent_dim"]).numpy()
+            mlflow.pytorch.log_model(
+                model.cpu().eval().decoder,
+                name="decoder",
+                serialization_format="pt2",
+                input_example=example,
+                pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+            )
     shutil.rmtree(ckpt_dir, ignore_errors=True)  # the finished model now lives in models/<name>
     return config

@@ -1,0 +1,488 @@
+"""The cross-run comparisons (`pipeline/compare.py <name>`), each reading what the runs' own
+stages wrote (models/<run>/, reports/eval/<run>.json) and writing one JSON, its figures, and for
+the beta study reports/theory.md.
+
+* `sample_quality`: the CIFAR-10 VAEs judged by the classifier run (`compare.sample_quality.judge`).
+  Per run: an ex-post Gaussian mixture fitted to the training codes (models/samplers/<run>.npz),
+  `sample_count` images from each sampler (the prior N(0, I) and the mixture), and the
+  reconstructions of real test images, each scored by the judge (fd_clf, is_clf, recognisable)
+  and by sharpness. Reference rows scored the same way show what the numbers mean: real test
+  images (the floor), Gaussian noise, blurred real test images.
+* `beta_study`: the shapes VAEs (one per beta), the shapes autoencoder and the CIFAR-10 beta pair
+  side by side: reconstruction, KL, disentanglement, total correlation, latent geometry, and the
+  reparameterization gradient check; reports/metrics_beta.json and reports/theory.md.
+
+Each JSON records the paths of its figures (relative to reports/) under "figures", so the report
+and theory.md link to what was drawn.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torchvision.transforms.functional import gaussian_blur
+
+from . import datasets, plots, store, tracking
+from .config import compare_config, dataset_config, evaluate_config, run_config
+from .errors import VaelabError
+from .metrics.disentanglement import gaussian_total_correlation
+from .metrics.latent import estimator_variances
+from .metrics.sample_quality import (
+    SAMPLERS,
+    fit_latent_gmm,
+    fit_temperature,
+    quality_row,
+    sample_codes,
+    sharpness,
+)
+from .models import classify_batches, decode_batches, encode_batches, reconstruct_batches
+from .runtime import resolve_device
+from .theory import theory_markdown
+
+SAMPLE_QUALITY = store.REPORTS / "sample_quality.json"
+METRICS_BETA = store.REPORTS / "metrics_beta.json"
+THEORY = store.REPORTS / "theory.md"
+SAMPLERS_DIR = store.MODELS / "samplers"
+FIGURE_GRID = 36  # images per panel of the labelled-samples and samplers figures
+# The numbers of one shapes model that go into metrics_beta.json (its eval JSON keeps the matrices
+# and per-path values).
+SUMMARY_KEYS = (
+    "recon_mse",
+    "kl",
+    "kl_per_dim",
+    "active_units",
+    "latent_dim",
+    "mig",
+    "mig_per_factor",
+    "dci",
+    "dci_completeness",
+    "dci_informativeness",
+    "factor_dims",
+    "gaussian_tc",
+    "prior_nn_mse",
+    "path_max_over_mean",
+    "path_mean_step",
+    "midpoint_nn_mse",
+    "neg_elbo",
+    "bpd",
+    "beta",
+    "epochs",
+)
+
+
+def relative(path: Path) -> str:
+    """A path under reports/ as the Markdown files there link to it."""
+    return Path(path).relative_to(store.REPORTS).as_posix()
+
+
+def beta_key(beta: float) -> str:
+    """How a beta names its entry of metrics_beta.json: 1.0 -> "1", 2.5 -> "2.5"."""
+    return f"{beta:g}"
+
+
+def read_eval(run: str) -> dict:
+    return store.read_json(store.eval_path(run), f"evaluate@{run}")
+
+
+def load_run_model(run: str, device: torch.device):
+    return store.load_model(store.model_dir(run), device)[0]
+
+
+def one_dataset(params: dict, runs: list[str], where: str) -> str:
+    """The dataset every run of `runs` trained on; a comparison across datasets is refused."""
+    names = {run: run_config(params, run)["dataset"] for run in runs}
+    if len(set(names.values())) != 1:
+        raise VaelabError(
+            f"{where} mixes datasets ({', '.join(f'{r}: {d}' for r, d in names.items())}); list "
+            "runs of one dataset there in params.yaml"
+        )
+    return next(iter(names.values()))
+
+
+def require_objective(params: dict, run: str, objective: str, where: str) -> dict:
+    config = run_config(params, run)
+    if config["objective"] != objective:
+        raise VaelabError(
+            f"{where} names {run}, whose objective is {config['objective']}, where a run of "
+            f"objective {objective} belongs; fix it in params.yaml"
+        )
+    return config
+
+
+# --- sample quality ------------------------------------------------------------------------------
+
+
+def split_test_set(count: int) -> tuple[slice, slice]:
+    """(calibration, scored) halves of the test set. The judge trained on every training image, so
+    the test set is the only labelled data it has not seen: one half calibrates its temperature and
+    is the real-image statistics every row's fd_clf is measured against; the other half, whose
+    labels are never used, is what the real-image reference rows and the reconstructions are made
+    of. No image is both a reference and scored, and no scored image's label fitted anything."""
+    if count < 4:
+        raise VaelabError(
+            f"the test set has {count} images; the sample-quality comparison needs at least 4 "
+            "(half calibrate the judge, half are scored): raise datasets.<name>.test_limit"
+        )
+    half = count // 2
+    return slice(0, half), slice(half, count)
+
+
+def reference_images(images: torch.Tensor, seed: int, blur_sigma: float) -> dict[str, torch.Tensor]:
+    """The reference rows from real test images (uint8 NHWC): as they are, noise of their shape,
+    and blurred."""
+    real = datasets.to_display(images)
+    generator = torch.Generator().manual_seed(seed)
+    return {
+        "real_test": real,
+        "noise": (0.5 + 0.25 * torch.randn(real.shape, generator=generator)).clamp_(0, 1),
+        "blurred": gaussian_blur(real, kernel_size=7, sigma=blur_sigma),
+    }
+
+
+def inception_fid(weights: str | None, real: torch.Tensor, fake: torch.Tensor) -> float | None:
+    """True Inception FID, only when the user has the weights on disk (nothing is downloaded)."""
+    if not weights:
+        return None
+    if not Path(weights).is_file():
+        print(
+            f"note: compare.sample_quality.inception_weights {weights} does not exist; Inception "
+            "FID skipped"
+        )
+        return None
+    try:
+        from torchmetrics.image.fid import FrechetInceptionDistance
+
+        metric = FrechetInceptionDistance(
+            feature=2048, normalize=True, feature_extractor_weights_path=weights
+        )
+    except (ModuleNotFoundError, RuntimeError, OSError) as e:
+        print(f"note: Inception FID skipped ({e}); pip install torch-fidelity to enable it")
+        return None
+    for start in range(0, len(real), 250):
+        metric.update(real[start : start + 250], real=True)
+        metric.update(fake[start : start + 250], real=False)
+    return float(metric.compute())
+
+
+class Judge:
+    """The classifier run as a scorer: every image set is compared with the calibration half of the
+    test set, its probabilities temperature-scaled on that half's labels."""
+
+    def __init__(
+        self,
+        classifier,
+        calibration: torch.Tensor,
+        labels: torch.Tensor,
+        classes: list[str],
+        real_sharpness: float,
+        device: torch.device,
+        batch_size: int,
+    ):
+        self.classifier, self.classes = classifier, classes
+        self.device, self.batch_size = device, batch_size
+        self.real_features, logits = self.classify(datasets.to_display(calibration))
+        self.temperature = fit_temperature(logits, labels)
+        self.accuracy = float((logits.argmax(1) == labels).float().mean())
+        self.real_sharpness = real_sharpness
+
+    def classify(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return classify_batches(self.classifier, images, self.device, self.batch_size)
+
+    def scaled_logits(self, images: torch.Tensor) -> torch.Tensor:
+        return self.classify(images)[1] / self.temperature
+
+    def __call__(self, images: torch.Tensor) -> dict:
+        """float (N, C, H, W) in [0, 1] -> fd_clf, is_clf, recognisability, sharpness vs real."""
+        features, logits = self.classify(images)
+        return {
+            **quality_row(self.real_features, features, logits, self.classes, self.temperature),
+            "sharpness": sharpness(images) / self.real_sharpness,
+        }
+
+
+def judge_run(
+    run: str, judge: Judge, dataset: dict, scored: torch.Tensor, config: dict, device: torch.device
+) -> tuple[dict, dict]:
+    """One VAE's samples (per sampler) and reconstructions of the scored test images, judged; the
+    fitted mixture is saved to models/samplers/<run>.npz. Returns (numbers, figure paths)."""
+    model = load_run_model(run, device)
+    seed, batch, count = config["seed"], config["batch_size"], config["sample_count"]
+    train_codes, _ = encode_batches(model, dataset["x_train"], device, batch, seed)
+    gmm = fit_latent_gmm(train_codes, config["gmm_components"], seed)
+    store.write_npz(SAMPLERS_DIR / f"{run}.npz", **gmm)
+    codes = {
+        sampler: sample_codes(sampler, count, model.latent_dim, seed, gmm) for sampler in SAMPLERS
+    }
+    samples = {sampler: decode_batches(model, z, device, batch) for sampler, z in codes.items()}
+    row = {
+        "samplers": {sampler: judge(images) for sampler, images in samples.items()},
+        "reconstructions": judge(reconstruct_batches(model, scored, device, batch)),
+    }
+    fid = inception_fid(config["inception_weights"], datasets.to_display(scored), samples["prior"])
+    if fid is not None:
+        row["inception_fid"] = fid
+
+    out = store.figures_dir("sample_quality")
+    figures = {
+        "samples_labelled": out / f"samples_labelled_{run}.png",
+        "samplers": out / f"samplers_{run}.png",
+    }
+    shown = samples["prior"][:FIGURE_GRID]
+    plots.plot_labelled_samples(
+        shown, judge.scaled_logits(shown), judge.classes, figures["samples_labelled"]
+    )
+    plots.plot_samplers(
+        model,
+        {
+            "prior N(0, I)": codes["prior"][:FIGURE_GRID],
+            "Gaussian mixture on training codes": codes["gmm"][:FIGURE_GRID],
+        },
+        figures["samplers"],
+    )
+    return row, {kind: relative(path) for kind, path in figures.items()}
+
+
+def sample_quality(params: dict) -> dict:
+    """reports/sample_quality.json, reports/figures/sample_quality/, models/samplers/."""
+    config = compare_config(params, "sample_quality")
+    where = "compare.sample_quality"
+    require_objective(params, config["judge"], "classifier", f"{where}.judge")
+    for run in config["runs"]:
+        require_objective(params, run, "vae", f"{where}.runs")
+    dataset_name = one_dataset(params, [config["judge"], *config["runs"]], where)
+    dataset = datasets.load(dataset_name, dataset_config(params, dataset_name))
+    if "y_test" not in dataset:
+        raise VaelabError(
+            f"dataset {dataset_name} has no labels, which the judge needs; compare runs of a "
+            "labelled dataset (cifar10) in compare.sample_quality"
+        )
+    device = resolve_device(params["device"])
+    calibration, scored = split_test_set(len(dataset["x_test"]))
+    x_test = dataset["x_test"]
+    judge = Judge(
+        load_run_model(config["judge"], device),
+        x_test[calibration],
+        dataset["y_test"][calibration],
+        dataset["classes"],
+        sharpness(datasets.to_display(x_test)),
+        device,
+        config["batch_size"],
+    )
+    print(
+        f"judge {config['judge']}: accuracy {judge.accuracy:.4f} and temperature "
+        f"{judge.temperature:.3f} on the {calibration.stop} calibration test images"
+    )
+
+    reference = {
+        name: judge(images)
+        for name, images in reference_images(
+            x_test[scored], config["seed"], config["blur_sigma"]
+        ).items()
+    }
+    runs, figures = {}, {}
+    for run in config["runs"]:
+        runs[run], figures[run] = judge_run(run, judge, dataset, x_test[scored], config, device)
+        print(
+            f"{run}: "
+            + ", ".join(
+                f"{s} fd_clf {r['fd_clf']:.2f} recognisable {r['recognisable']:.3f}"
+                for s, r in runs[run]["samplers"].items()
+            )
+            + f", reconstructions fd_clf {runs[run]['reconstructions']['fd_clf']:.2f}"
+        )
+        tracking.log_final(run, {"sample_quality": runs[run]})
+    tracking.log_final(
+        config["judge"],
+        {"judge": {"temperature": judge.temperature, "calibration_accuracy": judge.accuracy}},
+    )
+    if not config["inception_weights"]:
+        print(
+            "note: true Inception FID skipped: set compare.sample_quality.inception_weights to a "
+            "local weights file (and pip install torch-fidelity) to compute it"
+        )
+    result = {
+        "judge": config["judge"],
+        "judge_accuracy": judge.accuracy,
+        "temperature": judge.temperature,
+        "calibration_images": calibration.stop,
+        "scored_images": scored.stop - scored.start,
+        "sample_count": config["sample_count"],
+        "reference": reference,
+        "runs": runs,
+        "figures": figures,
+    }
+    store.write_json(SAMPLE_QUALITY, result)
+    return result
+
+
+# --- beta study ----------------------------------------------------------------------------------
+
+
+def compared_labels(labels: list[str]) -> tuple[str, str]:
+    """The two betas the autoencoder is compared with: the lowest, and 5 (the assignment's) when in
+    the sweep, else the highest."""
+    by_value = sorted(labels, key=float)
+    high = next((label for label in by_value if float(label) == 5.0), by_value[-1])
+    return by_value[0], high
+
+
+def shapes_summary_row(metrics: dict) -> dict:
+    return {key: metrics[key] for key in SUMMARY_KEYS if key in metrics}
+
+
+def shapes_runs(params: dict, config: dict) -> dict[str, str]:
+    """{beta label: run} of the shapes sweep, lowest beta first; betas from the runs' configs."""
+    out: dict[str, str] = {}
+    for run in config["runs"]:
+        label = beta_key(require_objective(params, run, "vae", "compare.beta_study.runs")["beta"])
+        if label in out:
+            raise VaelabError(
+                f"compare.beta_study.runs: {out[label]} and {run} both have beta = {label}; each "
+                "beta is one model, so give one of them another runs.<name>.beta"
+            )
+        out[label] = run
+    return dict(sorted(out.items(), key=lambda item: float(item[0])))
+
+
+def cifar_entries(
+    evals: dict[str, dict], betas: dict[str, float], total_correlations: dict[str, float]
+) -> dict[str, dict]:
+    """The CIFAR-10 pair's evaluations keyed by their beta, in the shape of the shapes rows."""
+    out = {}
+    for name, m in evals.items():
+        key = beta_key(betas[name])
+        if key in out:
+            raise VaelabError(
+                f"{' and '.join(evals)} both have beta = {key}; the beta study compares two betas, "
+                "so give compare.beta_study.cifar_pair runs of different runs.<name>.beta"
+            )
+        out[key] = {
+            "model": name,
+            "recon_mse": m["test_recon_mse"],
+            "kl": m["test_kl"],
+            "kl_per_dim": m["kl_per_dim"],
+            "active_units": m["active_units"],
+            "latent_dim": m["latent_dim"],
+            "gaussian_tc": total_correlations[name],
+            "bpd": m["test_bpd"],
+            "sample_sharpness": m["sample_sharpness"],
+            "beta": betas[name],
+            "epochs": m.get("epochs"),
+        }
+    return dict(sorted(out.items(), key=lambda item: float(item[0])))
+
+
+def cifar_total_correlations(
+    params: dict, pair: list[str], count: int, device: torch.device
+) -> dict[str, float]:
+    """Gaussian total correlation of each model's codes of the first `count` test images."""
+    name = one_dataset(params, pair, "compare.beta_study.cifar_pair")
+    images = datasets.load(name, dataset_config(params, name))["x_test"][:count]
+    return {
+        run: gaussian_total_correlation(
+            *encode_batches(load_run_model(run, device), images, device)
+        )
+        for run in pair
+    }
+
+
+def draw_beta_figures(
+    study: dict,
+    reports: dict,
+    ae: dict,
+    models: dict,
+    pair: torch.Tensor,
+    settings: dict,
+    seed: int,
+) -> dict[str, str]:
+    out = store.figures_dir("beta_study")
+    paths = {
+        "beta_tradeoff": out / "beta_tradeoff.png",
+        "interpolation_smoothness": out / "interpolation_smoothness.png",
+        "autoencoder_vs_vae": out / "autoencoder_vs_vae_shapes.png",
+    }
+    plots.plot_beta_tradeoff(study["shapes"], study["cifar10"], ae, paths["beta_tradeoff"])
+    plots.plot_smoothness(
+        {"autoencoder": ae, **{f"beta = {label}": row for label, row in reports.items()}},
+        paths["interpolation_smoothness"],
+    )
+    plots.plot_autoencoder_vs_vae(
+        models, pair, paths["autoencoder_vs_vae"], steps=settings["path_steps"], seed=seed
+    )
+    return {key: relative(path) for key, path in paths.items()}
+
+
+def beta_study(params: dict) -> dict:
+    """reports/metrics_beta.json, reports/theory.md, reports/figures/beta_study/."""
+    config = compare_config(params, "beta_study")
+    device, seed = resolve_device(params["device"]), config["seed"]
+    runs = shapes_runs(params, config)
+    autoencoder = config["autoencoder"]
+    require_objective(params, autoencoder, "ae", "compare.beta_study.autoencoder")
+    shapes_name = one_dataset(
+        params, [*runs.values(), autoencoder], "compare.beta_study (runs and autoencoder)"
+    )
+    settings = evaluate_config(params, shapes_name)
+    reports = {label: read_eval(run) for label, run in runs.items()}
+    ae = read_eval(autoencoder)
+    pair = list(config["cifar_pair"])
+    for run in pair:
+        require_objective(params, run, "vae", "compare.beta_study.cifar_pair")
+    cifar = cifar_entries(
+        {run: read_eval(run) for run in pair},
+        {run: run_config(params, run)["beta"] for run in pair},
+        cifar_total_correlations(params, pair, config["cifar_codes"], device),
+    )
+
+    dataset = datasets.load(shapes_name, dataset_config(params, shapes_name))
+    low, high = compared_labels(list(runs))
+    low_model = load_run_model(runs[low], device)
+    active = reports[low]["active_dims"]
+    gradient = None
+    if active:
+        gradient = estimator_variances(
+            low_model,
+            dataset["x_test"][: config["gradient_images"]],
+            active,
+            config["gradient_samples"],
+            seed,
+        )
+        gradient["beta"] = low
+    study = {
+        "shapes": {label: shapes_summary_row(reports[label]) for label in runs},
+        "cifar10": cifar,
+        "shapes_autoencoder": shapes_summary_row(ae),
+        "reparameterization": gradient,
+        "runs": {"shapes": runs, "autoencoder": autoencoder, "cifar10": pair},
+        "factor_names": dataset.get("factor_names", []),
+        "compared": {"low": low, "high": high},
+        "evaluation": {
+            "test_images": ae.get("test_images", len(dataset["x_test"])),
+            "code_images": ae.get("code_images"),
+            "paths": settings["paths"],
+            "path_steps": settings["path_steps"],
+            "prior_samples": settings["prior_samples"],
+            "cifar_codes": config["cifar_codes"],
+        },
+    }
+
+    order = torch.randperm(len(dataset["x_test"]), generator=torch.Generator().manual_seed(seed))
+    models = {
+        "autoencoder": load_run_model(autoencoder, device),
+        f"beta = {low}": low_model,
+        f"beta = {high}": low_model if high == low else load_run_model(runs[high], device),
+    }
+    study["figures"] = draw_beta_figures(
+        study, reports, ae, models, dataset["x_test"][order[:2]], settings, seed
+    )
+    text = theory_markdown(study)
+    store.atomic_write(THEORY, lambda tmp: Path(tmp).write_text(text))
+    store.write_json(METRICS_BETA, study)
+    if gradient is not None:
+        tracking.log_final(runs[low], {"reparameterization": gradient})
+    print(
+        f"beta study: {len(runs)} betas ({', '.join(runs)}), autoencoder {autoencoder}, CIFAR-10 "
+        f"pair {' / '.join(pair)}; wrote {METRICS_BETA} and {THEORY}"
+    )
+    return study

@@ -1,0 +1,181 @@
+"""Every dataset of the study, from any source, as one `.npz` of the same layout and one dict.
+
+`fetch(config)` (stage `fetch@<name>`) hands `datasets.<name>` to its source module (`cifar10`,
+`celeba` or `shapes`: each has `fetch(config, out_path) -> str`), which writes `data/<name>.npz`
+through `write_dataset`. Every file holds
+
+* `x_train`, `x_test`: uint8 (N, H, W, C) images; `source`: where they came from;
+* what the source carries beside them:
+  cifar10: `y_train`, `y_test` int64 class indices, `classes`;
+  shapes: `factors_train`, `factors_test` int64 (N, F) level indices, `factor_names` and
+  `values_<factor>` (the value of every level);
+  celeba: `attributes_train`, `attributes_test` uint8 (N, A) of 0/1 (1 = the face has it; the
+  official file's +1/-1), `attribute_names`, `files_train`, `files_test`.
+
+`load(name)` gives them back as torch tensors (images uint8, everything else int64) and lists. The
+helpers below (mirror lookup, checksums with a progress bar, archive and image errors) are the one
+place each source module gets them from.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import tarfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
+
+from .. import store
+from ..errors import VaelabError
+
+PER_SAMPLE = ("x", "y", "factors", "attributes", "files")  # keys <kind>_train / <kind>_test
+INT64_KINDS = ("y", "factors", "attributes")
+
+
+def fetch(config: dict) -> str:
+    """Write `data/<name>.npz` from `config` (`config.dataset_config`); return where it came
+    from, in one line."""
+    name, source = config["name"], config["source"]
+    out_path = store.data_path(name)
+    # Imported here, not at the top: the source modules use this package's helpers. Static
+    # imports, so that the DAG check (tests/test_dag.py) sees every module a fetch can run.
+    from . import celeba, cifar10, shapes
+
+    sources = {"cifar10": cifar10, "celeba": celeba, "shapes": shapes}
+    description = sources[source].fetch(config, out_path)
+    print(f"wrote {out_path} ({out_path.stat().st_size / 2**20:.1f} MiB) from {description}")
+    return description
+
+
+def write_dataset(
+    out_path: Path, x_train: np.ndarray, x_test: np.ndarray, source: str, **extra: np.ndarray
+) -> None:
+    """The one writer of a dataset file (atomically): both splits uint8 (N, H, W, C), one size."""
+    for split, images in (("x_train", x_train), ("x_test", x_test)):
+        if images.dtype != np.uint8 or images.ndim != 4 or len(images) == 0:
+            raise AssertionError(f"{split}: {images.dtype} {images.shape}, expected uint8 NHWC")
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise AssertionError(f"train images {x_train.shape[1:]} != test {x_test.shape[1:]}")
+    store.write_npz(out_path, x_train=x_train, x_test=x_test, source=np.array(source), **extra)
+
+
+def load(name: str, config: dict | None = None) -> dict:
+    """`data/<name>.npz` as the dataset dict (docs/design.md): uint8 (N, H, W, C) image tensors,
+    int64 labels, factor indices and 0/1 attributes, names as lists. With `config`, its
+    `train_limit` / `test_limit` (when > 0) keep the first N of each split."""
+    path = store.data_path(name)
+    stage = f"fetch@{name}"
+    arrays = store.read_npz(path, stage)
+    for key in ("x_train", "x_test"):
+        if key not in arrays or arrays[key].dtype != np.uint8 or arrays[key].ndim != 4:
+            raise VaelabError(
+                f"{path} has no uint8 (N, H, W, C) {key}; it was written by an older "
+                f"version: rerun {stage} (dvc repro -f {stage})"
+            )
+    config = config or {}
+    limits = {"train": config.get("train_limit", 0), "test": config.get("test_limit", 0)}
+    dataset: dict = {"name": name, "source": str(arrays.get("source", ""))}
+    for key, array in arrays.items():
+        kind, _, split = key.rpartition("_")
+        if kind in PER_SAMPLE and split in limits:
+            array = array[: limits[split] or None]
+            if kind == "files":
+                dataset[key] = [str(f) for f in array]
+            else:
+                array = array.astype(np.int64) if kind in INT64_KINDS else array
+                dataset[key] = torch.from_numpy(array)
+    for key in ("classes", "factor_names", "attribute_names"):
+        if key in arrays:
+            dataset[key] = [str(n) for n in arrays[key]]
+    if "factor_names" in dataset:
+        names = dataset["factor_names"]
+        dataset["factor_values"] = {f: arrays[f"values_{f}"].tolist() for f in names}
+    return dataset
+
+
+def to_model_input(
+    images: torch.Tensor, device: torch.device, noise: torch.Generator | None = None
+) -> torch.Tensor:
+    """uint8 (B, H, W, C) -> float (B, C, H, W) in [0, 1], dequantised as (k + u) / 256.
+
+    The permute keeps NHWC memory order, i.e. a channels_last tensor, which the CPU convolutions
+    run fastest on. `noise` draws u from its own generator (evaluation passes a seeded one so test
+    metrics repeat exactly); None draws it from the global RNG.
+    """
+    x = images.to(device, non_blocking=True).permute(0, 3, 1, 2).float()
+    u = torch.rand(x.shape, generator=noise, device="cpu" if noise is not None else device)
+    return (x + u.to(device).contiguous(memory_format=torch.channels_last)).div_(256.0)
+
+
+def to_display(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, H, W, C) -> float (B, C, H, W) in [0, 1], for figures."""
+    return images.permute(0, 3, 1, 2).float().div(255.0)
+
+
+# --- what the source modules share ---------------------------------------------------------
+
+
+def mirror_directories(env_names: tuple[str, ...], mirror_dirs: list[str]) -> list[Path]:
+    """The folders named by the set environment variables (they win), then `mirror_dirs`
+    (relative paths are from the project root, where the stages run)."""
+    env_dirs = [os.environ[name] for name in env_names if os.environ.get(name)]
+    return [Path(d).expanduser() for d in [*env_dirs, *(mirror_dirs or [])]]
+
+
+def verify_archive(path: Path, algorithm: str, expected: str) -> None:
+    """`store.verify_checksum`, with a progress bar over the bytes hashed (archives are large)."""
+    digest = hashlib.new(algorithm)
+    with (
+        open(path, "rb") as f,
+        tqdm(
+            total=path.stat().st_size,
+            unit="B",
+            unit_scale=True,
+            desc=f"{algorithm} {path.name}",
+            leave=False,
+        ) as bar,
+    ):
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+            bar.update(len(block))
+    if digest.hexdigest() != expected.lower():
+        raise VaelabError(
+            f"{path}: {algorithm} is {digest.hexdigest()}, expected {expected}; the "
+            "file is corrupt, truncated or not the expected release: replace it "
+            "with a good copy"
+        )
+
+
+@contextlib.contextmanager
+def reading_archive(path: Path):
+    """Inside: any damage to the tar.gz at `path` becomes one line naming it."""
+    try:
+        yield
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
+        raise VaelabError(
+            f"{path}: corrupt or truncated archive ({e}); replace it with a good copy"
+        ) from None
+
+
+def decode_image(data: bytes | Path, where: str, kind: str = "an image") -> Image.Image:
+    """Every byte of one image decoded (a truncated file fails here, not later), or one line."""
+    try:
+        with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as image:
+            image.load()
+            return image.copy()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise VaelabError(
+            f"{where} does not decode as {kind} ({e}); replace it (or its archive) with a good copy"
+        ) from None
+
+
+def progress(items, desc: str, total: int | None = None, unit: str = "file"):
+    """The progress bar of every fetch loop (files decoded, images drawn)."""
+    return tqdm(items, desc=desc, total=total, unit=unit, leave=False)

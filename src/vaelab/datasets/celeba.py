@@ -1,0 +1,248 @@
+"""CelebA faces: find them, verify them, centre-crop and resize them, keep them as uint8 with
+attributes.
+
+Sources, in this order (the first that has faces is used):
+
+1. `$VAELAB_FACES_DIR`, then `$VAELAB_DATA_DIR` (one folder may hold both datasets), when set;
+2. `image_folder`, when set: any folder of face images, used without attributes. It is an
+   explicit choice, so it comes before the default mirrors;
+3. each directory of `mirror_dirs`.
+
+A directory of 1 or 3 may hold `celeba-10k.tar.gz` (the team mirror: sha256-verified before anything
+is decoded) or the official files in torchvision's `CelebA` layout,
+`celeba/img_align_celeba/*.jpg` + `celeba/list_attr_celeba.txt`.
+
+Images are sorted by file name and the first `max_images` kept (0 = all); the last `test_count` of
+them are the held-out test split. Each is centre-cropped to a square of `crop_fraction` times its
+shorter side (the face, without most of the background) and resized to `image_size`.
+
+Written (datasets/__init__.py), with the keys of the old faces.npz they replace:
+x_train, x_test uint8 (N, S, S, 3) (unchanged); attributes_train, attributes_test uint8 (N, A) of
+0/1 (were attr_train, attr_test int8 of +1/-1: 1 = +1, the face has the attribute; A = 0 without
+attributes); attribute_names (A,), files_train, files_test, source (unchanged).
+"""
+
+from __future__ import annotations
+
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import torchvision.transforms.functional as TF
+from PIL import Image
+
+from ..errors import VaelabError
+from . import (
+    decode_image,
+    mirror_directories,
+    progress,
+    reading_archive,
+    verify_archive,
+    write_dataset,
+)
+
+ARCHIVE = "celeba-10k.tar.gz"
+ARCHIVE_IMAGES = "celeba-10k/img_align_celeba/"
+ARCHIVE_ATTRIBUTES = "celeba-10k/list_attr_celeba.txt"
+# torchvision's CelebA layout, under a root folder.
+OFFICIAL_IMAGES = Path("celeba/img_align_celeba")
+OFFICIAL_ATTRIBUTES = Path("celeba/list_attr_celeba.txt")
+ENV_DIRS = ("VAELAB_FACES_DIR", "VAELAB_DATA_DIR")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+DAMAGED = "the file is damaged, replace it with a good copy"
+
+# A source: {file name: JPEG bytes or a path}, the attribute file's text (None without), a label.
+Source = tuple[dict[str, "bytes | Path"], "str | None", str]
+
+
+def parse_attributes(text: str, where: str) -> tuple[list[str], dict[str, np.ndarray]]:
+    """The official `list_attr_celeba.txt`: line 1 the row count, line 2 the attribute names, then
+    `<file name> <one value of 1 or -1 per attribute>` per line. Returns the names and
+    {file name: int8 row of +1/-1}; any damaged line is an error naming it."""
+    lines = text.splitlines()
+    if len(lines) < 2:
+        raise VaelabError(
+            f"{where}: {len(lines)} line(s); expected a row count, the attribute "
+            "names, then one row per image: replace it with a good copy"
+        )
+    try:
+        expected_rows = int(lines[0].split()[0])
+    except (IndexError, ValueError):
+        raise VaelabError(
+            f"{where}: line 1 is {lines[0][:40]!r}, expected the number of rows; "
+            "replace it with a good copy"
+        ) from None
+    names = lines[1].split()
+    if not names:
+        raise VaelabError(
+            f"{where}: line 2 is empty, expected the attribute names; replace it with a good copy"
+        )
+    rows: dict[str, np.ndarray] = {}
+    for number, line in enumerate(lines[2:], start=3):
+        fields = line.split()
+        if not fields:
+            continue  # a trailing blank line
+        file_name, values = fields[0], fields[1:]
+        if len(values) != len(names):
+            raise VaelabError(
+                f"{where}: line {number} ({file_name}) has {len(values)} values for "
+                f"{len(names)} attributes; {DAMAGED}"
+            )
+        if any(value not in ("1", "-1") for value in values):
+            raise VaelabError(
+                f"{where}: line {number} ({file_name}) holds a value other than 1 or -1; {DAMAGED}"
+            )
+        if file_name in rows:
+            raise VaelabError(f"{where}: line {number} repeats {file_name}; {DAMAGED}")
+        rows[file_name] = np.array(values, dtype=np.int8)
+    if len(rows) != expected_rows:
+        raise VaelabError(
+            f"{where}: {len(rows)} rows, but line 1 announces {expected_rows}; the "
+            "file is truncated or damaged, replace it with a good copy"
+        )
+    return names, rows
+
+
+def crop_and_resize(image: Image.Image, size: int, crop_fraction: float) -> np.ndarray:
+    """Centre square of `crop_fraction` x the shorter side, resized (antialiased) to size x size
+    RGB."""
+    image = image.convert("RGB")
+    side = max(1, round(min(image.size) * crop_fraction))
+    image = TF.resize(TF.center_crop(image, [side, side]), [size, size], antialias=True)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def read_archive(path: Path, expected_sha256: str) -> Source:
+    """The mirror's `celeba-10k.tar.gz`, verified first: nothing is decoded from an unverified
+    file."""
+    verify_archive(path, "sha256", expected_sha256)
+    images, attributes = {}, None
+    with reading_archive(path), tarfile.open(path, "r:gz") as tar:
+        for member in tar:
+            if not member.isfile():
+                continue
+            if member.name == ARCHIVE_ATTRIBUTES:
+                attributes = tar.extractfile(member).read().decode("utf-8", errors="replace")
+            elif member.name.startswith(ARCHIVE_IMAGES) and member.name.lower().endswith(
+                IMAGE_SUFFIXES
+            ):
+                images[member.name[len(ARCHIVE_IMAGES) :]] = tar.extractfile(member).read()
+    if not images:
+        raise VaelabError(
+            f"{path}: no images under {ARCHIVE_IMAGES}; this is not the CelebA "
+            "mirror archive, replace it"
+        )
+    if attributes is None:
+        raise VaelabError(
+            f"{path}: {ARCHIVE_ATTRIBUTES} is missing; the archive is incomplete, replace it"
+        )
+    return images, attributes, str(path)
+
+
+def _image_files(folder: Path) -> dict[str, Path]:
+    return {
+        p.name: p
+        for p in sorted(folder.iterdir())
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+    }
+
+
+def read_official_folder(root: Path) -> Source:
+    """The official files in torchvision's layout: the images and the attribute file."""
+    images, attributes = _image_files(root / OFFICIAL_IMAGES), root / OFFICIAL_ATTRIBUTES
+    if not attributes.is_file():
+        raise VaelabError(
+            f"{root / OFFICIAL_IMAGES} has no {attributes}; add the official "
+            "attribute file, or set image_folder to use the images without "
+            "attributes"
+        )
+    if not images:
+        raise VaelabError(
+            f"{root / OFFICIAL_IMAGES} holds no images; add them or remove the folder"
+        )
+    return images, attributes.read_text(errors="replace"), str(root / "celeba")
+
+
+def read_image_folder(folder: Path, key: str) -> Source:
+    if not folder.is_dir():
+        raise VaelabError(f"{key} {folder} is not a folder; fix the path or set it to null")
+    images = _image_files(folder)
+    if not images:
+        raise VaelabError(
+            f"{key} {folder} holds no {'/'.join(IMAGE_SUFFIXES)} images; point it "
+            "at a folder of face images"
+        )
+    return images, None, f"{folder} (no attributes)"
+
+
+def find_source(config: dict) -> Source:
+    """The first source in the documented order; a damaged one is an error, not skipped."""
+    env_dirs = mirror_directories(ENV_DIRS, [])
+    mirrors = mirror_directories((), config["mirror_dirs"])
+    image_folder = config["image_folder"]
+    for directory in env_dirs + ([None] if image_folder else []) + mirrors:
+        if directory is None:
+            return read_image_folder(
+                Path(image_folder).expanduser(), f"datasets.{config['name']}.image_folder"
+            )
+        if (directory / ARCHIVE).is_file():
+            return read_archive(directory / ARCHIVE, config["archive_sha256"])
+        if (directory / OFFICIAL_IMAGES).is_dir():
+            return read_official_folder(directory)
+    looked = ", ".join(str(d) for d in env_dirs + mirrors) or "no directories"
+    raise VaelabError(
+        f"no faces found: neither {ARCHIVE} nor {OFFICIAL_IMAGES}/ in {looked}; set "
+        "VAELAB_FACES_DIR to a folder holding one, or "
+        f"datasets.{config['name']}.image_folder to a folder of face images"
+    )
+
+
+def build_faces(source: Source, config: dict) -> dict[str, np.ndarray]:
+    """Sort, limit, check every image has an attribute row, decode, crop, resize and split."""
+    images, attribute_text, where = source
+    test_count = config["test_count"]
+    names = sorted(images)[: config["max_images"] or None]
+    if len(names) <= test_count:
+        raise VaelabError(
+            f"{where}: {len(names)} images, but datasets.{config['name']}.test_count "
+            f"holds out {test_count}; lower it or use more images"
+        )
+    if attribute_text is not None:
+        attribute_names, rows = parse_attributes(attribute_text, f"{where}: list_attr_celeba.txt")
+        missing = [name for name in names if name not in rows]
+        if missing:
+            raise VaelabError(
+                f"{where}: {missing[0]} (and {len(missing) - 1} more) has no row in "
+                "list_attr_celeba.txt; the attribute file does not match the images, "
+                "replace it"
+            )
+        attributes = (np.stack([rows[name] for name in names]) > 0).astype(np.uint8)  # +1/-1 -> 1/0
+    else:
+        attribute_names, attributes = [], np.zeros((len(names), 0), dtype=np.uint8)
+    size, fraction = config["image_size"], config["crop_fraction"]
+    pixels = np.stack(
+        [
+            crop_and_resize(decode_image(images[n], f"{where}: {n}"), size, fraction)
+            for n in progress(names, "decoding faces")
+        ]
+    )
+    split = len(names) - test_count
+    return {
+        "x_train": pixels[:split],
+        "x_test": pixels[split:],
+        "attributes_train": attributes[:split],
+        "attributes_test": attributes[split:],
+        "attribute_names": np.array(attribute_names, dtype=str),
+        "files_train": np.array(names[:split]),
+        "files_test": np.array(names[split:]),
+    }
+
+
+def fetch(config: dict, out_path: Path) -> str:
+    """Write `out_path` (atomically: all or nothing) from the first source; return where from."""
+    source = find_source(config)
+    arrays = build_faces(source, config)
+    write_dataset(out_path, source=source[2], **arrays)
+    train, test = len(arrays["x_train"]), len(arrays["x_test"])
+    return f"{source[2]}: {train:,} training and {test:,} test faces"

@@ -1,0 +1,294 @@
+"""CIFAR-10: find it (a local mirror, else a download), verify it, keep it as uint8.
+
+Looked up in `$VAELAB_DATA_DIR` (it wins), then each of `mirror_dirs`; in each folder:
+* `cifar-10-python.tar.gz`: the official archive, md5-verified before anything is unpickled, and
+  then unpickled by `BatchUnpickler`, which builds nothing but numpy arrays: a file that asks
+  for any other callable is refused, whatever its checksum;
+* `cifar10-png.tar.gz`: the image-folder layout `cifar10/{train,test}/<class>/<name>.png`,
+  sha256-verified before anything is decoded.
+With none (and `allow_download`), torchvision downloads the official archive into
+`data/download/` (md5-checked) and it is read like a mirror's.
+
+Written (datasets/__init__.py): x_train (50000, 32, 32, 3), x_test (10000, 32, 32, 3) uint8,
+y_train, y_test int64, classes (10,).
+"""
+
+from __future__ import annotations
+
+import codecs
+import pickle
+import tarfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import VaelabError
+from . import (
+    decode_image,
+    mirror_directories,
+    progress,
+    reading_archive,
+    verify_archive,
+    write_dataset,
+)
+
+CIFAR10_CLASSES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
+OFFICIAL_ARCHIVE = "cifar-10-python.tar.gz"
+PNG_ARCHIVE = "cifar10-png.tar.gz"
+BATCH_DIR = "cifar-10-batches-py"
+TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+IMAGE_SHAPE = (32, 32, 3)
+ENV_DIRS = ("VAELAB_DATA_DIR",)
+
+
+def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
+    """What a protocol-2 pickle written by Python 3 calls to rebuild bytes: only that, on text."""
+    if not isinstance(text, str) or codecs.lookup(encoding).name != "iso8859-1":
+        raise pickle.UnpicklingError("_codecs.encode is allowed only to make latin-1 bytes of text")
+    return text.encode("latin1")
+
+
+# The only callables a CIFAR-10 batch holds: numpy's array reconstruction (named numpy.core in
+# the official Python 2 files, numpy._core when numpy 2 writes them) and, in a copy re-pickled by
+# Python 3 with protocol 2, bytes rebuilt from text. Taken from numpy itself, not imported by
+# name: numpy 2 warns on `numpy.core`.
+_RECONSTRUCT = np.ndarray.__reduce__(np.zeros(0))[0]
+ALLOWED_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("_codecs", "encode"): _latin1_encode,
+}
+
+
+class BatchUnpickler(pickle.Unpickler):
+    """Builds numpy arrays and plain containers; refuses every other global."""
+
+    def find_class(self, module: str, name: str):
+        try:
+            return ALLOWED_GLOBALS[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(
+                f"refused to load {module}.{name}, which no CIFAR-10 batch holds"
+            ) from None
+
+
+def _bad_batch(path: Path, name: str, problem: str) -> VaelabError:
+    return VaelabError(
+        f"{path}: {BATCH_DIR}/{name} is not a {problem}; replace the archive with "
+        "the official release"
+    )
+
+
+def _unpickle(tar: tarfile.TarFile, path: Path, name: str):
+    member = tar.extractfile(f"{BATCH_DIR}/{name}")
+    if member is None:
+        raise KeyError(name)
+    try:
+        return BatchUnpickler(member, encoding="bytes").load()
+    except (pickle.UnpicklingError, AttributeError, IndexError, TypeError, ValueError) as e:
+        raise _bad_batch(path, name, f"plain CIFAR-10 batch ({e})") from None
+
+
+def _batch_arrays(batch, path: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The images (N, 32, 32, 3) and labels (N,) of one unpickled batch, checked first."""
+
+    def malformed(problem: str) -> VaelabError:
+        return _bad_batch(path, name, f"CIFAR-10 batch ({problem})")
+
+    if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
+        raise malformed("expected a dict with b'data' and b'labels'")
+    data, labels = batch[b"data"], batch[b"labels"]
+    if not (
+        isinstance(data, np.ndarray)
+        and data.dtype == np.uint8
+        and data.ndim == 2
+        and data.shape[1] == 3072
+    ):
+        raise malformed(
+            f"b'data' is {type(data).__name__} {getattr(data, 'shape', '')}, "
+            "expected uint8 (N, 3072)"
+        )
+    if not isinstance(labels, list) or not all(type(label) is int for label in labels):
+        raise malformed("b'labels' is not a list of integers")
+    if len(labels) != len(data):
+        raise malformed(f"{len(data)} images for {len(labels)} labels")
+    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)  # stored as flat CHW rows
+    return images, np.asarray(labels, dtype=np.int64)
+
+
+def _check_split(images: np.ndarray, labels: np.ndarray, where: str) -> None:
+    if images.ndim != 4 or images.shape[1:] != IMAGE_SHAPE:
+        raise VaelabError(
+            f"{where}: images have shape {images.shape[1:]}, expected {IMAGE_SHAPE}; "
+            "this is not CIFAR-10"
+        )
+    if len(images) == 0 or len(images) != len(labels):
+        raise VaelabError(
+            f"{where}: {len(images)} images for {len(labels)} labels; the archive is "
+            "incomplete, replace it"
+        )
+    if labels.min() < 0 or labels.max() >= len(CIFAR10_CLASSES):
+        raise VaelabError(f"{where}: labels outside 0..9; this is not CIFAR-10")
+
+
+def read_official_archive(path: Path, expected_md5: str) -> dict[str, np.ndarray]:
+    """The official pickled batches. The md5 is checked first, and even a verified file is unpickled
+    only into numpy arrays (BatchUnpickler)."""
+    verify_archive(path, "md5", expected_md5)
+    splits = {}
+    try:
+        with reading_archive(path), tarfile.open(path, "r:gz") as tar:
+            meta = _unpickle(tar, path, "batches.meta")
+            for split, names in (("train", TRAIN_BATCHES), ("test", ("test_batch",))):
+                parts = [
+                    _batch_arrays(_unpickle(tar, path, n), path, n)
+                    for n in progress(names, f"CIFAR-10 {split} batches", unit="batch")
+                ]
+                splits[f"x_{split}"] = np.concatenate([images for images, _ in parts])
+                splits[f"y_{split}"] = np.concatenate([labels for _, labels in parts])
+    except KeyError as e:
+        raise VaelabError(
+            f"{path}: member {e} is missing; the archive is incomplete, replace it"
+        ) from None
+    label_names = meta.get(b"label_names") if isinstance(meta, dict) else None
+    names = tuple(n.decode() if isinstance(n, bytes) else n for n in label_names or ())
+    if names != CIFAR10_CLASSES:
+        raise VaelabError(
+            f"{path}: class names {names} are not CIFAR-10's {CIFAR10_CLASSES}; "
+            "replace the archive with the official release"
+        )
+    for split in ("train", "test"):
+        _check_split(splits[f"x_{split}"], splits[f"y_{split}"], f"{path} ({split})")
+    return splits
+
+
+def read_png_archive(path: Path, expected_sha256: str) -> dict[str, np.ndarray]:
+    """`cifar10/{train,test}/<class>/<name>.png`, in a fixed shuffle of (class, file name)."""
+    verify_archive(path, "sha256", expected_sha256)
+    found: dict[str, list[tuple[int, str, np.ndarray]]] = {"train": [], "test": []}
+    folders: set[str] = set()
+    with reading_archive(path), tarfile.open(path, "r:gz") as tar:
+        for member in progress(tar, f"decoding {path.name}"):
+            parts = Path(member.name).parts
+            if not member.isfile() or len(parts) != 4 or not parts[3].lower().endswith(".png"):
+                continue
+            _, split, class_name, file_name = parts
+            if split not in found:
+                continue
+            folders.add(class_name)
+            if class_name not in CIFAR10_CLASSES:
+                raise VaelabError(
+                    f"{path}: class folder {split}/{class_name} is not a CIFAR-10 "
+                    f"class; expected the 10 folders {', '.join(CIFAR10_CLASSES)}"
+                )
+            image = decode_image(tar.extractfile(member).read(), f"{path}: {member.name}", "PNG")
+            if image.mode != "RGB" or image.size != IMAGE_SHAPE[:2]:
+                width, height = image.size
+                raise VaelabError(
+                    f"{path}: {member.name} is {image.mode} {width}x{height}, "
+                    "expected RGB 32x32; this is not a CIFAR-10 image"
+                )
+            found[split].append((CIFAR10_CLASSES.index(class_name), file_name, np.asarray(image)))
+    if len(folders) != len(CIFAR10_CLASSES):
+        raise VaelabError(
+            f"{path}: {len(folders)} class folders, expected the 10 CIFAR-10 "
+            "classes; the archive is incomplete, replace it"
+        )
+    splits = {}
+    for split, items in found.items():
+        if not items:
+            raise VaelabError(
+                f"{path}: no PNG images under cifar10/{split}/; the archive is "
+                "incomplete, replace it"
+            )
+        # Files sort by class; a fixed shuffle makes any prefix (train_limit) a uniform sample.
+        items.sort(key=lambda item: (item[0], item[1]))
+        items = [items[i] for i in np.random.default_rng(0).permutation(len(items))]
+        splits[f"x_{split}"] = np.stack([pixels for _, _, pixels in items])
+        splits[f"y_{split}"] = np.array([label for label, _, _ in items], dtype=np.int64)
+        _check_split(splits[f"x_{split}"], splits[f"y_{split}"], f"{path} ({split})")
+    return splits
+
+
+def download_archive(download_dir: Path, expected_md5: str) -> Path:
+    """torchvision downloads the official archive (and re-downloads a copy whose md5 is wrong)."""
+    from torchvision.datasets import CIFAR10
+    from torchvision.datasets.utils import download_url
+
+    download_url(CIFAR10.url, str(download_dir), CIFAR10.filename, expected_md5)
+    return download_dir / CIFAR10.filename
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders this fetch created that are still empty, deepest first."""
+    for folder in folders:
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+
+
+def download(download_dir: Path, config: dict, looked: str) -> dict[str, np.ndarray]:
+    """The downloaded official archive, read like a mirror's; no empty folder is left behind."""
+    created = [d for d in (download_dir, *download_dir.parents) if not d.exists()]
+    try:
+        archive = download_archive(download_dir, config["official_md5"])
+    except (OSError, RuntimeError) as e:  # URLError is an OSError; a bad md5 is a RuntimeError
+        raise VaelabError(
+            f"could not download CIFAR-10 ({e}) and found no archive in {looked}; "
+            f"set VAELAB_DATA_DIR to a folder holding {OFFICIAL_ARCHIVE} or "
+            f"{PNG_ARCHIVE}, or run where https://www.cs.toronto.edu is "
+            "reachable"
+        ) from None
+    finally:
+        _remove_empty(created)
+    return read_official_archive(archive, config["official_md5"])
+
+
+def fetch(config: dict, out_path: Path) -> str:
+    """Write `out_path` from the first source that has the data; return a description of it."""
+    dirs = mirror_directories(ENV_DIRS, config["mirror_dirs"])
+    splits, source = None, None
+    for directory in dirs:
+        if (directory / OFFICIAL_ARCHIVE).is_file():
+            source = directory / OFFICIAL_ARCHIVE
+            splits = read_official_archive(source, config["official_md5"])
+        elif (directory / PNG_ARCHIVE).is_file():
+            source = directory / PNG_ARCHIVE
+            splits = read_png_archive(source, config["png_sha256"])
+        if splits is not None:
+            break
+    if splits is None:
+        looked = ", ".join(str(d) for d in dirs) or "no directories"
+        if not config["allow_download"]:
+            raise VaelabError(
+                f"no CIFAR-10 archive ({OFFICIAL_ARCHIVE} or {PNG_ARCHIVE}) in "
+                f"{looked}, and download is off; set VAELAB_DATA_DIR to a folder "
+                "holding one, or set "
+                f"datasets.{config['name']}.allow_download: true"
+            )
+        download_dir = Path(out_path).parent / "download"
+        splits = download(download_dir, config, looked)
+        source = f"torchvision download into {download_dir}"
+    x_train, x_test = splits["x_train"], splits["x_test"]
+    write_dataset(
+        out_path,
+        x_train,
+        x_test,
+        str(source),
+        y_train=splits["y_train"],
+        y_test=splits["y_test"],
+        classes=np.array(CIFAR10_CLASSES),
+    )
+    return f"{source}: {len(x_train):,} training and {len(x_test):,} test images"

@@ -1,0 +1,257 @@
+"""The geometry of a latent space: where codes decode to realistic images, how the images change
+along paths, what the code holds, and what the reparameterization trick buys.
+
+* Shells: codes on the sphere of radius r * sqrt(d) (`shell_codes`). Under the prior N(0, I_d),
+  |z| concentrates near sqrt(d), so the origin (the mode) is almost never sampled.
+* Re-encoding consistency: decode a code, encode the image, compare the posterior mean with the
+  code (`reencode`, `reencoding_distance`, `consistency`). Measured over the active dimensions
+  only (`active_dimensions`), because the decoder ignores the others, so no encoder could recover
+  them. "Near" is calibrated by the caller on real images (a quantile of their distances).
+* Attribute directions (White, "Sampling Generative Networks", 2016): mean code of the images
+  with an attribute minus the mean code of those without, added to a code at several strengths
+  (`attribute_direction`, `apply_direction`).
+* Linear probe (`probe_attributes`): a logistic regression predicting each attribute from the
+  codes, against the majority-class baseline; how much of each attribute the code holds linearly.
+* Prior samples (`prior_sample_distance`): decode z ~ N(0, I) and measure how far each image is
+  from the nearest training image (per-pixel MSE). A space shaped like the prior decodes such z to
+  data-like images; a code that only has to be decodable at the training points need not.
+* Interpolation smoothness (`interpolation_smoothness`): decode `steps` frames on the straight line
+  between two codes and measure the change between consecutive frames (RMS over pixels).
+  `max / mean` of those steps is 1 when the image changes evenly along the path and approaches
+  steps - 1 when it all happens in one jump. The path's midpoint is checked against the training
+  images.
+* Gradient estimators (`estimator_variances`): the gradient of E_{z ~ q(z|x)}[f(z)] with respect
+  to the posterior mean mu, estimated pathwise (z = mu + sigma * eps, df/dz backpropagated through
+  the decoder: what `models.reparameterize` makes possible) and by the score function (REINFORCE:
+  f(z) (z - mu) / sigma^2, with a leave-one-out baseline, which keeps it unbiased and lowers its
+  variance), the only option when z is drawn as a black box. f is the reconstruction term.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.dummy import DummyClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from ..datasets import to_model_input
+from ..errors import VaelabError
+from ..losses import gaussian_nll
+from ..models import VAE, decode_batches
+from .likelihood import active_mask
+
+# ----------------------------------------------------------------------- shells and re-encoding
+
+
+def shell_codes(
+    count: int, latent_dim: int, radius: float, generator: torch.Generator
+) -> torch.Tensor:
+    """(count, latent_dim) codes uniformly distributed on the sphere of `radius` about 0."""
+    directions = torch.randn(count, latent_dim, generator=generator)
+    return radius * directions / directions.norm(dim=1, keepdim=True)
+
+
+def active_dimensions(posterior_means: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Boolean mask of the active dimensions (`likelihood.active_mask`); all dimensions when none
+    is active (an untrained model), so distances stay defined."""
+    active = active_mask(posterior_means, threshold)
+    return active if active.any() else torch.ones_like(active)
+
+
+@torch.no_grad()
+def reencode(model: VAE, codes: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """(N, latent) codes -> the posterior means (N, latent) of their decoded images, on the CPU.
+
+    The decoder means go straight back into the encoder, neither quantised nor dequantised (so
+    not through models.encode_batches, which takes uint8 images).
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    batches = (codes[i : i + batch_size].to(device) for i in range(0, len(codes), batch_size))
+    return torch.cat([model.encode(model.decode(z))[0].float().cpu() for z in batches])
+
+
+def reencoding_distance(
+    codes: torch.Tensor, reencoded: torch.Tensor, active: torch.Tensor
+) -> torch.Tensor:
+    """(N,) RMS difference over the active dimensions between codes and their re-encodings."""
+    return (reencoded - codes)[:, active].pow(2).mean(dim=1).sqrt()
+
+
+def consistency(distances: torch.Tensor, threshold: float) -> float:
+    """The fraction of codes that land back within `threshold` of themselves."""
+    return float((distances <= threshold).float().mean())
+
+
+# ------------------------------------------------------------------- attribute directions, probes
+
+
+def attribute_direction(codes: torch.Tensor, attribute: torch.Tensor) -> torch.Tensor:
+    """Mean code of the rows with the attribute (+1) minus the mean code of those without (-1)."""
+    present = attribute > 0
+    if present.all() or not present.any():
+        raise VaelabError(
+            "the attribute needs examples with and without it; choose an attribute "
+            "that varies among these images"
+        )
+    return codes[present].mean(dim=0) - codes[~present].mean(dim=0)
+
+
+def apply_direction(
+    code: torch.Tensor, direction: torch.Tensor, strengths: list[float]
+) -> torch.Tensor:
+    """(S, latent): the code moved by each strength times the direction (strength 0 = the code)."""
+    return code.unsqueeze(0) + torch.tensor(strengths, dtype=code.dtype).unsqueeze(1) * direction
+
+
+def probe_attributes(
+    train_codes: torch.Tensor,
+    train_attributes: torch.Tensor,
+    test_codes: torch.Tensor,
+    test_attributes: torch.Tensor,
+    names: list[str],
+) -> tuple[dict, dict]:
+    """Per attribute: a standardised logistic regression on the training codes, scored on the test
+    codes, beside the majority class of the training labels scored the same way.
+
+    Returns ({name: {"accuracy", "baseline"}}, {name: fitted probe}); an attribute with a single
+    class in the training set has no probe and scores the baseline.
+    """
+    scores, probes = {}, {}
+    x_train, x_test = train_codes.double().numpy(), test_codes.double().numpy()
+    for j, name in enumerate(names):
+        y_train, y_test = train_attributes[:, j].numpy() > 0, test_attributes[:, j].numpy() > 0
+        majority = DummyClassifier(strategy="most_frequent").fit(x_train, y_train)
+        baseline = majority.score(x_test, y_test)
+        accuracy = baseline
+        if len(np.unique(y_train)) == 2:
+            probes[name] = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+            accuracy = probes[name].fit(x_train, y_train).score(x_test, y_test)
+        scores[name] = {"accuracy": float(accuracy), "baseline": float(baseline)}
+    return scores, probes
+
+
+# -------------------------------------------------------- distances to data, interpolation paths
+
+
+def reference_pixels(images: torch.Tensor) -> torch.Tensor:
+    """uint8 NHWC -> flat float (N, C*H*W) on the model's scale: (k + 0.5) / 256, the mean of the
+    dequantised pixel the decoder is trained to predict."""
+    return (images.permute(0, 3, 1, 2).float() + 0.5).div_(256.0).flatten(1)
+
+
+@torch.no_grad()
+def nearest_neighbour_mse(
+    images: torch.Tensor, reference: torch.Tensor, chunk: int = 4096
+) -> torch.Tensor:
+    """(B, C, H, W) float images, (N, D) flat reference -> (B,) per-pixel MSE to the nearest
+    reference."""
+    flat = images.flatten(1).float()
+    best = torch.full((len(flat),), float("inf"))
+    nearest = torch.zeros(len(flat), dtype=torch.long)
+    for start in range(0, len(reference), chunk):
+        block = reference[start : start + chunk]
+        # |a - b|^2 = |a|^2 + |b|^2 - 2 a.b: one matrix product instead of B x N differences; it
+        # finds the neighbour, whose distance is then recomputed directly (float32 cancellation).
+        distances = flat.pow(2).sum(1, keepdim=True) + block.pow(2).sum(1) - 2 * flat @ block.T
+        value, index = distances.min(dim=1)
+        closer = value < best
+        best = torch.where(closer, value, best)
+        nearest = torch.where(closer, index + start, nearest)
+    return (flat - reference[nearest]).pow(2).mean(dim=1)
+
+
+def prior_sample_distance(
+    model: VAE, reference: torch.Tensor, count: int, seed: int, batch_size: int = 500
+) -> dict:
+    """Mean and median nearest-training-image MSE of `count` decoded z ~ N(0, I)."""
+    z = torch.randn(count, model.latent_dim, generator=torch.Generator().manual_seed(seed))
+    distances = nearest_neighbour_mse(decode_batches(model, z, batch_size=batch_size), reference)
+    return {
+        "prior_nn_mse": float(distances.mean()),
+        "prior_nn_mse_median": float(distances.median()),
+    }
+
+
+def interpolate(z_start: torch.Tensor, z_end: torch.Tensor, steps: int) -> torch.Tensor:
+    """(..., latent) ends -> (..., steps, latent): straight lines from z_start to z_end inclusive
+    (one path for (latent,) ends, one per row for (P, latent) ends)."""
+    weights = torch.linspace(0, 1, steps, device=z_start.device).unsqueeze(1)  # (steps, 1)
+    return (1 - weights) * z_start.unsqueeze(-2) + weights * z_end.unsqueeze(-2)
+
+
+def path_steps(frames: torch.Tensor) -> torch.Tensor:
+    """(steps, C, H, W) consecutive frames -> (steps - 1,) RMS change between neighbours."""
+    return (frames[1:] - frames[:-1]).pow(2).flatten(1).mean(dim=1).sqrt()
+
+
+def interpolation_smoothness(
+    model: VAE,
+    start_codes: torch.Tensor,
+    end_codes: torch.Tensor,
+    steps: int,
+    reference: torch.Tensor,
+    batch_size: int = 500,
+) -> dict:
+    """Per path (start_codes[i] -> end_codes[i]): max/mean step and mean step; the midpoints'
+    nearest-training-image MSE."""
+    paths = interpolate(start_codes, end_codes, steps)  # (paths, steps, latent)
+    frames = decode_batches(model, paths.flatten(0, 1), batch_size=batch_size)
+    frames = frames.unflatten(0, paths.shape[:2])  # (paths, steps, C, H, W)
+    ratios, means = [], []
+    for path in frames:
+        step = path_steps(path)
+        means.append(float(step.mean()))
+        ratios.append(float(step.max() / step.mean()) if step.mean() > 0 else 1.0)
+    midpoint_mse = nearest_neighbour_mse(frames[:, steps // 2], reference)
+    return {
+        "path_max_over_mean": float(torch.tensor(ratios).mean()),
+        "path_mean_step": float(torch.tensor(means).mean()),
+        "midpoint_nn_mse": float(midpoint_mse.mean()),
+        "path_ratios": ratios,
+        "path_mean_steps": means,
+    }
+
+
+# --------------------------------------------------------------------------- gradient estimators
+
+
+def estimator_variances(
+    model: VAE, images: torch.Tensor, dims: list[int], samples: int = 64, seed: int = 0
+) -> dict:
+    """images: uint8 NHWC; dims: the latent dims to compare (the active ones: in an unused dim the
+    decoder ignores z_j and the pathwise gradient is zero). Returns the median variance ratio
+    score-function / pathwise over (image, dim), and the posterior std in those dims."""
+    device = next(model.parameters()).device
+    model.eval()
+    generator = torch.Generator().manual_seed(seed)
+    x = to_model_input(images, device, generator)
+    with torch.no_grad():
+        mu, logvar = model.encode(x)
+    std = torch.exp(0.5 * logvar)
+    count, latent = mu.shape
+    eps = torch.randn(samples, count, latent, generator=generator).to(device)
+    mu_leaf = mu.expand(samples, count, latent).clone().requires_grad_(True)
+    z = mu_leaf + std * eps
+    decoded = model.decode(z.reshape(-1, latent))
+    recon = gaussian_nll(x.repeat(samples, 1, 1, 1), decoded, model.log_sigma)
+    recon = recon.reshape(samples, count)
+    recon.sum().backward()
+    pathwise = mu_leaf.grad  # (samples, images, latent): one gradient estimate per sample
+    f = recon.detach()
+    baseline = (f.sum(dim=0, keepdim=True) - f) / (samples - 1)  # leave-one-out mean
+    score = (f - baseline).unsqueeze(-1) * eps / std
+    index = torch.tensor(dims, dtype=torch.long, device=device)
+    var_path = pathwise.var(dim=0)[:, index]
+    var_score = score.var(dim=0)[:, index]
+    ratio = (var_score / var_path.clamp(min=1e-30)).flatten().cpu()
+    return {
+        "variance_ratio_median": float(ratio.median()),
+        "variance_ratio_range": [float(ratio.min()), float(ratio.max())],
+        "posterior_std_median": float(std[:, index].median()),
+        "images": count,
+        "samples": samples,
+        "dims": len(dims),
+    }

@@ -1,0 +1,123 @@
+"""Likelihood-side measurements of a trained model: the ELBO and its parts, bits/dim,
+reconstruction error, how much of the latent code is used, and the judge's test accuracy.
+
+Used during training (per-epoch test metrics) and by the evaluate stage. Every number repeats
+exactly for a given seed: dequantisation noise (and the VAE's z draw) come from seeded generators
+and the caller's RNG is left untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+
+from ..datasets import to_display, to_model_input
+from ..losses import bits_per_dim, gaussian_nll, kl_to_standard_normal, vae_loss
+from ..models import VAE, Classifier, classify_batches, encode_batches, reparameterize
+
+
+@contextlib.contextmanager
+def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
+    """Eval mode for the measurement, then the caller's mode back (training measures per epoch)."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def _dequantised_batches(
+    images: torch.Tensor, device: torch.device, batch_size: int, seed: int
+) -> Iterator[torch.Tensor]:
+    """uint8 (N, H, W, C) -> float (B, C, H, W) batches, dequantised from one seeded noise stream.
+
+    The metrics below need the model's input beside its output, so they cannot use
+    models.encode_batches, which keeps only the codes; the noise is drawn the same way.
+    """
+    noise = torch.Generator().manual_seed(seed)
+    for start in range(0, len(images), batch_size):
+        yield to_model_input(images[start : start + batch_size], device, noise)
+
+
+def _squared_error_sum(mean: torch.Tensor, x: torch.Tensor) -> float:
+    """Per-pixel MSE on the 0..1 scale of each image of the batch, summed over the batch."""
+    return (mean - x).pow(2).mean(dim=(1, 2, 3)).sum().item()
+
+
+@torch.no_grad()
+def elbo_metrics(
+    model: VAE,
+    images: torch.Tensor,
+    device: torch.device,
+    beta: float = 1.0,
+    batch_size: int = 500,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Averages over `images` (uint8 NHWC) of the objective, its parts, MSE and bits/dim.
+
+    One z sample per image (the standard single-sample ELBO). The dequantisation noise and z draw
+    come from a forked, seeded RNG: the numbers repeat exactly and the caller's RNG is untouched.
+    """
+    totals = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "neg_elbo": 0.0, "mse": 0.0}
+    cuda = [device] if device.type == "cuda" else []
+    with _eval_mode(model), torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(seed)
+        for x in _dequantised_batches(images, device, batch_size, seed):
+            mu, logvar = model.encode(x)
+            mean = model.decode(reparameterize(mu, logvar))
+            parts = vae_loss(x, mean, model.log_sigma, mu, logvar, beta)
+            for key in ("loss", "recon", "kl", "neg_elbo"):
+                totals[key] += parts[key].item() * len(x)
+            # Reconstruction error of the posterior mean, not of the sampled z.
+            totals["mse"] += _squared_error_sum(model.decode(mu), x)
+    metrics = {key: value / len(images) for key, value in totals.items()}
+    metrics["bpd"] = bits_per_dim(metrics["neg_elbo"], images[0].numel())
+    return metrics
+
+
+@torch.no_grad()
+def autoencoder_metrics(
+    model: VAE, images: torch.Tensor, device: torch.device, batch_size: int = 500, seed: int = 0
+) -> dict[str, float]:
+    """Test reconstruction NLL (nats/image) and per-pixel MSE of the plain autoencoder's fixed code
+    z = mu (the log-variance half is ignored), with seeded dequantisation noise."""
+    recon = mse = 0.0
+    with _eval_mode(model):
+        for x in _dequantised_batches(images, device, batch_size, seed):
+            mean = model.decode(model.encode(x)[0])
+            recon += gaussian_nll(x, mean, model.log_sigma).sum().item()
+            mse += _squared_error_sum(mean, x)
+    return {"recon": recon / len(images), "mse": mse / len(images)}
+
+
+def posterior_stats(
+    model: VAE, images: torch.Tensor, device: torch.device, batch_size: int = 500
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior means (N, latent) and mean KL per latent dimension (latent,) over `images`."""
+    mu, logvar = encode_batches(model, images, device, batch_size, seed=0)
+    return mu, kl_to_standard_normal(mu, logvar).mean(dim=0)
+
+
+def active_mask(posterior_means: torch.Tensor, threshold: float = 0.01) -> torch.Tensor:
+    """(latent,) bool: dims whose posterior mean varies over the data, Var_x E[z|x] > threshold."""
+    return posterior_means.var(dim=0) > threshold
+
+
+def active_units(posterior_means: torch.Tensor, threshold: float = 0.01) -> int:
+    """The number of active latent dims (Burda et al. 2016), see `active_mask`."""
+    return int(active_mask(posterior_means, threshold).sum())
+
+
+def classifier_accuracy(
+    model: Classifier,
+    images_uint8: torch.Tensor,
+    labels: torch.Tensor,
+    device: torch.device,
+    batch_size: int = 500,
+) -> float:
+    """Top-1 accuracy of the judge on uint8 (N, H, W, C) images, with flip-averaged logits."""
+    _, logits = classify_batches(model, to_display(images_uint8), device, batch_size)
+    return (logits.argmax(1) == labels).float().mean().item()

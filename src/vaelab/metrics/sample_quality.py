@@ -1,0 +1,168 @@
+"""How much generated images look like the data, judged by the project's own classifier.
+
+* `fd_clf` (`frechet_distance`): the Frechet distance between Gaussians fitted to the classifier's
+  penultimate features of generated and of real test images. Same formula as FID, different
+  network: it is NOT FID, and its values are not comparable with published Inception FIDs (other
+  features, other scale, 32x32 inputs, a network trained on this very dataset).
+* `is_clf` (`classifier_score`): the Inception-Score analogue exp(E_x KL(p(y|x) || p(y))) from the
+  classifier's predictions: between 1 (uninformative or collapsed) and 10 (confident and balanced).
+* `recognisable` (`recognisability`): the share of images the classifier labels with confidence
+  >= 0.9, plus the mean top-1 confidence and the class histogram (mode dropping shows there).
+  Probabilities are temperature-scaled (`fit_temperature`) so that confidence means what it says.
+* `sharpness`: the high-frequency energy that blur removes, reported relative to real images.
+* The ex-post GMM sampler (`fit_latent_gmm`, `gmm_distribution`, `sample_codes`): codes drawn from
+  a mixture fitted to the training codes instead of the prior.
+
+The statistics are torchmetrics' maintained implementations; they are fed precomputed classifier
+outputs (models.classify_batches) through an identity "feature extractor", so each image passes
+the classifier once.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+from torch import nn
+from torchmetrics.image.fid import FrechetInceptionDistance
+from torchmetrics.image.inception import InceptionScore
+
+from ..errors import VaelabError
+
+CONFIDENT = 0.9
+SAMPLERS = ("prior", "gmm")
+
+
+class _Precomputed(nn.Module):
+    """The identity, sized for torchmetrics: features (or logits) are computed beforehand."""
+
+    def __init__(self, num_features: int):
+        super().__init__()
+        self.num_features = num_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def frechet_distance(real_features: torch.Tensor, fake_features: torch.Tensor) -> float:
+    """Frechet distance between Gaussian fits of two feature sets, (N, F) and (M, F).
+
+    On the judge's features this is fd_clf: classifier-space FD, not FID.
+    """
+    metric = FrechetInceptionDistance(feature=_Precomputed(real_features.shape[1]))
+    metric.update(real_features.double(), real=True)
+    metric.update(fake_features.double(), real=False)
+    return float(metric.compute())
+
+
+def classifier_score(logits: torch.Tensor, splits: int = 10) -> float:
+    """The Inception-Score analogue from (N, classes) logits; the mean over `splits` parts."""
+    with warnings.catch_warnings():
+        # Its buffer holds exactly the logits passed in, and the spread over splits (whose
+        # one-split warning this also silences) is discarded.
+        warnings.filterwarnings("ignore", message=".*save all extracted features in buffer")
+        warnings.filterwarnings("ignore", message=".*degrees of freedom is <= 0")
+        metric = InceptionScore(feature=_Precomputed(logits.shape[1]), splits=splits)
+        metric.update(logits.double())
+        with torch.random.fork_rng(devices=[]):  # compute() shuffles with the global RNG
+            torch.manual_seed(0)
+            mean, _ = metric.compute()
+    return float(mean)
+
+
+def recognisability(logits: torch.Tensor, classes: list[str]) -> dict:
+    """Share of (N, classes) logits with top-1 probability >= CONFIDENT, mean top-1 probability,
+    and the share of images per predicted class."""
+    probs = logits.softmax(dim=1)
+    confidence, label = probs.max(dim=1)
+    counts = torch.bincount(label, minlength=len(classes)).float() / len(label)
+    return {
+        "recognisable": float((confidence >= CONFIDENT).float().mean()),
+        "mean_confidence": float(confidence.mean()),
+        "class_histogram": {
+            name: round(float(share), 4) for name, share in zip(classes, counts, strict=True)
+        },
+    }
+
+
+def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """Temperature scaling (Guo et al. 2017): the T > 0 minimising the NLL of softmax(logits / T) on
+    labelled held-out images. The judge trains with label smoothing, which caps its confidence
+    (about 0.82 at smoothing 0.2), so unscaled, "confidence >= 0.9" would never happen, not even for
+    real images; after scaling, a confidence of 0.9 means right about 90% of the time."""
+    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([log_t], lr=0.5, max_iter=100)
+    logits = logits.double()
+
+    def nll():
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(logits / log_t.exp(), labels)
+        loss.backward()
+        return loss
+
+    optimizer.step(nll)
+    return log_t.detach().exp().item()
+
+
+def quality_row(
+    real_features: torch.Tensor,
+    features: torch.Tensor,
+    logits: torch.Tensor,
+    classes: list[str],
+    temperature: float = 1.0,
+) -> dict:
+    """fd_clf from the features; is_clf and recognisability from the temperature-scaled logits."""
+    scaled = logits / temperature
+    return {
+        "fd_clf": frechet_distance(real_features, features),
+        "is_clf": classifier_score(scaled),
+        **recognisability(scaled, classes),
+    }
+
+
+def sharpness(images: torch.Tensor) -> float:
+    """Mean absolute Laplacian of float (B, C, H, W) images in [0, 1]: the high-frequency energy
+    that blur removes. Reported relative to real test images, so 1.0 means as sharp as real."""
+    kernel = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
+    kernel = kernel.expand(images.shape[1], 1, 3, 3).to(images)
+    edges = torch.nn.functional.conv2d(images, kernel, groups=images.shape[1])
+    return edges.abs().mean().item()
+
+
+def fit_latent_gmm(
+    posterior_means: torch.Tensor, components: int, seed: int
+) -> dict[str, np.ndarray]:
+    """The ex-post density estimate (Ghosh et al. 2020): a full-covariance Gaussian mixture fitted
+    to the training set's posterior means, as arrays to save with store.write_npz."""
+    from sklearn.mixture import GaussianMixture
+
+    gmm = GaussianMixture(
+        components, covariance_type="full", random_state=seed, reg_covar=1e-4, max_iter=200
+    )
+    gmm.fit(posterior_means.double().numpy())
+    return {"weights": gmm.weights_, "means": gmm.means_, "covariances": gmm.covariances_}
+
+
+def gmm_distribution(arrays) -> torch.distributions.Distribution:
+    """The saved mixture as a torch distribution (sample(), log_prob())."""
+    weights = torch.as_tensor(np.asarray(arrays["weights"]), dtype=torch.float64)
+    means = torch.as_tensor(np.asarray(arrays["means"]), dtype=torch.float64)
+    covariances = torch.as_tensor(np.asarray(arrays["covariances"]), dtype=torch.float64)
+    return torch.distributions.MixtureSameFamily(
+        torch.distributions.Categorical(probs=weights),
+        torch.distributions.MultivariateNormal(means, covariance_matrix=covariances),
+    )
+
+
+def sample_codes(sampler: str, count: int, latent_dim: int, seed: int, gmm=None) -> torch.Tensor:
+    """(count, latent_dim) float32 codes from the prior N(0, I) or the fitted mixture."""
+    if sampler == "prior":
+        return torch.randn(count, latent_dim, generator=torch.Generator().manual_seed(seed))
+    if sampler == "gmm":
+        if gmm is None:
+            raise VaelabError("the gmm sampler needs the fitted mixture; pass gmm=")
+        with torch.random.fork_rng(devices=[]):  # torch.distributions samples from the global RNG
+            torch.manual_seed(seed)
+            return gmm_distribution(gmm).sample((count,)).float()
+    raise VaelabError(f"unknown sampler {sampler!r}; use one of {', '.join(SAMPLERS)}")

@@ -1,0 +1,212 @@
+"""Where everything lives on disk, and how it is written so that nothing is ever half-written.
+
+Every file goes through a temporary file in the same folder and a rename. Models are a
+`state_dict` plus a JSON config, read back with `torch.load(..., weights_only=True)`; a file torch
+refuses, or a full disk, becomes one VaelabError line naming the file and the fix.
+"""
+
+from __future__ import annotations
+
+import csv
+import errno
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import VaelabError
+
+DATA = Path("data")
+MODELS = Path("models")
+CHECKPOINTS = Path("checkpoints")  # outside DVC's outputs, which DVC deletes before a stage runs
+REPORTS = Path("reports")
+WEIGHTS, CONFIG, TRAINING_STATE = "model.pt", "config.json", "checkpoint.pt"
+
+
+def data_path(dataset: str) -> Path:
+    return DATA / f"{dataset}.npz"
+
+
+def model_dir(run: str) -> Path:
+    return MODELS / run
+
+
+def curves_path(run: str) -> Path:
+    return REPORTS / "curves" / f"{run}.csv"
+
+
+def eval_path(run: str) -> Path:
+    return REPORTS / "eval" / f"{run}.json"
+
+
+def figures_dir(owner: str) -> Path:
+    """reports/figures/<owner>/: a run's figures (evaluate@<run>) or a comparison's."""
+    return REPORTS / "figures" / owner
+
+
+def atomic_write(path: Path, write) -> None:
+    """`write(tmp_path)`, then rename onto `path`: a crash or a full disk leaves the old file intact."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException as e:
+        Path(tmp).unlink(missing_ok=True)
+        if _disk_full(e):
+            raise VaelabError(
+                f"disk full while writing {path}; free space on {path.parent.resolve()} and rerun "
+                "(the previous file, if any, is intact)"
+            ) from None
+        raise
+
+
+def _disk_full(error: BaseException) -> bool:
+    # torch.save reports ENOSPC as a RuntimeError from its zip writer, not as an OSError.
+    return (isinstance(error, OSError) and error.errno == errno.ENOSPC) or (
+        isinstance(error, RuntimeError)
+        and ("No space left" in str(error) or "file write failed" in str(error))
+    )
+
+
+def write_json(path: Path, data) -> None:
+    atomic_write(Path(path), lambda tmp: Path(tmp).write_text(json.dumps(data, indent=2) + "\n"))
+
+
+def read_json(path: Path, produced_by: str = "its stage") -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise VaelabError(f"{path} is missing; run {produced_by} first (dvc repro)")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise VaelabError(
+            f"{path} is not valid JSON ({e}); rerun {produced_by} (dvc repro -f)"
+        ) from None
+
+
+def write_npz(path: Path, **arrays: np.ndarray) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:  # a file object: np.savez would append .npz to a name
+            np.savez(f, **arrays)
+
+    atomic_write(Path(path), write)
+
+
+def read_npz(path: Path, produced_by: str = "its stage") -> dict[str, np.ndarray]:
+    """Every array of an .npz, read without pickle (object arrays are refused)."""
+    path = Path(path)
+    if not path.is_file():
+        raise VaelabError(f"{path} is missing; run {produced_by} first (dvc repro)")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {key: npz[key] for key in npz.files}
+    except (OSError, ValueError, EOFError) as e:
+        raise VaelabError(
+            f"{path} is unreadable ({str(e).splitlines()[0]}); rerun {produced_by} (dvc repro -f)"
+        ) from None
+
+
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_checksum(path: Path, algorithm: str, expected: str) -> None:
+    actual = file_digest(path, algorithm)
+    if actual != expected.lower():
+        raise VaelabError(
+            f"{path}: {algorithm} is {actual}, expected {expected}; the file is corrupt, "
+            "truncated or not the expected release: replace it with a good copy"
+        )
+
+
+def load_tensors(path: Path, what: str) -> dict:
+    """A torch file of tensors and plain values, with weights_only=True: a file holding code is refused."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (
+        Exception
+    ) as e:  # torch raises UnpicklingError, RuntimeError or EOFError depending on the damage
+        raise VaelabError(
+            f"{path} is not a plain {what} (refused by torch.load(weights_only=True): "
+            f"{type(e).__name__}); delete it and rerun its training stage"
+        ) from None
+
+
+def save_model(directory: Path, model: torch.nn.Module, config: dict) -> None:
+    """`config` holds the `model` section `models.build_model` needs, plus anything worth keeping."""
+    directory = Path(directory)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    atomic_write(directory / WEIGHTS, lambda tmp: torch.save(state, tmp))
+    write_json(directory / CONFIG, config)
+
+
+def load_model(directory: Path, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, dict]:
+    from .models import build_model
+
+    directory = Path(directory)
+    if not (directory / WEIGHTS).is_file() or not (directory / CONFIG).is_file():
+        raise VaelabError(
+            f"{directory} holds no trained model ({WEIGHTS} + {CONFIG}); run its training "
+            "stage first (dvc repro)"
+        )
+    config = read_json(directory / CONFIG, "its training stage")
+    model = build_model(config["model"])
+    try:
+        model.load_state_dict(load_tensors(directory / WEIGHTS, "state_dict"))
+    except RuntimeError as e:
+        raise VaelabError(
+            f"{directory / WEIGHTS} does not fit the model of {directory / CONFIG} "
+            f"({str(e).splitlines()[0]}); retrain it (dvc repro -f)"
+        ) from None
+    return model.to(device).eval(), config
+
+
+def save_training_state(path: Path, state: dict) -> None:
+    atomic_write(Path(path), lambda tmp: torch.save(state, tmp))
+
+
+def load_training_state(path: Path, discard_unreadable: bool = False) -> dict | None:
+    """The checkpoint at `path`, None if there is none. An unreadable one is an error naming the fix,
+    or, with `discard_unreadable` (--restart), deleted."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        return load_tensors(path, "training checkpoint")
+    except VaelabError:
+        if discard_unreadable:
+            path.unlink()
+            return None
+        raise VaelabError(
+            f"checkpoint {path} is unreadable; rerun with --restart (or delete it) to train "
+            "from scratch"
+        ) from None
+
+
+def write_curves(path: Path, history: list[dict]) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(history[0]))
+            writer.writeheader()
+            writer.writerows(history)
+
+    atomic_write(Path(path), write)
+
+
+def read_curves(path: Path) -> list[dict]:
+    path = Path(path)
+    if not path.is_file():
+        raise VaelabError(f"{path} is missing; run the training stage that writes it (dvc repro)")
+    with open(path, newline="") as f:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]

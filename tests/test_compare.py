@@ -1,0 +1,336 @@
+"""The cross-run comparisons on tiny models and data, in a temporary project folder."""
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vaelab import compare, datasets, plots, store
+from vaelab.config import load_params
+from vaelab.errors import VaelabError
+from vaelab.models import build_model
+
+ROOT = Path(__file__).resolve().parents[1]
+CLASSES = [f"class{i}" for i in range(10)]
+TINY_VAE = {"arch": "conv", "latent_dim": 3, "widths": [4, 8], "initial_sigma": 0.1}
+TINY_FC = {"arch": "fc", "latent_dim": 3, "hidden": [8], "initial_sigma": 0.1}
+
+
+def tiny_params() -> dict:
+    params = load_params(ROOT / "params.yaml")
+    params["device"] = "cpu"
+    params["compare"]["sample_quality"].update(sample_count=40, gmm_components=2, batch_size=16)
+    params["compare"]["beta_study"].update(cifar_codes=24, gradient_images=2, gradient_samples=4)
+    return params
+
+
+def save_tiny(run: str, config: dict, seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    model = build_model(config).eval()
+    store.save_model(store.model_dir(run), model, {"model": config})
+    return model
+
+
+def save_tiny_judge(images: np.ndarray, labels: np.ndarray, steps: int = 40) -> None:
+    """A width-2 classifier fitted for a few steps to the class colours: confident enough that its
+    features and temperature mean something."""
+    torch.manual_seed(0)
+    config = {"arch": "resnet", "width": 2}
+    judge = build_model(config)
+    x, y = datasets.to_display(torch.from_numpy(images)), torch.from_numpy(labels)
+    optimizer = torch.optim.Adam(judge.parameters(), lr=0.02)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(judge(x), y).backward()
+        optimizer.step()
+    for (
+        module
+    ) in judge.modules():  # batch statistics of the whole set for eval mode, not a running mean
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.reset_running_stats()
+            module.momentum = None
+    with torch.no_grad():
+        judge(x)
+    store.save_model(store.model_dir("evaluator"), judge.eval(), {"model": config})
+
+
+def write_cifar(train: int = 48, test: int = 60, seed: int = 0, y_test=None) -> dict:
+    """A labelled 32x32 dataset in data/cifar10.npz (a class colour plus noise)."""
+    rng = np.random.default_rng(seed)
+
+    def split(count):
+        labels = np.arange(count) % 10
+        images = np.clip(
+            labels[:, None, None, None] * 20 + rng.integers(0, 60, (count, 32, 32, 3)), 0, 255
+        )
+        return images.astype(np.uint8), labels.astype(np.int64)
+
+    (x_train, y_train), (x_test, labels) = split(train), split(test)
+    arrays = {
+        "x_train": x_train,
+        "y_train": y_train,
+        "x_test": x_test,
+        "y_test": labels if y_test is None else np.asarray(y_test),
+    }
+    datasets.write_dataset(
+        store.data_path("cifar10"),
+        arrays["x_train"],
+        arrays["x_test"],
+        "cifar10",
+        y_train=arrays["y_train"],
+        y_test=arrays["y_test"],
+        classes=np.array(CLASSES),
+    )
+    return arrays
+
+
+def write_shapes(train: int = 40, test: int = 30) -> None:
+    rng = np.random.default_rng(1)
+    names = ["shape", "hue"]
+    datasets.write_dataset(
+        store.data_path("shapes"),
+        rng.integers(0, 256, (train, 32, 32, 3), dtype=np.uint8),
+        rng.integers(0, 256, (test, 32, 32, 3), dtype=np.uint8),
+        "shapes",
+        factors_train=rng.integers(0, 3, (train, 2)),
+        factors_test=rng.integers(0, 3, (test, 2)),
+        factor_names=np.array(names),
+        values_shape=np.arange(3),
+        values_hue=np.arange(3.0),
+    )
+
+
+def cifar_eval(mse, kl, units, beta, latent=3) -> dict:
+    return {
+        "test_neg_elbo": -2000.0,
+        "test_bpd": 6.0 + mse,
+        "test_recon_nll": -2100.0,
+        "test_recon_mse": mse,
+        "test_kl": kl,
+        "active_units": units,
+        "latent_dim": latent,
+        "sample_sharpness": 0.4,
+        "kl_per_dim": [kl / latent] * latent,
+        "beta": beta,
+        "epochs": 2,
+    }
+
+
+def shapes_eval(mse, kl, mig, dci, prior, ratio, midpoint, active=(0, 1)) -> dict:
+    return {
+        "recon_mse": mse,
+        "kl": kl,
+        "kl_per_dim": [kl / 3] * 3,
+        "active_units": len(active),
+        "latent_dim": 3,
+        "active_dims": list(active),
+        "mig": mig,
+        "dci": dci,
+        "gaussian_tc": 0.5,
+        "prior_nn_mse": prior,
+        "path_max_over_mean": ratio,
+        "path_mean_step": 0.02,
+        "midpoint_nn_mse": midpoint,
+        "path_ratios": [ratio, ratio + 0.2],
+        "path_mean_steps": [0.02, 0.03],
+        "test_images": 30,
+        "code_images": 20,
+        "mig_per_factor": {"shape": mig, "hue": mig},
+        "epochs": 2,
+    }
+
+
+SHAPES_EVALS = {
+    "shapes_beta1": shapes_eval(0.002, 30.0, 0.10, 0.30, 0.020, 1.6, 0.010),
+    "shapes_beta2": shapes_eval(0.003, 24.0, 0.15, 0.35, 0.018, 1.5, 0.009),
+    "shapes_beta5": shapes_eval(0.004, 15.0, 0.25, 0.45, 0.015, 1.4, 0.008),
+    "shapes_beta10": shapes_eval(0.007, 9.0, 0.20, 0.40, 0.014, 1.3, 0.008),
+}
+AE_EVAL = {
+    k: v
+    for k, v in shapes_eval(0.0012, 0.0, 0.05, 0.20, 0.060, 2.9, 0.031).items()
+    if k not in ("kl", "kl_per_dim")
+}
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """A project folder with tiny models of every compared run, their data and their evaluations;
+    MLflow calls are recorded instead of made."""
+    monkeypatch.chdir(tmp_path)
+    logged = []
+    monkeypatch.setattr(
+        compare.tracking, "log_final", lambda run, metrics, figures=None: logged.append(run)
+    )
+    cifar = write_cifar()
+    write_shapes()
+    save_tiny_judge(cifar["x_train"], cifar["y_train"])
+    save_tiny("fc", TINY_FC)
+    for i, run in enumerate(("conv", "conv_beta5", *SHAPES_EVALS, "shapes_ae")):
+        save_tiny(run, TINY_VAE, seed=i)
+    for run, metrics in {
+        "fc": cifar_eval(0.012, 90.0, 3, 1.0),
+        "conv": cifar_eval(0.006, 200.0, 3, 1.0),
+        "conv_beta5": cifar_eval(0.011, 60.0, 2, 5.0),
+        **SHAPES_EVALS,
+        "shapes_ae": AE_EVAL,
+    }.items():
+        store.write_json(store.eval_path(run), metrics)
+    return {"params": tiny_params(), "logged": logged}
+
+
+@pytest.fixture
+def figures(monkeypatch):
+    """Every matplotlib figure plots saves, by file name."""
+    saved, original = {}, plots.save_figure
+
+    def keep(fig, path):
+        saved[Path(path).name] = fig
+        original(fig, path)
+
+    monkeypatch.setattr(plots, "save_figure", keep)
+    return saved
+
+
+def image_cells(fig) -> list:
+    return [ax for ax in fig.axes if ax.images]
+
+
+def test_test_set_halves_are_disjoint_and_too_small_a_set_is_refused():
+    calibration, scored = compare.split_test_set(101)
+    assert (calibration.start, calibration.stop, scored.start, scored.stop) == (0, 50, 50, 101)
+    with pytest.raises(VaelabError, match="at least 4"):
+        compare.split_test_set(3)
+
+
+def test_reference_rows_are_built_from_the_images_given():
+    images = torch.randint(0, 256, (6, 32, 32, 3), dtype=torch.uint8)
+    rows = compare.reference_images(images, seed=0, blur_sigma=1.5)
+    assert torch.equal(rows["real_test"], datasets.to_display(images))
+    assert rows["noise"].shape == rows["blurred"].shape == (6, 3, 32, 32)
+    assert rows["blurred"].std() < rows["real_test"].std()  # blur removes the pixel noise
+
+
+def test_sample_quality_judges_every_run_against_real_test_images(project, figures):
+    result = compare.sample_quality(project["params"])
+    assert json.loads(Path("reports/sample_quality.json").read_text()) == result
+    assert (
+        result["calibration_images"] == 30
+        and result["scored_images"] == 30
+        and result["sample_count"] == 40
+    )
+    assert set(result["reference"]) == {"real_test", "noise", "blurred"}
+    for run in ("fc", "conv", "conv_beta5"):
+        row = result["runs"][run]
+        assert set(row["samplers"]) == {"prior", "gmm"}
+        for judged in (*row["samplers"].values(), row["reconstructions"]):
+            assert (
+                np.isfinite(judged["fd_clf"])
+                and 0 <= judged["recognisable"] <= 1
+                and judged["sharpness"] > 0
+            )
+        gmm = store.read_npz(Path(f"models/samplers/{run}.npz"))
+        assert gmm["weights"].shape == (2,) and gmm["weights"].sum() == pytest.approx(1.0)
+        assert gmm["means"].shape == (2, 3)
+        for path in result["figures"][run].values():
+            assert (Path("reports") / path).is_file()
+    assert result["reference"]["real_test"]["sharpness"] == pytest.approx(1.0, rel=0.1)
+    labelled = figures["samples_labelled_conv.png"]
+    assert len(image_cells(labelled)) == compare.FIGURE_GRID
+    assert all(
+        ax.get_title() for ax in image_cells(labelled)
+    )  # each cell titled with label and confidence
+    samplers = figures["samplers_conv.png"]
+    assert (
+        len(image_cells(samplers)) == 2
+        and np.isfinite(samplers.axes[0].images[0].get_array()).all()
+    )
+    assert project["logged"] == ["fc", "conv", "conv_beta5", "evaluator"]
+    with Image.open("reports/figures/sample_quality/samplers_fc.png") as image:
+        assert np.asarray(image.convert("L")).std() > 0  # the file holds the drawn images
+
+
+def test_the_temperature_never_sees_the_labels_of_scored_images(project):
+    first = compare.sample_quality(project["params"])
+    # Relabel the scored half: the temperature, the reference rows and every run's numbers stay.
+    labels = np.arange(60) % 10
+    labels[30:] = (labels[30:] + 3) % 10
+    write_cifar(y_test=labels)
+    second = compare.sample_quality(project["params"])
+    assert second["temperature"] == first["temperature"]
+    assert second["reference"] == first["reference"] and second["runs"] == first["runs"]
+    # Relabelling the calibration half moves it.
+    labels[:30] = (labels[:30] + 5) % 10
+    write_cifar(y_test=labels)
+    third = compare.sample_quality(project["params"])
+    assert third["temperature"] != first["temperature"]
+    assert third["judge_accuracy"] != first["judge_accuracy"]
+
+
+def test_sample_quality_refuses_a_judge_that_is_not_a_classifier(project):
+    params = copy.deepcopy(project["params"])
+    params["compare"]["sample_quality"]["judge"] = "conv"
+    with pytest.raises(
+        VaelabError, match="names conv, whose objective is vae, where a run of objective classifier"
+    ):
+        compare.sample_quality(params)
+
+
+def test_beta_study_reads_the_evaluations_and_keys_betas_by_config(project, figures):
+    params = project["params"]
+    # Betas come from the runs' configs: renamed runs keep their beta keys.
+    study = compare.beta_study(params)
+    assert list(study["shapes"]) == ["1", "2", "5", "10"] and list(study["cifar10"]) == ["1", "5"]
+    assert study["compared"] == {"low": "1", "high": "5"}
+    assert study["shapes"]["5"]["mig"] == 0.25 and "path_ratios" not in study["shapes"]["5"]
+    assert study["cifar10"]["5"]["model"] == "conv_beta5" and np.isfinite(
+        study["cifar10"]["5"]["gaussian_tc"]
+    )
+    gradient = study["reparameterization"]
+    assert gradient["beta"] == "1" and gradient["dims"] == 2 and gradient["images"] == 2
+    assert json.loads(Path("reports/metrics_beta.json").read_text()) == study
+    theory = Path("reports/theory.md").read_text()
+    assert "0.0600 for the autoencoder" in theory and "3.0x, farther from any real shape" in theory
+    assert f"`{study['figures']['autoencoder_vs_vae']}`" in theory
+    for path in study["figures"].values():
+        assert (Path("reports") / path).is_file()
+    tradeoff = figures["beta_tradeoff.png"]
+    lines = [line for ax in tradeoff.axes for line in ax.get_lines() if len(line.get_xdata()) == 4]
+    assert lines and all(np.isfinite(line.get_ydata()).all() for line in lines)
+    assert (
+        len(image_cells(figures["autoencoder_vs_vae_shapes.png"])) == 6
+    )  # 3 models x (samples, path)
+    assert project["logged"] == ["shapes_beta1"]
+
+
+def test_beta_study_takes_betas_from_the_run_configs(project):
+    params = copy.deepcopy(project["params"])
+    params["runs"]["shapes_beta2"]["beta"] = 0.5  # the name says 2; the config decides
+    study = compare.beta_study(params)
+    assert list(study["shapes"]) == ["0.5", "1", "5", "10"] and study["compared"]["low"] == "0.5"
+    params["runs"]["shapes_beta10"]["beta"] = 5.0
+    with pytest.raises(VaelabError, match="shapes_beta5 and shapes_beta10 both have beta = 5"):
+        compare.beta_study(params)
+
+
+def test_beta_study_refuses_a_vae_as_its_autoencoder(project):
+    params = copy.deepcopy(project["params"])
+    params["compare"]["beta_study"]["autoencoder"] = "shapes_beta1"
+    with pytest.raises(
+        VaelabError, match="whose objective is vae, where a run of objective ae belongs"
+    ):
+        compare.beta_study(params)
+
+
+def test_beta_study_says_which_evaluation_is_missing(project):
+    store.eval_path("shapes_beta5").unlink()
+    with pytest.raises(
+        VaelabError,
+        match=r"reports/eval/shapes_beta5.json is missing; run "
+        r"evaluate@shapes_beta5",
+    ):
+        compare.beta_study(project["params"])

@@ -1,0 +1,123 @@
+"""params.yaml is checked once, before any work: each bad value names its key and the fix."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vaelab.config import check_params, load_params, run_config
+from vaelab.errors import VaelabError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def project_params() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def test_the_project_params_are_valid_and_hold_the_required_study():
+    params = load_params(ROOT / "params.yaml")
+    assert (
+        run_config(params, "conv_beta5")["beta"] == 5.0
+        and run_config(params, "conv")["beta"] == 1.0
+    )
+    assert {run["objective"] for run in params["runs"].values()} == {"vae", "ae", "classifier"}
+    assert {run["model"]["arch"] for run in params["runs"].values()} == {"fc", "conv", "resnet"}
+    for run in params["runs"].values():
+        assert run["dataset"] in params["datasets"] and run["epochs"] >= 1 and run["lr"] > 0
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (
+            lambda p: p["runs"]["conv"].update(lr="fast"),
+            r"runs.conv.lr must be a number, got 'fast'",
+        ),
+        (
+            lambda p: p["runs"]["conv"].update(lr=float("nan")),
+            r"runs.conv.lr must be a finite number",
+        ),
+        (
+            lambda p: p["runs"]["conv"].update(beta=float("inf")),
+            r"runs.conv.beta must be a finite number",
+        ),
+        (lambda p: p["runs"]["conv"].update(epochs=2.5), r"runs.conv.epochs must be an integer"),
+        (lambda p: p["runs"]["conv"].update(beta=-1), r"runs.conv.beta must be >= 0"),
+        (lambda p: p["runs"]["conv"].pop("seed"), r"runs.conv.seed is missing"),
+        (
+            lambda p: p["runs"]["conv"].update(dataset="mnist"),
+            r"runs.conv.dataset names no dataset",
+        ),
+        (
+            lambda p: p["runs"]["conv"].update(objective="gan"),
+            r"runs.conv.objective must be one of vae",
+        ),
+        (
+            lambda p: p["runs"]["conv"]["model"].update(arch="transformer"),
+            r"runs.conv.model.arch must be one of",
+        ),
+        (
+            lambda p: p["runs"]["conv"]["model"].update(widths=[]),
+            r"runs.conv.model.widths must be a non-empty",
+        ),
+        (
+            lambda p: p["runs"]["evaluator"].update(mixed_precision="yes"),
+            r"runs.evaluator.mixed_precision",
+        ),
+        (
+            lambda p: p["datasets"]["cifar10"].pop("official_md5"),
+            r"datasets.cifar10.official_md5 is missing",
+        ),
+        (
+            lambda p: p["datasets"]["faces"].update(source="imagenet"),
+            r"datasets.faces.source must be one of",
+        ),
+        (lambda p: p["evaluate"].pop("shapes"), r"evaluate.shapes is missing"),
+        (
+            lambda p: p["compare"]["sample_quality"].update(runs=["fc", "vq"]),
+            r"compare.sample_quality names run 'vq'",
+        ),
+        (lambda p: p.pop("runs"), r"runs is missing"),
+    ],
+)
+def test_invalid_params_name_the_key_and_the_fix(edit, message):
+    params = project_params()
+    edit(params)
+    with pytest.raises(VaelabError, match=message) as failure:
+        check_params(params)
+    assert "\n" not in str(failure.value) and "fix it in params.yaml" in str(failure.value)
+
+
+def test_a_stage_reports_bad_params_in_one_line_before_any_work(tmp_path):
+    params = project_params()
+    params["runs"]["conv"]["lr"] = "fast"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "pipeline" / "train.py"), "fc"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "error: params.yaml: runs.conv.lr must be a number, got 'fast'; fix it in params.yaml "
+        "(or dvc exp run -S runs.conv.lr=...)"
+    ]
+    assert not (tmp_path / "models").exists() and not (tmp_path / "data").exists()
+
+
+def test_an_unknown_run_name_lists_the_choices(tmp_path):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(project_params()))
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "pipeline" / "train.py"), "vq"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1 and done.stderr.count("\n") == 1
+    assert "unknown run 'vq'; choose one of" in done.stderr and "conv_beta5" in done.stderr

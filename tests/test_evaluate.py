@@ -1,0 +1,393 @@
+"""evaluate_run on tiny data and tiny saved models: the JSON holds every number the objective and
+the dataset call for, finite, and the run's figures folder holds its figures."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from vaelab import evaluate, store, tracking
+from vaelab.config import check_params
+from vaelab.datasets.shapes import FACTORS, factor_grid, factor_values, render_grid
+from vaelab.errors import VaelabError
+from vaelab.models import build_model
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_MODEL = {"arch": "conv", "latent_dim": 4, "widths": [4, 8], "initial_sigma": 0.1}
+VAE_FIGURES = {
+    "curves.png",
+    "samples.png",
+    "reconstructions.png",
+    "interpolation_prior.png",
+    "interpolation_images.png",
+    "traversals.png",
+}
+RUNS = {
+    "tiny_cifar": ("cifar10", "vae"),
+    "tiny_shapes": ("shapes", "vae"),
+    "tiny_shapes_ae": ("shapes", "ae"),
+    "tiny_faces": ("faces", "vae"),
+    "tiny_judge": ("cifar10", "classifier"),
+}
+
+
+def tiny_params() -> dict:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["device"] = "cpu"
+    for name, (dataset, objective) in RUNS.items():
+        run = {
+            "dataset": dataset,
+            "objective": objective,
+            "model": TINY_MODEL,
+            "beta": 2.0,
+            "epochs": 1,
+            "batch_size": 8,
+            "lr": 0.001,
+            "seed": 0,
+        }
+        if objective == "classifier":
+            run = {
+                **params["runs"]["evaluator"],
+                "dataset": dataset,
+                "model": {"arch": "resnet", "width": 2},
+            }
+        params["runs"][name] = run
+    # Threshold 0: every dim of the untrained model counts as active, so the scores see real codes.
+    params["evaluate"]["shapes"].update(
+        code_count=60,
+        active_threshold=0.0,
+        dci_trees=3,
+        prior_samples=4,
+        paths=3,
+        path_steps=4,
+        traversal_steps=5,
+    )
+    params["evaluate"]["faces"].update(
+        sample_count=16,
+        gmm_components=2,
+        shell_radii=[0, 1],
+        neighbourhood_distances=[0.5, 1],
+        strengths=[-1, 0, 1],
+    )
+    for section in params["evaluate"].values():
+        section.update(batch_size=16, interpolation_steps=4, traversal_dims=3)
+    return check_params(params)
+
+
+def write_labelled(rng) -> None:
+    """CIFAR-like: a colour per class plus noise."""
+
+    def split(count):
+        labels = np.arange(count) % 10
+        images = np.clip(
+            labels[:, None, None, None] * 25 + rng.integers(0, 20, (count, 32, 32, 3)), 0, 255
+        )
+        return images.astype(np.uint8), labels.astype(np.int64)
+
+    (x_train, y_train), (x_test, y_test) = split(40), split(20)
+    store.write_npz(
+        store.data_path("cifar10"),
+        x_train=x_train,
+        y_train=y_train,
+        x_test=x_test,
+        y_test=y_test,
+        classes=np.array([f"class{k}" for k in range(10)]),
+        source=np.array("tiny"),
+    )
+
+
+def write_shapes(rng) -> None:
+    """Every combination of a small factor grid, drawn by the shapes source."""
+    values = factor_values(
+        {"shapes": ["square", "triangle"], "hue": 2, "scale": 2, "rotation": 2, "x": 3, "y": 3}
+    )
+    grid = factor_grid(values)
+    images = render_grid(values, grid)
+    order = rng.permutation(len(grid))
+    test, train = order[:60], order[60:]
+    store.write_npz(
+        store.data_path("shapes"),
+        x_train=images[train],
+        x_test=images[test],
+        factors_train=grid[train],
+        factors_test=grid[test],
+        factor_names=np.array(FACTORS),
+        source=np.array("tiny shapes"),
+        **{f"values_{f}": np.array(values[f]) for f in FACTORS},
+    )
+
+
+def write_faces(rng) -> None:
+    names = ["Smiling", "Eyeglasses", "Male", "Blond_Hair"]
+
+    def split(count):
+        attributes = rng.integers(0, 2, (count, len(names))).astype(np.uint8)
+        attributes[0], attributes[1] = 1, 0  # every attribute present and absent
+        base = 60 + 120 * attributes[:, :1, None, None]  # smiling faces are brighter
+        images = np.clip(base + rng.integers(0, 60, (count, 32, 32, 3)), 0, 255).astype(np.uint8)
+        return images, attributes
+
+    (x_train, a_train), (x_test, a_test) = split(40), split(24)
+    store.write_npz(
+        store.data_path("faces"),
+        x_train=x_train,
+        x_test=x_test,
+        attributes_train=a_train,
+        attributes_test=a_test,
+        attribute_names=np.array(names),
+        files_train=np.array(["a"] * 40),
+        files_test=np.array(["b"] * 24),
+        source=np.array("tiny faces"),
+    )
+
+
+def save_tiny_model(name: str, objective: str) -> None:
+    torch.manual_seed(0)
+    model_config = (
+        {"arch": "resnet", "width": 2}
+        if objective == "classifier"
+        else {**TINY_MODEL, "image_size": 32, "channels": 3}
+    )
+    config = {
+        "name": name,
+        "objective": objective,
+        "model": model_config,
+        "epochs_trained": 2,
+        "train_seconds": 1.5,
+        **({} if objective == "classifier" else {"beta": 2.0}),
+    }
+    store.save_model(store.model_dir(name), build_model(model_config), config)
+    keys = (
+        ("train_loss", "test_accuracy")
+        if objective == "classifier"
+        else ("train_loss", "test_loss", "test_kl")
+    )
+    store.write_curves(
+        store.curves_path(name), [{"epoch": e, **{k: -10.0 * e for k in keys}} for e in (1, 2)]
+    )
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """A working directory with tiny data and models of every run of RUNS; MLflow calls recorded."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    write_labelled(rng)
+    write_shapes(rng)
+    write_faces(rng)
+    for name, (_, objective) in RUNS.items():
+        save_tiny_model(name, objective)
+    logged = {}
+    monkeypatch.setattr(
+        tracking, "log_final", lambda name, metrics, figures=None: logged.update({name: metrics})
+    )
+    return {"params": tiny_params(), "logged": logged}
+
+
+def finite_numbers(value) -> list[float]:
+    """Every number inside a nested dict/list (booleans excluded)."""
+    if isinstance(value, dict):
+        return [x for item in value.values() for x in finite_numbers(item)]
+    if isinstance(value, list):
+        return [x for item in value for x in finite_numbers(item)]
+    return [float(value)] if isinstance(value, (int, float)) and not isinstance(value, bool) else []
+
+
+def run(project: dict, name: str) -> tuple[dict, set[str]]:
+    metrics = evaluate.evaluate_run(project["params"], name)
+    written = json.loads(store.eval_path(name).read_text())
+    assert written == json.loads(json.dumps(metrics))
+    assert project["logged"][name] == metrics  # the same numbers go to the run's MLflow run
+    assert all(math.isfinite(x) for x in finite_numbers(written))
+    return written, {p.name for p in store.figures_dir(name).iterdir()}
+
+
+def test_a_vae_on_labelled_data(project):
+    metrics, figures = run(project, "tiny_cifar")
+    for key in (
+        "test_neg_elbo",
+        "test_bpd",
+        "test_recon_nll",
+        "test_recon_mse",
+        "test_kl",
+        "sample_sharpness",
+    ):
+        assert isinstance(metrics[key], float), key
+    assert metrics["test_kl"] >= 0 and 0 < metrics["test_recon_mse"] < 1
+    assert metrics["latent_dim"] == 4 and len(metrics["kl_per_dim"]) == 4
+    assert math.isclose(
+        sum(metrics["kl_per_dim"]), metrics["test_kl"], rel_tol=0.05
+    )  # the z draw aside
+    assert 0 <= metrics["active_units"] <= 4 and metrics["beta"] == 2.0 and metrics["epochs"] == 2
+    assert figures == VAE_FIGURES
+    assert "mig" not in metrics and "shells" not in metrics  # no factors, no tour settings
+
+
+def test_a_vae_on_factor_data_has_the_disentanglement_numbers_under_their_old_names(project):
+    metrics, figures = run(project, "tiny_shapes")
+    assert figures == VAE_FIGURES
+    for key in (
+        "mig",
+        "dci",
+        "dci_completeness",
+        "dci_informativeness",
+        "gaussian_tc",
+        "prior_nn_mse",
+        "path_max_over_mean",
+        "path_mean_step",
+        "midpoint_nn_mse",
+    ):
+        assert isinstance(metrics[key], float), key
+    assert 0 <= metrics["mig"] <= 1 and 0 < metrics["dci"] <= 1 and metrics["active_units"] == 4
+    assert set(metrics["mig_per_factor"]) == {
+        "shape",
+        "hue",
+        "scale",
+        "rotation",
+        "x position",
+        "y position",
+    }
+    assert len(metrics["path_ratios"]) == 3 and len(metrics["dim_factor"]) == 4
+    assert metrics["code_images"] == 60 and metrics["autoencoder"] is False
+    # The beta study's names for the same numbers.
+    assert (metrics["recon_mse"], metrics["kl"], metrics["neg_elbo"], metrics["bpd"]) == (
+        metrics["test_recon_mse"],
+        metrics["test_kl"],
+        metrics["test_neg_elbo"],
+        metrics["test_bpd"],
+    )
+
+
+def test_an_autoencoder_on_factor_data(project):
+    metrics, figures = run(project, "tiny_shapes_ae")
+    assert figures == {"curves.png", "reconstructions.png"}
+    assert metrics["recon_mse"] == metrics["test_recon_mse"] and isinstance(
+        metrics["test_recon_nll"], float
+    )
+    assert (
+        metrics["autoencoder"] is True
+        and isinstance(metrics["mig"], float)
+        and isinstance(metrics["dci"], float)
+    )
+    assert "test_kl" not in metrics and "kl" not in metrics and "kl_per_dim" not in metrics
+
+
+def test_a_vae_on_faces_with_attributes_takes_the_tour(project):
+    metrics, figures = run(project, "tiny_faces")
+    assert figures == VAE_FIGURES | {
+        "shells.png",
+        "neighbourhoods.png",
+        "attributes.png",
+        "samplers.png",
+    }
+    assert set(metrics["shells"]) == {"0", "1"} and set(metrics["shell_fd_codes"]) == {"0", "1"}
+    assert set(metrics["samplers"]) == {"prior", "gmm", "real_test"}
+    assert set(metrics["neighbourhoods"]["pixel_rmse"]) == {"0.5", "1"}
+    assert set(metrics["attribute_probe"]) == {"Smiling", "Eyeglasses", "Male", "Blond_Hair"}
+    assert set(metrics["attribute_edit"]["Smiling"]) == {"-1", "+0", "+1"}
+    # Every number the faces report section reads.
+    for key in (
+        "epochs",
+        "train_images",
+        "test_images",
+        "data_source",
+        "image_size",
+        "test_neg_elbo",
+        "test_bpd",
+        "test_recon_mse",
+        "test_kl",
+        "active_units",
+        "latent_dim",
+        "sample_sharpness",
+        "shell_reencoding_distance",
+        "tour_samples",
+        "reencoding_dimensions",
+        "consistency_quantile",
+        "consistency_threshold",
+        "attribute_probe_baseline",
+        "edited_faces",
+        "gmm_components",
+        "interpolation_steps",
+    ):
+        assert key in metrics, key
+    # "Lands back" is calibrated on real test faces: 95% of them do (15 of these 16).
+    assert metrics["samplers"]["real_test"]["reencoding_consistency"] == pytest.approx(15 / 16)
+    assert (
+        metrics["image_size"] == 32
+        and metrics["tour_samples"] == 16
+        and metrics["data_source"] == "tiny faces"
+    )
+
+
+def test_a_classifier_has_accuracy_per_class_and_a_confusion_matrix(project):
+    metrics, figures = run(project, "tiny_judge")
+    assert figures == {"curves.png", "confusion_matrix.png"}
+    assert 0 <= metrics["test_accuracy"] <= 1 and len(metrics["per_class_accuracy"]) == 10
+    # Two test images per class: the overall accuracy is the mean of the per-class ones.
+    assert metrics["test_accuracy"] == pytest.approx(
+        np.mean(list(metrics["per_class_accuracy"].values()))
+    )
+
+
+def test_a_model_trained_for_another_objective_is_refused(project):
+    save_tiny_model("tiny_cifar", "ae")
+    with pytest.raises(VaelabError, match="trained as ae.*retrain"):
+        evaluate.evaluate_run(project["params"], "tiny_cifar")
+
+
+def test_traversal_rows_are_the_active_dims_by_kl_with_their_factor():
+    kl = [0.1, 3.0, 0.0, 1.5]
+    dim_factor = [
+        {"factor": "hue", "normalised_mi": 0.1},
+        {"factor": "x position", "normalised_mi": 0.8},
+        {"factor": "shape", "normalised_mi": 0.0},
+        {"factor": "scale", "normalised_mi": 0.5},
+    ]
+    dims, labels = evaluate.traversal_rows(kl, [1, 3], 10, dim_factor)
+    assert dims == [1, 3]
+    assert labels[0] == "z1 (KL 3.00)\nx position 0.80" and labels[1].endswith("scale 0.50")
+    dim_factor[3]["normalised_mi"] = 0.0  # an inactive dim holds no factor
+    dims, labels = evaluate.traversal_rows(kl, [], 10, dim_factor)
+    assert dims == [1, 3, 0] and "inactive" in labels[0] and labels[1].endswith("no factor")
+    dims, labels = evaluate.traversal_rows(kl, [0, 1, 3], 2)  # no factors: KL only, at most `count`
+    assert dims == [1, 3] and labels == ["z1 (KL 3.00)", "z3 (KL 1.50)"]
+
+
+def test_inactive_vae_dims_count_for_nothing_but_every_autoencoder_dim_counts(project, monkeypatch):
+    """Designed codes: dim 0 = the x position (an active dim), dim 1 = the hue at 1/100 scale
+    (inactive, so a VAE's scores must ignore it)."""
+    from vaelab import datasets
+
+    dataset = datasets.load("shapes")
+    images = torch.cat([dataset["x_train"], dataset["x_test"]])
+    factors = torch.cat([dataset["factors_train"], dataset["factors_test"]])
+    lookup = {image.numpy().tobytes(): row for image, row in zip(images, factors, strict=True)}
+
+    def designed_codes(model, batch, device=None, batch_size=500, seed=0):
+        rows = torch.stack([lookup[image.numpy().tobytes()] for image in batch]).float()
+        mu = torch.zeros(len(batch), 4)
+        mu[:, 0], mu[:, 1] = rows[:, 4], 0.01 * rows[:, 1]
+        return mu, torch.zeros_like(mu)
+
+    monkeypatch.setattr(evaluate, "encode_batches", designed_codes)
+    settings = {**project["params"]["evaluate"]["shapes"], "active_threshold": 0.01}
+    model, _ = store.load_model(store.model_dir("tiny_shapes"))
+    ev = evaluate.Evaluation(
+        "tiny_shapes", model, dataset, settings, torch.device("cpu"), Path("figures")
+    )
+    test_mu, test_logvar = designed_codes(model, dataset["x_test"])
+    vae = evaluate.factor_metrics(ev, False, test_mu, test_logvar)
+    assert vae["active_dims"] == [0] and vae["active_units"] == 1
+    assert vae["factor_dims"]["x position"][0][0] == 0 and vae["factor_dims"]["hue"] == []
+    assert vae["dim_factor"][1]["normalised_mi"] == 0.0
+    assert vae["mig_per_factor"]["x position"] > 0.9 and vae["mig_per_factor"]["hue"] < 0.05
+    autoencoder = evaluate.factor_metrics(ev, True, test_mu, None)
+    assert (
+        autoencoder["factor_dims"]["hue"][0][0] == 1 and autoencoder["mig_per_factor"]["hue"] > 0.9
+    )

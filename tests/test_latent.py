@@ -1,0 +1,214 @@
+"""Latent-space geometry on toy codes and decoders: shells, re-encoding, attribute directions and
+probes, nearest-neighbour distances, interpolation smoothness, gradient estimator variances."""
+
+import math
+
+import pytest
+import torch
+
+from vaelab.errors import VaelabError
+from vaelab.metrics import latent
+from vaelab.models import build_model
+
+TINY = {"arch": "conv", "latent_dim": 4, "widths": [8, 16], "image_size": 8, "channels": 3}
+
+
+def tiny_model(seed=0):
+    torch.manual_seed(seed)
+    return build_model(TINY)
+
+
+# ----------------------------------------------------------------------- shells and re-encoding
+
+
+@pytest.mark.parametrize("radius", [0.0, 1.0, 3 * math.sqrt(16)])
+def test_shell_codes_lie_on_their_sphere_in_all_directions(radius):
+    codes = latent.shell_codes(2000, 16, radius, torch.Generator().manual_seed(0))
+    assert codes.shape == (2000, 16)
+    assert torch.allclose(codes.norm(dim=1), torch.full((2000,), radius), atol=1e-4)
+    if radius:
+        assert codes.mean(0).abs().max() < 0.1 * radius  # no preferred direction
+
+
+def test_active_dimensions_fall_back_to_all_when_none_varies():
+    means = torch.cat([torch.randn(100, 1), torch.zeros(100, 2)], dim=1)
+    assert latent.active_dimensions(means, 0.01).tolist() == [True, False, False]
+    assert latent.active_dimensions(torch.zeros(100, 3), 0.01).tolist() == [True, True, True]
+
+
+def test_reencoding_distance_ignores_inactive_dims_and_consistency_counts_the_near_ones():
+    codes = torch.zeros(4, 3)
+    reencoded = torch.tensor([[0.0, 0.0, 9.0], [0.3, 0.4, 0.0], [1.0, 1.0, 5.0], [0.0, 0.1, 0.0]])
+    active = torch.tensor([True, True, False])
+    distances = latent.reencoding_distance(codes, reencoded, active)
+    expected = torch.tensor([0.0, math.sqrt(0.125), 1.0, math.sqrt(0.005)])
+    assert torch.allclose(distances, expected)
+    assert latent.consistency(distances, 0.36) == 0.75
+
+
+def test_reencode_returns_the_posterior_means_of_the_decoded_codes():
+    model = tiny_model().eval()
+    codes = torch.randn(7, 4, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = model.encode(model.decode(codes))[0]
+    assert torch.allclose(latent.reencode(model, codes, batch_size=3), expected, atol=1e-6)
+
+
+# ------------------------------------------------------------------- attribute directions, probes
+
+
+def test_attribute_direction_is_mean_with_minus_mean_without():
+    codes = torch.tensor([[1.0, 0.0], [3.0, 0.0], [0.0, 2.0], [0.0, 4.0]])
+    smiling = torch.tensor([1, 1, -1, -1], dtype=torch.int8)
+    direction = latent.attribute_direction(codes, smiling)
+    assert torch.equal(direction, torch.tensor([2.0, -3.0]))  # (2, 0) - (0, 3)
+    edited = latent.apply_direction(torch.tensor([0.5, 0.5]), direction, [-2, -1, 0, 1, 2])
+    assert torch.equal(
+        edited, torch.tensor([[-3.5, 6.5], [-1.5, 3.5], [0.5, 0.5], [2.5, -2.5], [4.5, -5.5]])
+    )
+    # Adding the direction to the mean code without the attribute gives the mean code with it.
+    without, with_ = codes[2:].mean(0), codes[:2].mean(0)
+    assert torch.allclose(latent.apply_direction(without, direction, [1])[0], with_)
+
+
+def test_a_one_sided_attribute_has_no_direction():
+    with pytest.raises(VaelabError, match="with and without"):
+        latent.attribute_direction(torch.randn(3, 2), torch.tensor([1, 1, 1]))
+
+
+def test_linear_probe_finds_a_linearly_coded_attribute_and_reports_the_baseline():
+    g = torch.Generator().manual_seed(0)
+    train, test = torch.randn(400, 5, generator=g), torch.randn(200, 5, generator=g)
+
+    def label(codes):
+        return torch.stack(
+            [
+                torch.where(codes[:, 0] + 0.5 * codes[:, 3] > 0.3, 1, -1),
+                torch.where(torch.rand(len(codes), generator=g) < 0.8, 1, -1),
+                torch.full((len(codes),), -1),
+            ],
+            dim=1,
+        ).to(torch.int8)
+
+    test_labels = label(test)
+    scores, probes = latent.probe_attributes(
+        train, label(train), test, test_labels, ["coded", "noise", "never"]
+    )
+    assert scores["coded"]["accuracy"] > 0.95
+    majority = float((test_labels[:, 0] < 0).float().mean())
+    assert scores["coded"]["baseline"] == pytest.approx(majority)
+    # nothing to find beyond the majority class
+    assert scores["noise"]["accuracy"] < scores["noise"]["baseline"] + 0.05
+    assert "never" not in probes and scores["never"] == {"accuracy": 1.0, "baseline": 1.0}
+
+
+# -------------------------------------------------------- distances to data, interpolation paths
+
+
+def test_nearest_neighbour_mse_matches_brute_force():
+    generator = torch.Generator().manual_seed(0)
+    reference = torch.randint(0, 256, (50, 32, 32, 3), generator=generator, dtype=torch.uint8)
+    flat = latent.reference_pixels(reference)
+    images = torch.rand(7, 3, 32, 32, generator=generator)
+    brute = torch.stack([((flat - image.flatten()) ** 2).mean(dim=1).min() for image in images])
+    assert torch.allclose(latent.nearest_neighbour_mse(images, flat, chunk=16), brute, atol=1e-5)
+    # A reference image itself is at distance 0.
+    own = flat[3].reshape(3, 32, 32).unsqueeze(0)
+    assert latent.nearest_neighbour_mse(own, flat).item() < 1e-6
+
+
+def test_reference_pixels_are_the_centres_of_the_dequantisation_bins():
+    images = torch.tensor([0, 255, 128], dtype=torch.uint8).view(1, 1, 1, 3)
+    expected = torch.tensor([[0.5 / 256, 255.5 / 256, 128.5 / 256]])
+    assert torch.allclose(latent.reference_pixels(images), expected)
+
+
+class LinearDecoder(torch.nn.Module):
+    """A decoder linear in z: every step along a straight path changes the image equally."""
+
+    def __init__(self):
+        super().__init__()
+        self.latent_dim = 2
+        weight = torch.randn(2, 3 * 32 * 32, generator=torch.Generator().manual_seed(1))
+        self.weight = torch.nn.Parameter(weight * 0.01)
+
+    def decode(self, z):
+        return (0.5 + z @ self.weight).reshape(-1, 3, 32, 32)
+
+
+class StepDecoder(LinearDecoder):
+    """A decoder that jumps: the image flips where z_0 crosses 0."""
+
+    def decode(self, z):
+        return (0.2 + 0.6 * (z[:, :1] > 0).float()).repeat(1, 3 * 32 * 32).reshape(-1, 3, 32, 32)
+
+
+def test_interpolate_walks_evenly_from_start_to_end_for_one_path_or_many():
+    a, b = torch.tensor([0.0, 2.0]), torch.tensor([1.0, -2.0])
+    line = latent.interpolate(a, b, 5)
+    assert line.shape == (5, 2)
+    assert torch.allclose(
+        line, torch.tensor([[0.0, 2.0], [0.25, 1.0], [0.5, 0.0], [0.75, -1.0], [1.0, -2.0]])
+    )
+    many = latent.interpolate(torch.stack([a, b]), torch.stack([b, a]), 5)
+    assert many.shape == (2, 5, 2)
+    assert torch.equal(many[0], line) and torch.allclose(many[1], line.flip(0))
+
+
+def test_smoothness_is_one_for_an_even_path_and_large_for_a_jump():
+    reference = latent.reference_pixels(torch.full((4, 32, 32, 3), 128, dtype=torch.uint8))
+    starts, ends = torch.tensor([[-1.0, 0.0], [-2.0, 1.0]]), torch.tensor([[1.0, 0.5], [1.5, -1.0]])
+    even = latent.interpolation_smoothness(
+        LinearDecoder(), starts, ends, steps=11, reference=reference
+    )
+    assert even["path_max_over_mean"] == pytest.approx(1.0, abs=1e-3)
+    jump = latent.interpolation_smoothness(
+        StepDecoder(), starts, ends, steps=11, reference=reference
+    )
+    assert jump["path_max_over_mean"] == pytest.approx(10.0, rel=1e-3)  # all in 1 of 10 steps
+    assert len(jump["path_ratios"]) == 2 and len(jump["path_mean_steps"]) == 2
+    # Both midpoints (frame 5 of 11) have z_0 <= 0, so decode to 0.2 everywhere.
+    assert jump["midpoint_nn_mse"] == pytest.approx((0.2 - 128.5 / 256) ** 2, rel=1e-4)
+    assert latent.path_steps(torch.zeros(5, 3, 32, 32)).tolist() == [0.0] * 4
+
+
+def test_smoothness_per_path_does_not_depend_on_the_decoding_batches():
+    model = tiny_model().eval()
+    reference = latent.reference_pixels(torch.randint(0, 256, (10, 8, 8, 3), dtype=torch.uint8))
+    g = torch.Generator().manual_seed(2)
+    starts, ends = torch.randn(3, 4, generator=g), torch.randn(3, 4, generator=g)
+    result = latent.interpolation_smoothness(
+        model, starts, ends, steps=6, reference=reference, batch_size=4
+    )  # batches cut across paths
+    with torch.no_grad():
+        by_hand = [
+            latent.path_steps(model.decode(latent.interpolate(a, b, 6))).mean().item()
+            for a, b in zip(starts, ends, strict=True)
+        ]
+    assert result["path_mean_steps"] == pytest.approx(by_hand, rel=1e-5)
+
+
+def test_prior_samples_are_seeded_and_measured_against_the_reference():
+    reference = latent.reference_pixels(torch.full((4, 32, 32, 3), 128, dtype=torch.uint8))
+    prior = latent.prior_sample_distance(LinearDecoder(), reference, count=6, seed=0)
+    assert 0 < prior["prior_nn_mse"] < 0.01
+    assert latent.prior_sample_distance(
+        LinearDecoder(), reference, count=6, seed=0, batch_size=4
+    ) == pytest.approx(prior)
+    assert latent.prior_sample_distance(LinearDecoder(), reference, count=6, seed=1) != prior
+
+
+# --------------------------------------------------------------------------- gradient estimators
+
+
+def test_the_pathwise_gradient_is_less_noisy_than_the_score_function():
+    model = tiny_model()
+    images = torch.randint(
+        0, 256, (4, 8, 8, 3), generator=torch.Generator().manual_seed(0), dtype=torch.uint8
+    )
+    result = latent.estimator_variances(model, images, dims=[0, 1, 2, 3], samples=32, seed=0)
+    # even untrained; trained posteriors are sharper, the gap wider
+    assert result["variance_ratio_median"] > 2
+    assert result["images"] == 4 and result["samples"] == 32 and result["dims"] == 4
+    again = latent.estimator_variances(model, images, dims=[0, 1, 2, 3], samples=32, seed=0)
+    assert again == result  # seeded
