@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import torch
 
 from vaelab import datasets
 from vaelab.config import dataset_config, load_params, run_config
+from vaelab.errors import VaelabError
 from vaelab.models import build_model
 from vaelab.runtime import autocast, resolve_device, use_mixed_precision
 from vaelab.train import batch_loss, make_optimizer
@@ -97,4 +99,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except VaelabError as e:
+        sys.exit(f"error: {e}")
