@@ -4,16 +4,15 @@ import pytest
 import torch
 
 from vaelab.datasets import to_display, to_model_input
-from vaelab.losses import bits_per_dim, gaussian_nll, kl_to_standard_normal, vae_loss
+from vaelab.losses import bits_per_dim, gaussian_nll, vae_loss
 from vaelab.metrics.likelihood import (
     active_mask,
     active_units,
     autoencoder_metrics,
     classifier_accuracy,
     elbo_metrics,
-    posterior_stats,
 )
-from vaelab.models import Classifier, build_model, classify_batches, encode_batches, reparameterize
+from vaelab.models import Classifier, build_model, classify_batches, reparameterize
 
 CPU = torch.device("cpu")
 TINY = {"arch": "conv", "latent_dim": 4, "widths": [8, 16], "image_size": 8, "channels": 3}
@@ -75,16 +74,6 @@ def test_autoencoder_metrics_are_the_error_of_the_deterministic_reconstruction()
     with torch.no_grad():
         model.encoder[-1].weight[TINY["latent_dim"] :].mul_(5.0)
     assert autoencoder_metrics(model, images, CPU, batch_size=5) == metrics
-
-
-def test_posterior_stats_are_the_means_and_the_mean_kl_per_dimension():
-    model, images = tiny_model(), tiny_images(20)
-    means, kl = posterior_stats(model, images, CPU, batch_size=7)
-    mu, logvar = encode_batches(model, images, CPU, seed=0)
-    assert means.shape == (20, 4) and kl.shape == (4,)
-    assert torch.allclose(means, mu, atol=1e-6)
-    assert torch.allclose(kl, kl_to_standard_normal(mu, logvar).mean(0), atol=1e-6)
-    assert (kl > 0).all()
 
 
 def test_active_units_count_the_dims_whose_mean_varies():

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from .errors import VaelabError
 
@@ -113,16 +114,28 @@ def read_npz(path: Path, produced_by: str = "its stage") -> dict[str, np.ndarray
         ) from None
 
 
-def file_digest(path: Path, algorithm: str = "sha256") -> str:
+def file_digest(path: Path, algorithm: str = "sha256", progress: bool = False) -> str:
+    """The file's hex digest; `progress` shows a bar over the bytes hashed (large archives)."""
     digest = hashlib.new(algorithm)
-    with open(path, "rb") as f:
+    with (
+        open(path, "rb") as f,
+        tqdm(
+            total=Path(path).stat().st_size,
+            unit="B",
+            unit_scale=True,
+            leave=False,
+            desc=f"{algorithm} {Path(path).name}",
+            disable=not progress,
+        ) as bar,
+    ):
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
+            bar.update(len(block))
     return digest.hexdigest()
 
 
-def verify_checksum(path: Path, algorithm: str, expected: str) -> None:
-    actual = file_digest(path, algorithm)
+def verify_checksum(path: Path, algorithm: str, expected: str, progress: bool = False) -> None:
+    actual = file_digest(path, algorithm, progress)
     if actual != expected.lower():
         raise VaelabError(
             f"{path}: {algorithm} is {actual}, expected {expected}; the file is corrupt, "

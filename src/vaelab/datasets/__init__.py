@@ -20,7 +20,6 @@ place each source module gets them from.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import os
 import tarfile
@@ -127,30 +126,6 @@ def mirror_directories(env_names: tuple[str, ...], mirror_dirs: list[str]) -> li
     (relative paths are from the project root, where the stages run)."""
     env_dirs = [os.environ[name] for name in env_names if os.environ.get(name)]
     return [Path(d).expanduser() for d in [*env_dirs, *(mirror_dirs or [])]]
-
-
-def verify_archive(path: Path, algorithm: str, expected: str) -> None:
-    """`store.verify_checksum`, with a progress bar over the bytes hashed (archives are large)."""
-    digest = hashlib.new(algorithm)
-    with (
-        open(path, "rb") as f,
-        tqdm(
-            total=path.stat().st_size,
-            unit="B",
-            unit_scale=True,
-            desc=f"{algorithm} {path.name}",
-            leave=False,
-        ) as bar,
-    ):
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-            bar.update(len(block))
-    if digest.hexdigest() != expected.lower():
-        raise VaelabError(
-            f"{path}: {algorithm} is {digest.hexdigest()}, expected {expected}; the "
-            "file is corrupt, truncated or not the expected release: replace it "
-            "with a good copy"
-        )
 
 
 @contextlib.contextmanager

@@ -31,13 +31,13 @@ import numpy as np
 import torchvision.transforms.functional as TF
 from PIL import Image
 
+from .. import store
 from ..errors import VaelabError
 from . import (
     decode_image,
     mirror_directories,
     progress,
     reading_archive,
-    verify_archive,
     write_dataset,
 )
 
@@ -116,7 +116,7 @@ def crop_and_resize(image: Image.Image, size: int, crop_fraction: float) -> np.n
 def read_archive(path: Path, expected_sha256: str) -> Source:
     """The mirror's `celeba-10k.tar.gz`, verified first: nothing is decoded from an unverified
     file."""
-    verify_archive(path, "sha256", expected_sha256)
+    store.verify_checksum(path, "sha256", expected_sha256, progress=True)
     images, attributes = {}, None
     with reading_archive(path), tarfile.open(path, "r:gz") as tar:
         for member in tar:

@@ -22,13 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import store
 from ..errors import VaelabError
 from . import (
     decode_image,
     mirror_directories,
     progress,
     reading_archive,
-    verify_archive,
     write_dataset,
 )
 
@@ -147,7 +147,7 @@ def _check_split(images: np.ndarray, labels: np.ndarray, where: str) -> None:
 def read_official_archive(path: Path, expected_md5: str) -> dict[str, np.ndarray]:
     """The official pickled batches. The md5 is checked first, and even a verified file is unpickled
     only into numpy arrays (BatchUnpickler)."""
-    verify_archive(path, "md5", expected_md5)
+    store.verify_checksum(path, "md5", expected_md5, progress=True)
     splits = {}
     try:
         with reading_archive(path), tarfile.open(path, "r:gz") as tar:
@@ -177,7 +177,7 @@ def read_official_archive(path: Path, expected_md5: str) -> dict[str, np.ndarray
 
 def read_png_archive(path: Path, expected_sha256: str) -> dict[str, np.ndarray]:
     """`cifar10/{train,test}/<class>/<name>.png`, in a fixed shuffle of (class, file name)."""
-    verify_archive(path, "sha256", expected_sha256)
+    store.verify_checksum(path, "sha256", expected_sha256, progress=True)
     found: dict[str, list[tuple[int, str, np.ndarray]]] = {"train": [], "test": []}
     folders: set[str] = set()
     with reading_archive(path), tarfile.open(path, "r:gz") as tar:

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 import torch
 
 from ..datasets import to_display, to_model_input
-from ..losses import bits_per_dim, gaussian_nll, kl_to_standard_normal, vae_loss
-from ..models import VAE, Classifier, classify_batches, encode_batches, reparameterize
+from ..losses import bits_per_dim, gaussian_nll, vae_loss
+from ..models import VAE, Classifier, classify_batches, reparameterize
 
 
 @contextlib.contextmanager
@@ -91,14 +91,6 @@ def autoencoder_metrics(
             recon += gaussian_nll(x, mean, model.log_sigma).sum().item()
             mse += _squared_error_sum(mean, x)
     return {"recon": recon / len(images), "mse": mse / len(images)}
-
-
-def posterior_stats(
-    model: VAE, images: torch.Tensor, device: torch.device, batch_size: int = 500
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Posterior means (N, latent) and mean KL per latent dimension (latent,) over `images`."""
-    mu, logvar = encode_batches(model, images, device, batch_size, seed=0)
-    return mu, kl_to_standard_normal(mu, logvar).mean(dim=0)
 
 
 def active_mask(posterior_means: torch.Tensor, threshold: float = 0.01) -> torch.Tensor:
