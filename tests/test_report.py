@@ -228,6 +228,7 @@ FACES_EVAL = {
     "test_images": 100,
     "image_size": 64,
     "data_source": "synthetic",
+    "arch": "conv",
     "tour_samples": 50,
     "shells": {"0": 1.0, "1": 0.6, "3": 0.1},
     "shell_reencoding_distance": {"0": 0.1, "1": 0.3, "3": 0.9},

@@ -159,9 +159,9 @@ def inception_fid(weights: str | None, real: torch.Tensor, fake: torch.Tensor) -
     except (ModuleNotFoundError, RuntimeError, OSError) as e:
         print(f"note: Inception FID skipped ({e}); pip install torch-fidelity to enable it")
         return None
-    for start in range(0, len(real), 250):
-        metric.update(real[start : start + 250], real=True)
-        metric.update(fake[start : start + 250], real=False)
+    for images, is_real in ((real, True), (fake, False)):  # each set whole, whatever its size
+        for start in range(0, len(images), 250):
+            metric.update(images[start : start + 250], real=is_real)
     return float(metric.compute())
 
 

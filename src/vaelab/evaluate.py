@@ -104,6 +104,7 @@ def evaluate_run(params: dict, name: str) -> dict:
         "run": name,
         "dataset": dataset_name,
         "objective": run["objective"],
+        "arch": run["model"]["arch"],
         "test_images": len(dataset["x_test"]),
     }
     if run["objective"] == "classifier":
@@ -184,7 +185,8 @@ def code_metrics(ev: Evaluation, objective: str) -> dict:
     """A VAE's or an autoencoder's numbers and figures, plus the factor and tour parts its dataset
     and settings call for."""
     model, x_test = ev.model, ev.dataset["x_test"]
-    test_mu, test_logvar = encode_batches(model, x_test, ev.device, ev.batch)  # (N, latent) each
+    # (N, latent) each; the same dequantisation noise as elbo_metrics below
+    test_mu, test_logvar = encode_batches(model, x_test, ev.device, ev.batch, ev.seed)
     picks = torch.randperm(len(x_test), generator=torch.Generator().manual_seed(ev.seed))[:8]
     plots.plot_reconstructions({ev.name: model}, x_test[picks], ev.figure("reconstructions.png"))
     if objective == "ae":

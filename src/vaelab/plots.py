@@ -526,7 +526,7 @@ def plot_beta_tradeoff(
         autoencoder["recon_mse"], color="tab:purple", linestyle=":", label="shapes autoencoder"
     )
     ax.set_yscale("log")
-    ax.set_title("reconstruction MSE per pixel (test, lower is sharper)", fontsize=10)
+    ax.set_title("reconstruction MSE per pixel (test, lower is closer)", fontsize=10)
 
     ax = axes[1]
     for key, colour, title in (

@@ -36,8 +36,9 @@ class DivergedError(VaelabError):
     """A non-finite loss, metric, weight or buffer."""
 
 
-def checkpoint_dir(run: dict, data_sha256: str):
-    identity = json.dumps({"run": run, "data": data_sha256}, sort_keys=True)
+def checkpoint_dir(run: dict, dataset: dict, data_sha256: str):
+    """Only a run with the same params, the same data file and the same cut of it (limits) resumes."""
+    identity = json.dumps({"run": run, "dataset": dataset, "data": data_sha256}, sort_keys=True)
     return store.CHECKPOINTS / f"{run['name']}-{hashlib.sha256(identity.encode()).hexdigest()[:12]}"
 
 
@@ -248,9 +249,10 @@ def train_run(params: dict, name: str, resume: str = "auto") -> dict:
     run = run_config(params, name)
     device = resolve_device(params["device"])
     tracking.check_tracking_server()  # before the data load: an unreachable server fails in seconds
-    data = datasets.load(run["dataset"], dataset_config(params, run["dataset"]))
+    dataset = dataset_config(params, run["dataset"])
+    data = datasets.load(run["dataset"], dataset)
     data_sha256 = store.file_digest(store.data_path(run["dataset"]))
-    ckpt_dir = checkpoint_dir(run, data_sha256)
+    ckpt_dir = checkpoint_dir(run, dataset, data_sha256)
     state = store.load_training_state(
         ckpt_dir / store.TRAINING_STATE, discard_unreadable=resume == "never"
     )
@@ -316,6 +318,7 @@ def train_run(params: dict, name: str, resume: str = "auto") -> dict:
             **run,
             "model": model_config,
             "data_sha256": data_sha256,
+            "dataset_config": dataset,  # the limits cut the data after loading: keep them
             "epochs_trained": len(history),
             "train_seconds": sum(r["epoch_seconds"] for r in history),
         }
