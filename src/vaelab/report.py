@@ -18,10 +18,10 @@ from .compare import METRICS_BETA, SAMPLE_QUALITY, load_run_model, read_eval
 from .config import compare_config, evaluate_config, run_config
 from .errors import VaelabError
 from .runtime import resolve_device
+from .theory import CLEAR_CHANGE, clear_change
 
 SUMMARY = store.REPORTS / "summary.md"
 README = store.REPORTS / "README.md"
-CLEAR_CHANGE = 0.05  # relative changes below 5% are reported as "no clear effect"
 RECOGNISED = "the share recognised with confidence >= 0.9"
 CLEAR_SCORE = 0.05  # MIG and DCI lie in [0, 1]: absolute changes below 0.05 are "no clear effect"
 # The figures render draws, in reports/figures/compare/.
@@ -306,7 +306,7 @@ def _change(
     """'raised <what> from a to b (x1.8)' or 'had no clear effect on <what> (a vs b)'."""
     fmt = f"{{:.{digits}g}}"
     a, b = fmt.format(before) + unit, fmt.format(after) + unit
-    if before == 0 or abs(after - before) / abs(before) < tolerance:
+    if not clear_change(before, after, tolerance):
         return f"had no clear effect on {what} ({a} vs {b})"
     verb = "raised" if after > before else "lowered"
     return f"{verb} {what} from {a} to {b} (x{after / before:.2f})"

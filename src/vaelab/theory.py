@@ -6,15 +6,21 @@ a rerun that changes them cannot leave a false sentence behind."""
 
 from __future__ import annotations
 
-CLEAR = 0.05  # relative differences below 5% are called "no clear difference"
+CLEAR_CHANGE = 0.05  # relative differences below 5% are "no clear difference" (here and in report)
 FARTHER = ("farther from any real shape", "closer")  # prior-sample error: higher, lower
 REAL_SHAPE = ("less like a real shape", "more like a real shape")  # midpoint error: higher, lower
 ABRUPT = ("more abrupt", "more even")  # largest-over-mean step: higher, lower
 
 
+def clear_change(before: float, after: float, tolerance: float = CLEAR_CHANGE) -> bool:
+    """Whether `after` differs from `before` by at least `tolerance` of `before`: the one test
+    behind every direction word of the generated text."""
+    return before != 0 and abs(after - before) / abs(before) >= tolerance
+
+
 def _versus(value: float, reference: float, higher: str, lower: str) -> str:
     """'3.1x, <higher>' / '0.40x, <lower>' / 'no clear difference' for value against reference."""
-    if reference == 0 or abs(value - reference) / abs(reference) < CLEAR:
+    if not clear_change(reference, value):
         return "no clear difference"
     return (
         f"{value / reference:.1f}x, {higher}"
@@ -24,7 +30,7 @@ def _versus(value: float, reference: float, higher: str, lower: str) -> str:
 
 
 def _trend(first: float, last: float, what: str, fmt: str = "{:.3g}") -> str:
-    if first == 0 or abs(last - first) / abs(first) < CLEAR:
+    if not clear_change(first, last):
         return f"{what} showed no clear effect ({fmt.format(first)} to {fmt.format(last)})"
     verb = "rose" if last > first else "fell"
     return f"{what} {verb} from {fmt.format(first)} to {fmt.format(last)}"
@@ -68,9 +74,9 @@ def theory_markdown(study: dict) -> str:
         ratio = gradient["variance_ratio_median"]
         noisier = (
             "the score-function estimate is the noisier one"
-            if ratio > 1 + CLEAR
+            if ratio > 1 + CLEAR_CHANGE
             else "here the two were about equally noisy"
-            if ratio >= 1 - CLEAR
+            if ratio >= 1 - CLEAR_CHANGE
             else "here the pathwise estimate was the noisier one"
         )
         evidence = (
