@@ -132,9 +132,11 @@ def shapes_eval(mse, kl, mig, dci, prior, ratio, midpoint, active=(0, 1)) -> dic
         "dci": dci,
         "gaussian_tc": 0.5,
         "prior_nn_mse": prior,
+        "prior_relative_error": prior * 10,
         "path_max_over_mean": ratio,
         "path_mean_step": 0.02,
         "midpoint_nn_mse": midpoint,
+        "midpoint_relative_error": midpoint * 30,
         "path_ratios": [ratio, ratio + 0.2],
         "path_mean_steps": [0.02, 0.03],
         "test_images": 30,
@@ -294,7 +296,8 @@ def test_beta_study_reads_the_evaluations_and_keys_betas_by_config(project, figu
     assert gradient["beta"] == "1" and gradient["dims"] == 2 and gradient["images"] == 2
     assert json.loads(Path("reports/metrics_beta.json").read_text()) == study
     theory = Path("reports/theory.md").read_text()
-    assert "0.0600 for the autoencoder" in theory and "3.0x, farther from any real shape" in theory
+    assert "0.60 for the autoencoder against 0.20 (beta = 1)" in theory
+    assert "farther from real shapes than every VAE's: the KL is what makes the prior" in theory
     assert f"`{study['figures']['autoencoder_vs_vae']}`" in theory
     for path in study["figures"].values():
         assert (Path("reports") / path).is_file()

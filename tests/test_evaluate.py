@@ -242,6 +242,8 @@ def test_a_vae_on_factor_data_has_the_disentanglement_numbers_under_their_old_na
         "path_max_over_mean",
         "path_mean_step",
         "midpoint_nn_mse",
+        "prior_relative_error",
+        "midpoint_relative_error",
     ):
         assert isinstance(metrics[key], float), key
     assert 0 <= metrics["mig"] <= 1 and 0 < metrics["dci"] <= 1 and metrics["active_units"] == 4

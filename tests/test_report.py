@@ -13,16 +13,19 @@ from vaelab.errors import VaelabError
 
 PAIR, BASELINE = ["conv", "conv_beta5"], "fc"
 ROLES = {"cifar": ["fc", "conv", "conv_beta5"], "pair": PAIR, "baseline": BASELINE}
+CLASSES = ("plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
-def judged(fd, rec):
+def judged(fd, rec, precision=0.6, recall=0.4):
     return {
         "fd_clf": fd,
+        "precision": precision,
+        "recall": recall,
         "is_clf": 3.0,
         "recognisable": rec,
         "mean_confidence": 0.6,
         "sharpness": 0.5,
-        "class_histogram": {"cat": 1.0},
+        "class_histogram": dict.fromkeys(CLASSES, 0.1),
     }
 
 
@@ -36,6 +39,8 @@ def run(mse, kl, units, sharp, fd_prior, fd_gmm, rec, beta=1.0):
         "test_kl": kl,
         "active_units": units,
         "latent_dim": 128,
+        # `units` dims carry the KL, the rest are switched off (below report.USED_DIM_NATS).
+        "kl_per_dim": [kl / units] * units + [0.01] * (128 - units),
         "sample_sharpness": sharp,
         "beta": beta,
         "epochs": 40,
@@ -53,6 +58,7 @@ CIFAR = {
 QUALITY = {
     "judge": "evaluator",
     "judge_accuracy": 0.88,
+    "judge_test_accuracy": 0.93,
     "temperature": 0.5,
     "calibration_images": 5000,
     "scored_images": 5000,
@@ -80,7 +86,7 @@ def test_summary_quotes_the_measured_numbers_within_300_words():
     assert len(text.split()) <= 300
     assert "raised the per-pixel MSE from 0.006 to 0.011" in text
     assert "lowered the KL to the prior from 200 nats to 60 nats" in text
-    assert "from 120 to 40 of 128" in text
+    assert "the dims carrying at least 0.1 nats went from 120 to 40 of 128" in text
     assert "switching off 80 latent dimensions" in text and "blurrier" in text
     assert "`figures/conv/traversals.png`" in text and "For scale, `fc`" in text
 
@@ -106,22 +112,81 @@ def test_summary_says_no_clear_effect_when_the_numbers_barely_move():
     assert "do not show the usual trade-off" in text
 
 
+def checks(cifar=CIFAR, judge_accuracy=0.93):
+    return "\n".join(report.target_checks(cifar, QUALITY["reference"], "conv", judge_accuracy))
+
+
 def test_quality_table_ranks_by_fd_clf_and_targets_are_checked():
     table = report.quality_table(CIFAR, QUALITY["reference"]).splitlines()
+    assert "| fd_clf | precision | recall |" in table[0]
     assert "reference: real test" in table[2] and "reference: noise" in table[-1]
-    checks = "\n".join(report.target_checks(CIFAR, QUALITY["reference"], PAIR, BASELINE))
-    assert "met: conv fd_clf at most 0.6x fc's: 20.00 vs 0.6 x 40.00" in checks
-    assert "met: conv recognisable at least 2x" in checks
-    assert "**missed**: conv recognisable at least half the real test images' rate" in checks
-    assert "met: conv: the GMM sampler lowers fd_clf" in checks
+    assert "| 0.50 | 0.600 | 0.400 | 3.000 |" in table[2]
+    text = checks()
+    assert "**missed**: conv test bits/dim at most 5.0: 6.518" in text
+    assert (
+        "met: conv's best sampler (gmm) fd_clf at most half the blurred real images': "
+        "15.0 vs 0.5 x 30.0" in text
+    )
+    assert (
+        "met: every class gets at least 4% of conv's gmm samples: the rarest, plane, gets 10.0%"
+        in text
+    )
+    assert "met: the judge's test accuracy at least 90%: 93.0%" in text
+    assert "met: conv: the GMM sampler lowers fd_clf" in text
     worse = copy.deepcopy(CIFAR)
     worse["conv"]["samplers"]["gmm"]["fd_clf"] = 21.0
-    assert "**missed**: conv: the GMM sampler lowers fd_clf: 21.00 vs prior 20.00" in "\n".join(
-        report.target_checks(worse, QUALITY["reference"], PAIR, BASELINE)
-    )
+    assert "**missed**: conv: the GMM sampler lowers fd_clf: 21.00 vs prior 20.00" in checks(worse)
     readme = report.report_readme(ROLES, CIFAR, QUALITY, summary(), [])
     assert "| conv | 1 |" in readme and "accuracy on them is 88.0%" in readme
     assert "The other 5,000, whose labels are never used" in readme
+    assert "the judge's test accuracy at least 90%: 93.0%" in readme
+
+
+@pytest.mark.parametrize(
+    ("change", "line"),
+    [
+        (("test_bpd", 5.0, 5.01), "conv test bits/dim at most 5.0"),
+        (("fd_clf", 15.0, 15.1), "conv's best sampler (gmm) fd_clf at most half"),
+        (("class_share", 0.04, 0.039), "every class gets at least 4% of conv's gmm samples"),
+        (("judge", 0.90, 0.899), "the judge's test accuracy at least 90%"),
+        (("gmm_fd_clf", 19.9, 20.0), "conv: the GMM sampler lowers fd_clf"),
+    ],
+)
+def test_each_target_flips_between_met_and_missed_at_its_threshold(change, line):
+    key, meets, misses = change
+    texts = []
+    for value in (meets, misses):
+        cifar, judge_accuracy = copy.deepcopy(CIFAR), 0.93
+        conv = cifar["conv"]
+        if key == "test_bpd":
+            conv["test_bpd"] = value
+        elif key == "fd_clf":  # gmm stays the best sampler (the prior scores 20)
+            conv["samplers"]["gmm"]["fd_clf"] = value
+        elif key == "class_share":
+            conv["samplers"]["gmm"]["class_histogram"]["frog"] = value
+        elif key == "gmm_fd_clf":
+            conv["samplers"]["prior"]["fd_clf"] = 20.0
+            conv["samplers"]["gmm"]["fd_clf"] = value
+        else:
+            judge_accuracy = value
+        texts.append(checks(cifar, judge_accuracy))
+    assert f"- met: {line}" in texts[0] and f"- **missed**: {line}" not in texts[0]
+    assert f"- **missed**: {line}" in texts[1] and f"- met: {line}" not in texts[1]
+
+
+def test_budget_sentence_says_whether_the_runs_had_an_equal_budget():
+    assert report.budget_sentence(CIFAR).startswith(
+        "Every run trained for the same 40 epochs over the same images: an equal-epoch comparison"
+    )
+    shorter = copy.deepcopy(CIFAR)
+    shorter["conv"]["epochs"] = 20
+    assert report.budget_sentence(shorter) == (
+        "The runs trained for different numbers of epochs (fc 40, conv 20, conv_beta5 40): not an "
+        "equal budget."
+    )
+    assert "different numbers of epochs" in report.report_readme(
+        ROLES, shorter, QUALITY, summary(shorter), []
+    )
 
 
 def beta_study(mse, mig, dci, tc=(30.0, 12.0)):
@@ -257,6 +322,7 @@ FACES_EVAL = {
 def fake_run_outputs(params):
     """What evaluate@<run> and train@<run> write, beyond what test_compare's project holds."""
     store.write_json(store.eval_path("faces"), FACES_EVAL)
+    store.write_json(store.eval_path("evaluator"), {"test_accuracy": 0.93})
     for name in params["runs"]:
         store.write_curves(
             store.curves_path(name),
@@ -281,8 +347,8 @@ def fake_run_outputs(params):
 
 def test_render_writes_the_report_linking_exactly_the_figure_list(project, figures):  # noqa: F811
     params = project["params"]
-    quality, study = compare.sample_quality(params), compare.beta_study(params)
     fake_run_outputs(params)
+    quality, study = compare.sample_quality(params), compare.beta_study(params)
     written = report.render(params)
     readme = Path("reports/README.md").read_text()
     listed = [path for _, path, _ in report.figure_list(params, quality, study)]
@@ -313,13 +379,18 @@ def test_render_writes_the_report_linking_exactly_the_figure_list(project, figur
 
 def test_render_names_the_stage_of_a_missing_figure(project):  # noqa: F811
     params = project["params"]
+    fake_run_outputs(params)
     compare.sample_quality(params)
     compare.beta_study(params)
-    fake_run_outputs(params)
     (store.figures_dir("conv_beta5") / "traversals.png").unlink()
     with pytest.raises(
         VaelabError,
         match=r"reports/figures/conv_beta5/traversals.png is missing; "
         r".*evaluate@conv_beta5",
     ):
+        report.render(params)
+    quality = store.read_json(compare.SAMPLE_QUALITY)
+    del quality["runs"]["conv_beta5"]
+    store.write_json(compare.SAMPLE_QUALITY, quality)
+    with pytest.raises(VaelabError, match="no numbers for conv_beta5; rerun the sample_quality"):
         report.render(params)

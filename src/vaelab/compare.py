@@ -61,6 +61,8 @@ SUMMARY_KEYS = (
     "factor_dims",
     "gaussian_tc",
     "prior_nn_mse",
+    "prior_relative_error",
+    "midpoint_relative_error",
     "path_max_over_mean",
     "path_mean_step",
     "midpoint_nn_mse",

@@ -17,6 +17,7 @@ from .errors import VaelabError
 OBJECTIVES = ("vae", "ae", "classifier")
 SOURCES = ("cifar10", "celeba", "shapes")
 ARCHITECTURES = {"vae": ("fc", "conv"), "ae": ("fc", "conv"), "classifier": ("resnet",)}
+LABELLED_SOURCES = ("cifar10",)  # the sources whose data carry class labels (y_train, y_test)
 
 
 def fail(key: str, problem: str) -> None:
@@ -26,8 +27,11 @@ def fail(key: str, problem: str) -> None:
 
 
 # Rules: ("int", low), ("float", low, low_exclusive), ("fraction",) in [0, 1), ("bool",), ("str",),
-# ("choice", options), ("ints",) non-empty list of positive ints, ("floats",), ("strs",), ("names",)
-# (run names), ("path",) a string or null.
+# ("path",) a string or null, ("choice", options), and non-empty lists: ("ints",) of positive
+# ints, ("floats",), ("strs",).
+LIST_ITEMS = {"ints": ("int", 1), "floats": ("float",), "strs": ("str",)}
+
+
 def _check(value, rule: tuple, key: str):
     kind = rule[0]
     if kind in ("int", "float", "fraction"):
@@ -44,47 +48,35 @@ def _check(value, rule: tuple, key: str):
             fail(key, f"must be a finite number, got {value!r}")
         if kind == "fraction" and not 0 <= number < 1:
             fail(key, f"must be in [0, 1), got {value!r}")
-        if kind in ("int", "float") and len(rule) > 1:
+        if len(rule) > 1:
             low, exclusive = rule[1], len(rule) > 2 and rule[2]
             if number < low or (exclusive and number == low):
                 fail(key, f"must be {'>' if exclusive else '>='} {low}, got {value!r}")
         return number
-    if kind == "bool":
-        if not isinstance(value, bool):
-            fail(key, f"must be true or false, got {value!r}")
-        return value
-    if kind == "str":
-        if not isinstance(value, str) or not value:
-            fail(key, f"must be a non-empty string, got {value!r}")
-        return value
-    if kind == "path":
-        if value is not None and not isinstance(value, str):
-            fail(key, f"must be a path or null, got {value!r}")
-        return value
-    if kind == "choice":
-        if value not in rule[1]:
-            fail(key, f"must be one of {', '.join(map(str, rule[1]))}, got {value!r}")
-        return value
-    if kind in ("ints", "floats", "strs", "names"):
+    if kind in LIST_ITEMS:
         if not isinstance(value, list) or not value:
             fail(key, f"must be a non-empty list, got {value!r}")
-        item_rule = {"ints": ("int", 1), "floats": ("float",), "strs": ("str",), "names": ("str",)}[
-            kind
-        ]
-        return [_check(item, item_rule, f"{key}[{i}]") for i, item in enumerate(value)]
-    raise AssertionError(f"unknown rule {rule}")
+        return [_check(item, LIST_ITEMS[kind], f"{key}[{i}]") for i, item in enumerate(value)]
+    if kind == "choice" and value not in rule[1]:
+        fail(key, f"must be one of {', '.join(map(str, rule[1]))}, got {value!r}")
+    if kind == "bool" and not isinstance(value, bool):
+        fail(key, f"must be true or false, got {value!r}")
+    if kind == "str" and (not isinstance(value, str) or not value):
+        fail(key, f"must be a non-empty string, got {value!r}")
+    if kind == "path" and value is not None and not isinstance(value, str):
+        fail(key, f"must be a path or null, got {value!r}")
+    return value
 
 
-def _section(parent: dict, key: str, where: str) -> dict:
-    section = parent.get(key)
-    if not isinstance(section, dict):
+def _section(value, where: str) -> dict:
+    if not isinstance(value, dict):
         fail(where, "is missing or not a mapping")
-    return section
+    return value
 
 
-def _checked(section: dict, schema: dict, where: str, optional: dict | None = None) -> dict:
+def _checked(section, schema: dict, where: str, optional: dict | None = None) -> dict:
     """A copy of `section` with every key of `schema` present and checked; `optional` keys get defaults."""
-    out = dict(section)
+    out = dict(_section(section, where))
     for key, rule in schema.items():
         if key not in section:
             fail(f"{where}.{key}", "is missing")
@@ -94,6 +86,11 @@ def _checked(section: dict, schema: dict, where: str, optional: dict | None = No
     return out
 
 
+def at_least(**lows: int) -> dict:
+    """Integer rules by their lowest value: at_least(paths=1) == {"paths": ("int", 1)}."""
+    return {key: ("int", low) for key, low in lows.items()}
+
+
 DATASET_SCHEMAS = {
     "cifar10": {
         "image_size": ("choice", (32,)),
@@ -101,39 +98,28 @@ DATASET_SCHEMAS = {
         "official_md5": ("str",),
         "png_sha256": ("str",),
         "allow_download": ("bool",),
-        "train_limit": ("int", 0),
-        "test_limit": ("int", 0),
+        **at_least(train_limit=0, test_limit=0),
     },
     "celeba": {
         "image_size": ("int", 8),
         "archive_sha256": ("str",),
         "image_folder": ("path",),
         "crop_fraction": ("float", 0, True),
-        "max_images": ("int", 0),
-        "test_count": ("int", 1),
+        **at_least(max_images=0, test_count=1),
     },
     "shapes": {
         "image_size": ("choice", (32,)),
         "shapes": ("strs",),
-        "hue": ("int", 1),
-        "scale": ("int", 1),
-        "rotation": ("int", 1),
-        "x": ("int", 1),
-        "y": ("int", 1),
-        "test_count": ("int", 1),
-        "seed": ("int", 0),
+        **at_least(hue=1, scale=1, rotation=1, x=1, y=1, test_count=1, seed=0),
     },
 }
-
 RUN_SCHEMA = {
     "dataset": ("str",),
     "objective": ("choice", OBJECTIVES),
-    "epochs": ("int", 1),
-    "batch_size": ("int", 2),
+    **at_least(epochs=1, batch_size=2),
     "lr": ("float", 0, True),
     "seed": ("int", 0),
 }
-VAE_SCHEMA = {"beta": ("float", 0)}
 CLASSIFIER_SCHEMA = {
     "optimizer": ("choice", ("sgd", "adam")),
     "warmup_fraction": ("fraction",),
@@ -142,12 +128,10 @@ CLASSIFIER_SCHEMA = {
     "augment": ("bool",),
     "mixed_precision": ("choice", ("auto", True, False)),
 }
-
 EVALUATE_SCHEMA = {
     "batch_size": ("int", 1),
     "active_threshold": ("float", 0),
-    "interpolation_steps": ("int", 2),
-    "traversal_dims": ("int", 1),
+    **at_least(interpolation_steps=2, traversal_dims=1),
     "traversal_span": ("float", 0, True),
     "seed": ("int", 0),
 }
@@ -162,39 +146,28 @@ EVALUATE_EXTRA = {
         "gmm_components": ("int", 1),
     },
     "shapes": {
-        "code_count": ("int", 2),
-        "mi_bins": ("int", 2),
-        "dci_trees": ("int", 1),
-        "dci_max_depth": ("int", 1),
-        "prior_samples": ("int", 1),
-        "paths": ("int", 1),
-        "path_steps": ("int", 3),
-        "traversal_steps": ("int", 2),
+        **at_least(code_count=2, mi_bins=2, dci_trees=1, dci_max_depth=1, prior_samples=1),
+        **at_least(paths=1, path_steps=3, traversal_steps=2),
     },
     "cifar10": {},
 }
+# "runs" and "cifar_pair" are lists of run names, "judge" and "autoencoder" one run name.
 COMPARE_SCHEMAS = {
     "sample_quality": {
-        "runs": ("names",),
+        "runs": ("strs",),
         "judge": ("str",),
-        "sample_count": ("int", 2),
-        "gmm_components": ("int", 1),
+        **at_least(sample_count=2, gmm_components=1),
         "blur_sigma": ("float", 0, True),
-        "batch_size": ("int", 1),
-        "seed": ("int", 0),
+        **at_least(batch_size=1, seed=0),
         "inception_weights": ("path",),
     },
     "beta_study": {
-        "runs": ("names",),
+        "runs": ("strs",),
         "autoencoder": ("str",),
-        "cifar_pair": ("names",),
-        "cifar_codes": ("int", 2),
-        "gradient_images": ("int", 1),
-        "gradient_samples": ("int", 2),
-        "seed": ("int", 0),
+        "cifar_pair": ("strs",),
+        **at_least(cifar_codes=2, gradient_images=1, gradient_samples=2, seed=0),
     },
 }
-RENDER_SCHEMA = {"seed": ("int", 0)}
 
 
 def _check_model(model, objective: str, where: str) -> dict:
@@ -224,69 +197,52 @@ def check_params(params) -> dict:
         )
     out = dict(params)
     out["device"] = _check(params.get("device"), ("str",), "device")
-    out["tracking"] = _checked(
-        _section(params, "tracking", "tracking"), {"sample_every": ("int", 1)}, "tracking"
-    )
+    out["tracking"] = _checked(params.get("tracking"), {"sample_every": ("int", 1)}, "tracking")
 
-    datasets = _section(params, "datasets", "datasets")
     out["datasets"] = {}
-    for name, section in datasets.items():
+    for name, section in _section(params.get("datasets"), "datasets").items():
         where = f"datasets.{name}"
-        if not isinstance(section, dict):
-            fail(where, "must be a mapping")
+        section = _section(section, where)
         source = _check(section.get("source"), ("choice", SOURCES), f"{where}.source")
         extra = {"mirror_dirs": (("strs",), [])} if source != "cifar10" else {}
         out["datasets"][name] = _checked(section, DATASET_SCHEMAS[source], where, extra)
 
     out["runs"] = {}
-    for name, section in _section(params, "runs", "runs").items():
+    for name, section in _section(params.get("runs"), "runs").items():
         where = f"runs.{name}"
-        if not isinstance(section, dict):
-            fail(where, "must be a mapping")
         run = _checked(section, RUN_SCHEMA, where)
         if run["dataset"] not in out["datasets"]:
             fail(f"{where}.dataset", f"names no dataset of datasets ({', '.join(out['datasets'])})")
-        objective = run["objective"]
-        run["model"] = _check_model(section.get("model"), objective, f"{where}.model")
-        if objective == "classifier":
-            run.update(_checked(section, CLASSIFIER_SCHEMA, where))
-            if "y_train" not in LABELLED_SOURCES.get(out["datasets"][run["dataset"]]["source"], ()):
+        run["model"] = _check_model(section.get("model"), run["objective"], f"{where}.model")
+        # Checked on top of `run`, not of `section`, so the converted values above are kept.
+        if run["objective"] == "classifier":
+            run = _checked(run, CLASSIFIER_SCHEMA, where)
+            if out["datasets"][run["dataset"]]["source"] not in LABELLED_SOURCES:
                 fail(f"{where}.dataset", "must be a labelled dataset (cifar10) for a classifier")
+        elif run["objective"] == "vae":
+            run = _checked(run, {"beta": ("float", 0)}, where)
         else:
-            run.update(
-                _checked(section, VAE_SCHEMA, where) if objective == "vae" else {"beta": 0.0}
-            )
+            run["beta"] = 0.0  # the plain autoencoder's objective is recon alone
         out["runs"][name] = run
 
-    evaluate = _section(params, "evaluate", "evaluate")
+    evaluate = _section(params.get("evaluate"), "evaluate")
     out["evaluate"] = {}
     for dataset in sorted({run["dataset"] for run in out["runs"].values()}):
-        source = out["datasets"][dataset]["source"]
-        schema = {**EVALUATE_SCHEMA, **EVALUATE_EXTRA[source]}
-        out["evaluate"][dataset] = _checked(
-            _section(evaluate, dataset, f"evaluate.{dataset}"), schema, f"evaluate.{dataset}"
-        )
+        schema = {**EVALUATE_SCHEMA, **EVALUATE_EXTRA[out["datasets"][dataset]["source"]]}
+        out["evaluate"][dataset] = _checked(evaluate.get(dataset), schema, f"evaluate.{dataset}")
 
-    compare = _section(params, "compare", "compare")
-    out["compare"] = {
-        name: _checked(_section(compare, name, f"compare.{name}"), schema, f"compare.{name}")
-        for name, schema in COMPARE_SCHEMAS.items()
-    }
-    for name, section in out["compare"].items():
-        named = [
-            *section["runs"],
-            *section.get("cifar_pair", []),
-            *[section[k] for k in ("judge", "autoencoder") if k in section],
-        ]
-        for run in named:
-            if run not in out["runs"]:
-                fail(f"compare.{name}", f"names run {run!r}, which runs does not define")
-    out["render"] = _checked(_section(params, "render", "render"), RENDER_SCHEMA, "render")
+    compare = _section(params.get("compare"), "compare")
+    out["compare"] = {}
+    for name, schema in COMPARE_SCHEMAS.items():
+        section = _checked(compare.get(name), schema, f"compare.{name}")
+        for key in ("runs", "cifar_pair", "judge", "autoencoder"):
+            named = section.get(key, [])
+            for run in named if isinstance(named, list) else [named]:
+                if run not in out["runs"]:
+                    fail(f"compare.{name}", f"names run {run!r}, which runs does not define")
+        out["compare"][name] = section
+    out["render"] = _checked(params.get("render"), {"seed": ("int", 0)}, "render")
     return out
-
-
-# What each source carries beside the images (datasets/ yields these keys).
-LABELLED_SOURCES = {"cifar10": ("y_train", "y_test", "classes")}
 
 
 def load_params(path: str | Path = "params.yaml") -> dict:
@@ -302,23 +258,24 @@ def load_params(path: str | Path = "params.yaml") -> dict:
     return check_params(params)
 
 
+def _entry(params: dict, section: str, name: str, what: str) -> dict:
+    """`params[section][name]`, or one line listing the names there."""
+    if name not in params[section]:
+        raise VaelabError(
+            f"unknown {what} {name!r}; choose one of {', '.join(params[section])} "
+            f"(params.yaml {section})"
+        )
+    return params[section][name]
+
+
 def run_config(params: dict, name: str) -> dict:
     """The checked `runs.<name>`, with its name."""
-    if name not in params["runs"]:
-        raise VaelabError(
-            f"unknown run {name!r}; choose one of {', '.join(params['runs'])} (params.yaml runs)"
-        )
-    return {"name": name, **params["runs"][name]}
+    return {"name": name, **_entry(params, "runs", name, "run")}
 
 
 def dataset_config(params: dict, name: str) -> dict:
     """The checked `datasets.<name>`, with its name."""
-    if name not in params["datasets"]:
-        raise VaelabError(
-            f"unknown dataset {name!r}; choose one of {', '.join(params['datasets'])} "
-            "(params.yaml datasets)"
-        )
-    return {"name": name, **params["datasets"][name]}
+    return {"name": name, **_entry(params, "datasets", name, "dataset")}
 
 
 def evaluate_config(params: dict, dataset: str) -> dict:
@@ -326,8 +283,4 @@ def evaluate_config(params: dict, dataset: str) -> dict:
 
 
 def compare_config(params: dict, name: str) -> dict:
-    if name not in params["compare"]:
-        raise VaelabError(
-            f"unknown comparison {name!r}; choose one of {', '.join(params['compare'])}"
-        )
-    return params["compare"][name]
+    return _entry(params, "compare", name, "comparison")

@@ -11,8 +11,9 @@ run's objective and from what its dataset carries:
   prior codes and between two real test images) and labelled latent traversals;
 * ae (the VAE network with z = mu, no KL): reconstruction NLL and MSE, reconstructions;
 * factors (shapes): MIG, DCI, per-factor scores and the dims carrying each factor, the Gaussian
-  total correlation, prior samples' distance to the training images and interpolation smoothness,
-  for a VAE and an autoencoder alike (`factor_metrics`);
+  total correlation, prior samples' and path midpoints' distance to the training images (also
+  relative to a blank image) and interpolation smoothness, for a VAE and an autoencoder alike
+  (`factor_metrics`);
 * the faces tour (a VAE on a dataset whose evaluate settings hold shell radii; attributes when the
   faces carry them): re-encoding consistency on shells around the origin and in neighbourhoods
   of real faces, the prior vs a Gaussian mixture sampler, attribute directions and linear probes
@@ -46,6 +47,7 @@ from .metrics.latent import (
     active_dimensions,
     attribute_direction,
     consistency,
+    interpolate,
     interpolation_smoothness,
     prior_sample_distance,
     probe_attributes,
@@ -55,11 +57,29 @@ from .metrics.latent import (
     shell_codes,
 )
 from .metrics.likelihood import active_mask, active_units, autoencoder_metrics, elbo_metrics
-from .metrics.sample_quality import fit_latent_gmm, frechet_distance, sample_codes, sharpness
+from .metrics.sample_quality import (
+    fit_latent_gmm,
+    frechet_distance,
+    relative_nearest_error,
+    sample_codes,
+    sharpness,
+)
 from .models import classify_batches, decode_batches, encode_batches
 from .runtime import resolve_device
 
 EDITED_FACES = 200  # test faces whose codes are moved along each attribute direction
+SUMMARY_KEYS = (
+    "test_accuracy",
+    "test_neg_elbo",
+    "test_bpd",
+    "test_recon_mse",
+    "test_kl",
+    "active_units",
+    "mig",
+    "dci",
+)
+# The beta study reads the shapes numbers also under these old names: test_<name> without "test_".
+OLD_NAMES = ("recon_mse", "kl", "neg_elbo", "bpd")
 
 
 @dataclass
@@ -86,58 +106,41 @@ class Evaluation:
 
 
 def evaluate_run(params: dict, name: str) -> dict:
-    """Measure the trained run `name`; returns (and writes) the numbers of
-    reports/eval/<name>.json."""
+    """Measure the trained run `name`; write and return the numbers of reports/eval/<name>.json."""
     run = run_config(params, name)
-    dataset_name = run["dataset"]
+    dataset_name, objective = run["dataset"], run["objective"]
     device = resolve_device(params["device"])
     dataset = datasets.load(dataset_name, dataset_config(params, dataset_name))
     model, model_config = store.load_model(store.model_dir(name), device)
     check_model(name, run, model_config, dataset)
-    ev = Evaluation(
-        name, model, dataset, evaluate_config(params, dataset_name), device, store.figures_dir(name)
-    )
+    settings = evaluate_config(params, dataset_name)
+    ev = Evaluation(name, model, dataset, settings, device, store.figures_dir(name))
     ev.figures.mkdir(parents=True, exist_ok=True)
     plots.plot_curves({name: store.read_curves(store.curves_path(name))}, ev.figure("curves.png"))
 
     metrics: dict = {
         "run": name,
         "dataset": dataset_name,
-        "objective": run["objective"],
+        "objective": objective,
         "arch": run["model"]["arch"],
         "test_images": len(dataset["x_test"]),
     }
-    if run["objective"] == "classifier":
-        metrics.update(classifier_metrics(ev))
-    else:
-        metrics.update(code_metrics(ev, run["objective"]))
     # No timings here: same params, seed and threads give an identical file (timings are in the
     # curves' epoch_seconds).
-    metrics["epochs"] = model_config["epochs_trained"]
-    if run["objective"] != "classifier":
-        metrics["beta"] = model_config.get("beta", run["beta"])
+    epochs = model_config["epochs_trained"]
+    if objective == "classifier":
+        metrics.update(classifier_metrics(ev), epochs=epochs)
+    else:
+        beta = model_config.get("beta", run["beta"])
+        metrics.update(code_metrics(ev, objective), epochs=epochs, beta=beta)
 
     store.write_json(store.eval_path(name), metrics)
     from . import tracking  # imports mlflow: only when the stage runs
 
     tracking.log_final(name, metrics, ev.figures)
-    print(
-        f"{name}: "
-        + ", ".join(f"{key} {metrics[key]:.4g}" for key in SUMMARY_KEYS if key in metrics)
-    )
+    summary = ", ".join(f"{key} {metrics[key]:.4g}" for key in SUMMARY_KEYS if key in metrics)
+    print(f"{name}: {summary}")
     return metrics
-
-
-SUMMARY_KEYS = (
-    "test_accuracy",
-    "test_neg_elbo",
-    "test_bpd",
-    "test_recon_mse",
-    "test_kl",
-    "active_units",
-    "mig",
-    "dci",
-)
 
 
 def check_model(name: str, run: dict, model_config: dict, dataset: dict) -> None:
@@ -201,19 +204,7 @@ def code_metrics(ev: Evaluation, objective: str) -> dict:
     has_factors = "factors_test" in ev.dataset
     if has_factors:
         out.update(factor_metrics(ev, objective == "ae", test_mu, test_logvar))
-        # The beta study reads the shapes numbers under their old names.
-        out.update(
-            {
-                old: out[new]
-                for old, new in (
-                    ("recon_mse", "test_recon_mse"),
-                    ("kl", "test_kl"),
-                    ("neg_elbo", "test_neg_elbo"),
-                    ("bpd", "test_bpd"),
-                )
-                if new in out
-            }
-        )
+        out.update({old: out[f"test_{old}"] for old in OLD_NAMES if f"test_{old}" in out})
     if objective == "vae":
         draw_vae_figures(ev, out, picks, has_factors)
         if "shell_radii" in ev.settings:
@@ -227,9 +218,8 @@ def vae_metrics(ev: Evaluation, test_mu: torch.Tensor, test_logvar: torch.Tensor
     model, x_test, threshold = ev.model, ev.dataset["x_test"], ev.settings["active_threshold"]
     elbo = elbo_metrics(model, x_test, ev.device, beta=1.0, batch_size=ev.batch, seed=ev.seed)
     count = min(ev.settings.get("sample_count", len(x_test)), len(x_test))
-    samples = decode_batches(
-        model, sample_codes("prior", count, model.latent_dim, ev.seed), ev.device, ev.batch
-    )
+    prior = sample_codes("prior", count, model.latent_dim, ev.seed)
+    samples = decode_batches(model, prior, ev.device, ev.batch)
     return {
         "test_neg_elbo": elbo["neg_elbo"],
         "test_bpd": elbo["bpd"],
@@ -245,35 +235,24 @@ def vae_metrics(ev: Evaluation, test_mu: torch.Tensor, test_logvar: torch.Tensor
 
 
 def draw_vae_figures(ev: Evaluation, metrics: dict, picks: torch.Tensor, has_factors: bool) -> None:
+    """Prior samples, interpolations (between prior codes and between test images), traversals."""
     model, x_test, settings = ev.model, ev.dataset["x_test"], ev.settings
     steps, span = settings["interpolation_steps"], settings["traversal_span"]
     generator = torch.Generator().manual_seed(ev.seed)
-    plots.save_samples(
-        model, sample_codes("prior", 16, model.latent_dim, ev.seed), ev.figure("samples.png")
-    )
+    samples = sample_codes("prior", 16, model.latent_dim, ev.seed)
+    plots.save_samples(model, samples, ev.figure("samples.png"))
     plots.plot_prior_interpolation(
         model, generator, ev.figure("interpolation_prior.png"), steps=steps
     )
     labels, classes = interpolation_labels(ev.dataset)
-    plots.plot_image_interpolation(
-        model,
-        x_test,
-        labels,
-        classes,
-        generator,
-        ev.figure("interpolation_images.png"),
-        steps=steps,
-    )
+    path = ev.figure("interpolation_images.png")
+    plots.plot_image_interpolation(model, x_test, labels, classes, generator, path, steps=steps)
+    dim_factor, what = None, "its mean KL on the test set"
+    if has_factors:
+        dim_factor = metrics["dim_factor"]
+        what = "the factor it shares most information with (normalised MI)"
     dims, rows = traversal_rows(
-        metrics["kl_per_dim"],
-        metrics["active_dims"],
-        settings["traversal_dims"],
-        metrics["dim_factor"] if has_factors else None,
-    )
-    what = (
-        "the factor it shares most information with (normalised MI)"
-        if has_factors
-        else "its mean KL on the test set"
+        metrics["kl_per_dim"], metrics["active_dims"], settings["traversal_dims"], dim_factor
     )
     plots.plot_traversals(
         model,
@@ -293,10 +272,8 @@ def interpolation_labels(dataset: dict) -> tuple[torch.Tensor | None, list[str] 
         return dataset["y_test"], dataset["classes"]
     names = dataset.get("attribute_names", [])
     if "Smiling" in names:
-        return (dataset["attributes_test"][:, names.index("Smiling")] > 0).long(), [
-            "not smiling",
-            "smiling",
-        ]
+        smiling = dataset["attributes_test"][:, names.index("Smiling")] > 0
+        return smiling.long(), ["not smiling", "smiling"]
     return None, None
 
 
@@ -316,12 +293,8 @@ def traversal_rows(
     for j in dims:
         label = f"z{j} (KL {kl_per_dim[j]:.2f}{'' if j in active else ', inactive'})"
         if dim_factor is not None:
-            best = dim_factor[j]
-            label += (
-                f"\n{best['factor']} {best['normalised_mi']:.2f}"
-                if best["normalised_mi"] > 0
-                else "\nno factor"
-            )
+            factor, share = dim_factor[j]["factor"], dim_factor[j]["normalised_mi"]
+            label += f"\n{factor} {share:.2f}" if share > 0 else "\nno factor"
         labels.append(label)
     return dims, labels
 
@@ -341,111 +314,58 @@ def factor_metrics(
     generator = torch.Generator().manual_seed(ev.seed)
     pick = torch.randperm(len(x_train), generator=generator)[: settings["code_count"]]
     train_mu, _ = encode_batches(model, x_train[pick], ev.device, ev.batch)
-    threshold = settings["active_threshold"]
-    active = active_mask(test_mu, threshold)
-    out: dict = {
-        "autoencoder": autoencoder,
-        "latent_dim": model.latent_dim,
-        "code_images": len(pick),
-        "active_units": active_units(test_mu, threshold),
-        "active_dims": active.nonzero().flatten().tolist(),
-    }
+    active = active_mask(test_mu, settings["active_threshold"])
 
     # Scores use the dims the decoder can read. An inactive VAE dim's mean moves by less than a
     # tenth of its posterior noise (std ~1), yet binning that tiny range can find "information"
     # that never reaches the decoder, so those dims are held constant. The autoencoder's code has
     # no noise and an arbitrary scale: all of it counts.
-    train_codes, test_codes = train_mu.clone(), test_mu.clone()
-    if not autoencoder:
-        train_codes[:, ~active] = 0.0
-        test_codes[:, ~active] = 0.0
-    train_factors, test_factors = (
-        dataset["factors_train"][pick].numpy(),
-        dataset["factors_test"].numpy(),
-    )
-    gap = mig(train_codes.numpy(), train_factors, settings["mi_bins"])
-    scores = dci(
-        train_codes.numpy(),
-        train_factors,
-        test_codes.numpy(),
-        test_factors,
-        settings["dci_trees"],
-        settings["dci_max_depth"],
-        ev.seed,
-    )
-    out.update(
-        mig=gap["mig"],
-        mig_per_factor=dict(zip(names, gap["per_factor"], strict=True)),
-        dci=scores["disentanglement"],
-        dci_completeness=scores["completeness"],
-        dci_informativeness=scores["informativeness"],
-        dci_accuracy_per_factor=dict(zip(names, scores["accuracy_per_factor"], strict=True)),
-        factor_dims=factor_dims(gap["normalised_mi"], names),
-        dim_factor=[
-            {"factor": f, "normalised_mi": v}
-            for f, v in best_factor_per_dim(gap["normalised_mi"], names)
-        ],
-        normalised_mi=gap["normalised_mi"],
-        dci_importances=scores["importances"],
-        gaussian_tc=gaussian_total_correlation(test_mu, None if autoencoder else test_logvar),
-    )
-
+    ignored = torch.zeros_like(active) if autoencoder else ~active
+    train_codes = train_mu.masked_fill(ignored, 0.0).numpy()
+    test_codes = test_mu.masked_fill(ignored, 0.0).numpy()
+    train_factors = dataset["factors_train"][pick].numpy()
+    test_factors = dataset["factors_test"].numpy()
+    gap = mig(train_codes, train_factors, settings["mi_bins"])
+    trees, depth = settings["dci_trees"], settings["dci_max_depth"]
+    scores = dci(train_codes, train_factors, test_codes, test_factors, trees, depth, ev.seed)
     reference = reference_pixels(x_train)
-    out.update(
-        prior_sample_distance(model, reference, settings["prior_samples"], ev.seed, ev.batch)
-    )
+    out = {
+        "autoencoder": autoencoder,
+        "latent_dim": model.latent_dim,
+        "code_images": len(pick),
+        "active_units": int(active.sum()),
+        "active_dims": active.nonzero().flatten().tolist(),
+        "mig": gap["mig"],
+        "mig_per_factor": dict(zip(names, gap["per_factor"], strict=True)),
+        "dci": scores["disentanglement"],
+        "dci_completeness": scores["completeness"],
+        "dci_informativeness": scores["informativeness"],
+        "dci_accuracy_per_factor": dict(zip(names, scores["accuracy_per_factor"], strict=True)),
+        "factor_dims": factor_dims(gap["normalised_mi"], names),
+        "dim_factor": [
+            {"factor": factor, "normalised_mi": value}
+            for factor, value in best_factor_per_dim(gap["normalised_mi"], names)
+        ],
+        "normalised_mi": gap["normalised_mi"],
+        "dci_importances": scores["importances"],
+        "gaussian_tc": gaussian_total_correlation(test_mu, None if autoencoder else test_logvar),
+        **prior_sample_distance(model, reference, settings["prior_samples"], ev.seed, ev.batch),
+    }
+
+    steps = settings["path_steps"]
     ends = torch.randint(len(x_test), (settings["paths"], 2), generator=generator)
-    out.update(
-        interpolation_smoothness(
-            model,
-            test_mu[ends[:, 0]],
-            test_mu[ends[:, 1]],
-            settings["path_steps"],
-            reference,
-            ev.batch,
-        )
-    )
+    starts, stops = test_mu[ends[:, 0]], test_mu[ends[:, 1]]
+    out.update(interpolation_smoothness(model, starts, stops, steps, reference, ev.batch))
+    # The same prior codes and path midpoints, scored so that a blank image cannot win.
+    prior = sample_codes("prior", settings["prior_samples"], model.latent_dim, ev.seed)
+    midpoints = interpolate(starts, stops, steps)[:, steps // 2]
+    for key, codes in (("prior", prior), ("midpoint", midpoints)):
+        decoded = decode_batches(model, codes, ev.device, ev.batch)
+        out[f"{key}_relative_error"] = relative_nearest_error(decoded, reference)
     return out
 
 
 # --- the faces tour -------------------------------------------------------------------------------
-
-
-class ReencodingJudge:
-    """Decode codes, re-encode the images, and compare with real test images (metrics.latent).
-
-    "Lands back" means as close as `quantile` of real test images' codes come back, so real
-    images score `quantile` by construction."""
-
-    def __init__(
-        self,
-        model,
-        test_codes: torch.Tensor,
-        active: torch.Tensor,
-        quantile: float,
-        count: int,
-        batch: int,
-    ):
-        self.model, self.test_codes, self.active, self.batch = model, test_codes, active, batch
-        self.real_codes = test_codes[:count]
-        self.real_reencoded = reencode(model, self.real_codes, batch)
-        real = reencoding_distance(self.real_codes, self.real_reencoded, active)
-        self.threshold = float(torch.quantile(real, quantile))
-
-    def __call__(
-        self, codes: torch.Tensor, reencoded: torch.Tensor | None = None
-    ) -> dict[str, float]:
-        """Re-encoding consistency and distance, and a graded realism number: the Frechet distance
-        between the encoder's view of the decoded codes and its view of real test images."""
-        reencoded = reencode(self.model, codes, self.batch) if reencoded is None else reencoded
-        distances = reencoding_distance(codes, reencoded, self.active)
-        return {
-            "reencoding_consistency": consistency(distances, self.threshold),
-            "reencoding_distance": float(distances.mean()),
-            "fd_codes": frechet_distance(
-                self.test_codes[:, self.active], reencoded[:, self.active]
-            ),
-        }
 
 
 def tour_metrics(ev: Evaluation, test_codes: torch.Tensor, picks: torch.Tensor) -> dict:
@@ -455,7 +375,24 @@ def tour_metrics(ev: Evaluation, test_codes: torch.Tensor, picks: torch.Tensor) 
     generator = torch.Generator().manual_seed(ev.seed)
     train_codes, _ = encode_batches(model, dataset["x_train"], ev.device, batch)
     active = active_dimensions(test_codes, tour["active_threshold"])
-    judge = ReencodingJudge(model, test_codes, active, tour["consistency_quantile"], count, batch)
+    # "Lands back" means as close as `consistency_quantile` of real test images' codes come back,
+    # so real images score that quantile by construction.
+    real_codes = test_codes[:count]
+    real_reencoded = reencode(model, real_codes, batch)
+    real_distances = reencoding_distance(real_codes, real_reencoded, active)
+    threshold = float(torch.quantile(real_distances, tour["consistency_quantile"]))
+
+    def judge(codes: torch.Tensor, reencoded: torch.Tensor | None = None) -> dict[str, float]:
+        """Re-encoding consistency and distance, and a graded realism number: the Frechet distance
+        between the encoder's view of the decoded codes and its view of real test images."""
+        if reencoded is None:
+            reencoded = reencode(model, codes, batch)
+        distances = reencoding_distance(codes, reencoded, active)
+        return {
+            "reencoding_consistency": consistency(distances, threshold),
+            "reencoding_distance": float(distances.mean()),
+            "fd_codes": frechet_distance(test_codes[:, active], reencoded[:, active]),
+        }
 
     shells, shell_examples = {}, {}
     for radius in tour["shell_radii"]:  # in units of sqrt(d), where N(0, I) puts its samples
@@ -468,10 +405,10 @@ def tour_metrics(ev: Evaluation, test_codes: torch.Tensor, picks: torch.Tensor) 
     }
     real_sharpness = sharpness(to_display(dataset["x_test"][:count]))
     samplers = {}
-    for sampler, codes in {**sampler_codes, "real_test": judge.real_codes}.items():
+    for sampler, codes in {**sampler_codes, "real_test": real_codes}.items():
         decoded = decode_batches(model, codes, ev.device, batch)
         samplers[sampler] = {
-            **judge(codes, judge.real_reencoded if sampler == "real_test" else None),
+            **judge(codes, real_reencoded if sampler == "real_test" else None),
             "sharpness": sharpness(decoded) / real_sharpness,
         }
     probe, directions, edits = attribute_metrics(ev, train_codes, test_codes)
@@ -484,11 +421,11 @@ def tour_metrics(ev: Evaluation, test_codes: torch.Tensor, picks: torch.Tensor) 
         "shell_fd_codes": {r: row["fd_codes"] for r, row in shells.items()},
         "reencoding_dimensions": int(active.sum()),
         "consistency_quantile": tour["consistency_quantile"],
-        "consistency_threshold": judge.threshold,
+        "consistency_threshold": threshold,
         "samplers": samplers,
         "gmm_components": tour["gmm_components"],
         "neighbourhoods": neighbourhood_metrics(
-            model, test_codes[:count], tour["neighbourhood_distances"], batch, generator
+            model, real_codes, tour["neighbourhood_distances"], batch, generator
         ),
         "attribute_edit": edits,
         "edited_faces": min(len(test_codes), EDITED_FACES),
@@ -505,38 +442,22 @@ def tour_metrics(ev: Evaluation, test_codes: torch.Tensor, picks: torch.Tensor) 
         f"r = {r}\n{100 * metrics['shells'][r]:.0f}% consistent": codes
         for r, codes in shell_examples.items()
     }
-    plots.plot_shells(
-        model,
-        rows,
-        ev.figure("shells.png"),
-        f"codes at radius r x sqrt({latent}) in random directions",
-    )
-    plots.plot_neighbourhoods(
-        model,
-        dataset["x_test"][picks[:4]],
-        test_codes[picks[:4]],
-        list(tour["neighbourhood_distances"]),
-        3,
-        generator,
-        ev.figure("neighbourhoods.png"),
-    )
+    title = f"codes at radius r x sqrt({latent}) in random directions"
+    plots.plot_shells(model, rows, ev.figure("shells.png"), title)
+    faces, face_codes = dataset["x_test"][picks], test_codes[picks]
+    distances = tour["neighbourhood_distances"]
+    path = ev.figure("neighbourhoods.png")
+    plots.plot_neighbourhoods(model, faces[:4], face_codes[:4], distances, 3, generator, path)
     if directions:
+        path = ev.figure("attributes.png")
         plots.plot_attribute_edits(
-            model,
-            dataset["x_test"][picks[:3]],
-            test_codes[picks[:3]],
-            directions,
-            list(tour["strengths"]),
-            ev.figure("attributes.png"),
+            model, faces[:3], face_codes[:3], directions, tour["strengths"], path
         )
-    plots.plot_samplers(
-        model,
-        {
-            "prior N(0, I)": sampler_codes["prior"][:36],
-            "Gaussian mixture on training codes": sampler_codes["gmm"][:36],
-        },
-        ev.figure("samplers.png"),
-    )
+    shown = {
+        "prior N(0, I)": sampler_codes["prior"][:36],
+        "Gaussian mixture on training codes": sampler_codes["gmm"][:36],
+    }
+    plots.plot_samplers(model, shown, ev.figure("samplers.png"))
     return metrics
 
 
@@ -551,15 +472,12 @@ def neighbourhood_metrics(
     def rmse(a: torch.Tensor, b: torch.Tensor) -> float:
         return float((a - b).pow(2).mean(dim=(1, 2, 3)).sqrt().mean())
 
-    moved = {
-        f"{d:g}": centres + shell_codes(len(centres), latent, d * math.sqrt(latent), generator)
-        for d in distances
-    }
+    pixel_rmse = {}
+    for d in distances:
+        moved = centres + shell_codes(len(centres), latent, d * math.sqrt(latent), generator)
+        pixel_rmse[f"{d:g}"] = rmse(decode_batches(model, moved, batch_size=batch), reconstructions)
     return {
-        "pixel_rmse": {
-            key: rmse(decode_batches(model, codes, batch_size=batch), reconstructions)
-            for key, codes in moved.items()
-        },
+        "pixel_rmse": pixel_rmse,
         "between_faces_rmse": rmse(reconstructions, reconstructions.roll(1, 0)),
     }
 
@@ -586,17 +504,11 @@ def attribute_metrics(
                 "labels for it"
             )
             continue
-        directions[name] = attribute_direction(
-            train_codes, dataset["attributes_train"][:, names.index(name)]
-        )
-        edits[name] = {
-            f"{s:+g}": float(
-                probes[name]
-                .predict_proba(
-                    reencode(ev.model, edited + s * directions[name], ev.batch).double().numpy()
-                )[:, 1]
-                .mean()
-            )
-            for s in ev.settings["strengths"]
-        }
+        labels = dataset["attributes_train"][:, names.index(name)]
+        directions[name] = attribute_direction(train_codes, labels)
+        edits[name] = {}
+        for strength in ev.settings["strengths"]:
+            reencoded = reencode(ev.model, edited + strength * directions[name], ev.batch)
+            probability = probes[name].predict_proba(reencoded.double().numpy())[:, 1]
+            edits[name][f"{strength:+g}"] = float(probability.mean())
     return probe, directions, edits

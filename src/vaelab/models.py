@@ -28,14 +28,7 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 class VAE(nn.Module):
-    def __init__(
-        self,
-        encoder: nn.Module,
-        decoder: nn.Module,
-        latent_dim: int,
-        channels: int,
-        initial_sigma: float,
-    ):
+    def __init__(self, encoder, decoder, latent_dim: int, channels: int, initial_sigma: float):
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
@@ -45,8 +38,7 @@ class VAE(nn.Module):
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x: (B, C, H, W) in [0, 1] -> mu, logvar: (B, latent_dim)."""
-        mu, logvar = self.encoder(x).chunk(2, dim=1)
-        return mu, logvar
+        return self.encoder(x).chunk(2, dim=1)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """z: (B, latent_dim) -> decoder mean (B, C, H, W) in [0, 1]."""
@@ -54,8 +46,7 @@ class VAE(nn.Module):
 
     def forward(self, x: torch.Tensor):
         mu, logvar = self.encode(x)
-        z = reparameterize(mu, logvar)
-        return self.decode(z), mu, logvar
+        return self.decode(reparameterize(mu, logvar)), mu, logvar
 
     def decoder_sigma(self) -> float:
         """The mean decoder standard deviation; inf (not an overflow error) when log_sigma runs away."""
@@ -88,27 +79,23 @@ def _conv_pair(latent_dim: int, image_shape: tuple[int, int, int], widths: list[
         )
     flat = widths[-1] * side * side
 
-    down, previous = [], channels
-    for w in widths:
-        down += [
-            nn.Conv2d(previous, w, 4, stride=2, padding=1, bias=False),
-            nn.BatchNorm2d(w),
-            nn.LeakyReLU(0.2),
-        ]
-        previous = w
+    down = []
+    for w_in, w_out in zip([channels, *widths], widths, strict=False):
+        down += _normalised(nn.Conv2d(w_in, w_out, 4, stride=2, padding=1, bias=False))
     down += [nn.Flatten(), nn.Linear(flat, 2 * latent_dim)]
 
     # No normalisation right after the code: batch statistics there would cancel the scale of z,
     # letting the encoder inflate its variance early in training at no reconstruction cost.
     up = [nn.Linear(latent_dim, flat), nn.Unflatten(1, (widths[-1], side, side)), nn.LeakyReLU(0.2)]
     for w_in, w_out in zip(widths[::-1], widths[::-1][1:], strict=False):
-        up += [
-            nn.ConvTranspose2d(w_in, w_out, 4, stride=2, padding=1, bias=False),
-            nn.BatchNorm2d(w_out),
-            nn.LeakyReLU(0.2),
-        ]
+        up += _normalised(nn.ConvTranspose2d(w_in, w_out, 4, stride=2, padding=1, bias=False))
     up += [nn.ConvTranspose2d(widths[0], channels, 4, stride=2, padding=1), nn.Sigmoid()]
     return nn.Sequential(*down), nn.Sequential(*up)
+
+
+def _normalised(conv: nn.Module) -> list[nn.Module]:
+    """A bias-free (transposed) convolution, then batch normalisation and LeakyReLU."""
+    return [conv, nn.BatchNorm2d(conv.out_channels), nn.LeakyReLU(0.2)]
 
 
 def _conv_bn(c_in: int, c_out: int) -> nn.Sequential:
@@ -152,7 +139,6 @@ class Classifier(nn.Module):
         )
         self.head = nn.Linear(8 * c, classes, bias=False)
         self.num_features = 8 * c
-        self.width = width
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.body((x - self.mean) / self.std)
@@ -169,11 +155,8 @@ def build_model(config: dict) -> nn.Module:
     arch = config["arch"]
     if arch == "resnet":
         return Classifier(config["width"], config.get("classes", 10))
-    image_shape = (
-        config.get("channels", 3),
-        config.get("image_size", 32),
-        config.get("image_size", 32),
-    )
+    size = config.get("image_size", 32)
+    image_shape = (config.get("channels", 3), size, size)
     if arch == "fc":
         encoder, decoder = _fc_pair(config["latent_dim"], image_shape, list(config["hidden"]))
     elif arch == "conv":
@@ -186,8 +169,11 @@ def build_model(config: dict) -> nn.Module:
 
 
 # The batched passes every evaluation uses: eval mode, no gradients, results on the CPU.
-def _device_of(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
+def _eval_batches(model: nn.Module, data: torch.Tensor, device, batch_size: int):
+    """Puts `model` in eval mode; the device to use (by default the model's) and `data` in batches."""
+    model.eval()
+    device = device or next(model.parameters()).device
+    return device, [data[i : i + batch_size] for i in range(0, len(data), batch_size)]
 
 
 @torch.no_grad()
@@ -199,16 +185,11 @@ def encode_batches(
     seed: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 (N, H, W, C) -> mu, logvar (N, latent_dim), with seeded dequantisation noise."""
-    device = device or _device_of(model)
-    model.eval()
+    device, batches = _eval_batches(model, images, device, batch_size)
     noise = torch.Generator().manual_seed(seed)
-    parts = [
-        model.encode(to_model_input(images[i : i + batch_size], device, noise))
-        for i in range(0, len(images), batch_size)
-    ]
-    return torch.cat([p[0].float().cpu() for p in parts]), torch.cat(
-        [p[1].float().cpu() for p in parts]
-    )
+    pairs = [model.encode(to_model_input(batch, device, noise)) for batch in batches]
+    mu, logvar = zip(*pairs, strict=True)  # the (mu, logvar) of every batch, unzipped
+    return torch.cat(mu).float().cpu(), torch.cat(logvar).float().cpu()
 
 
 @torch.no_grad()
@@ -216,14 +197,8 @@ def decode_batches(
     model: VAE, codes: torch.Tensor, device: torch.device | None = None, batch_size: int = 500
 ) -> torch.Tensor:
     """(N, latent_dim) codes -> decoder means (N, C, H, W) in [0, 1]."""
-    device = device or _device_of(model)
-    model.eval()
-    return torch.cat(
-        [
-            model.decode(codes[i : i + batch_size].to(device)).float().cpu().clamp(0, 1)
-            for i in range(0, len(codes), batch_size)
-        ]
-    )
+    device, batches = _eval_batches(model, codes, device, batch_size)
+    return torch.cat([model.decode(z.to(device)).float().cpu().clamp(0, 1) for z in batches])
 
 
 def reconstruct_batches(
@@ -246,11 +221,10 @@ def classify_batches(
 
     With flip_average the logits are the mean over the image and its mirror (test-time augmentation).
     """
-    device = device or _device_of(classifier)
-    classifier.eval()
+    device, batches = _eval_batches(classifier, images, device, batch_size)
     features, logits = [], []
-    for i in range(0, len(images), batch_size):
-        x = images[i : i + batch_size].to(device).contiguous(memory_format=torch.channels_last)
+    for batch in batches:
+        x = batch.to(device).contiguous(memory_format=torch.channels_last)
         f = classifier.features(x)
         out = classifier.logits(f)
         if flip_average:

@@ -17,22 +17,18 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
+        return torch.device("mps" if torch.backends.mps.is_available() else "cpu")
     try:
         device = torch.device(name)
     except RuntimeError:
         raise VaelabError(
             f"device {name!r} is not a device name; use auto, cpu, cuda, cuda:N or mps"
         ) from None
-    if device.type == "cuda" and not torch.cuda.is_available():
+    available = {"cuda": torch.cuda.is_available, "mps": torch.backends.mps.is_available}
+    if device.type in available and not available[device.type]():
         raise VaelabError(
-            f"device {name!r} asked for, but CUDA is not available here; set device: auto or cpu"
-        )
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise VaelabError(
-            f"device {name!r} asked for, but MPS is not available here; set device: auto or cpu"
+            f"device {name!r} asked for, but {device.type.upper()} is not available here; "
+            "set device: auto or cpu"
         )
     return device
 

@@ -60,7 +60,12 @@ def atomic_write(path: Path, write) -> None:
         os.replace(tmp, path)
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
-        if _disk_full(e):
+        # torch.save reports ENOSPC as a RuntimeError from its zip writer, not as an OSError.
+        disk_full = (isinstance(e, OSError) and e.errno == errno.ENOSPC) or (
+            isinstance(e, RuntimeError)
+            and ("No space left" in str(e) or "file write failed" in str(e))
+        )
+        if disk_full:
             raise VaelabError(
                 f"disk full while writing {path}; free space on {path.parent.resolve()} and rerun "
                 "(the previous file, if any, is intact)"
@@ -68,22 +73,19 @@ def atomic_write(path: Path, write) -> None:
         raise
 
 
-def _disk_full(error: BaseException) -> bool:
-    # torch.save reports ENOSPC as a RuntimeError from its zip writer, not as an OSError.
-    return (isinstance(error, OSError) and error.errno == errno.ENOSPC) or (
-        isinstance(error, RuntimeError)
-        and ("No space left" in str(error) or "file write failed" in str(error))
-    )
-
-
-def write_json(path: Path, data) -> None:
-    atomic_write(Path(path), lambda tmp: Path(tmp).write_text(json.dumps(data, indent=2) + "\n"))
-
-
-def read_json(path: Path, produced_by: str = "its stage") -> dict:
+def _existing(path: Path, produced_by: str) -> Path:
     path = Path(path)
     if not path.is_file():
         raise VaelabError(f"{path} is missing; run {produced_by} first (dvc repro)")
+    return path
+
+
+def write_json(path: Path, data) -> None:
+    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=2) + "\n"))
+
+
+def read_json(path: Path, produced_by: str = "its stage") -> dict:
+    path = _existing(path, produced_by)
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as e:
@@ -97,14 +99,12 @@ def write_npz(path: Path, **arrays: np.ndarray) -> None:
         with open(tmp, "wb") as f:  # a file object: np.savez would append .npz to a name
             np.savez(f, **arrays)
 
-    atomic_write(Path(path), write)
+    atomic_write(path, write)
 
 
 def read_npz(path: Path, produced_by: str = "its stage") -> dict[str, np.ndarray]:
     """Every array of an .npz, read without pickle (object arrays are refused)."""
-    path = Path(path)
-    if not path.is_file():
-        raise VaelabError(f"{path} is missing; run {produced_by} first (dvc repro)")
+    path = _existing(path, produced_by)
     try:
         with np.load(path, allow_pickle=False) as npz:
             return {key: npz[key] for key in npz.files}
@@ -116,16 +116,12 @@ def read_npz(path: Path, produced_by: str = "its stage") -> dict[str, np.ndarray
 
 def file_digest(path: Path, algorithm: str = "sha256", progress: bool = False) -> str:
     """The file's hex digest; `progress` shows a bar over the bytes hashed (large archives)."""
-    digest = hashlib.new(algorithm)
+    path, digest = Path(path), hashlib.new(algorithm)
+    size, name = path.stat().st_size, f"{algorithm} {path.name}"
     with (
         open(path, "rb") as f,
         tqdm(
-            total=Path(path).stat().st_size,
-            unit="B",
-            unit_scale=True,
-            leave=False,
-            desc=f"{algorithm} {Path(path).name}",
-            disable=not progress,
+            total=size, unit="B", unit_scale=True, leave=False, desc=name, disable=not progress
         ) as bar,
     ):
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -147,9 +143,7 @@ def load_tensors(path: Path, what: str) -> dict:
     """A torch file of tensors and plain values, with weights_only=True: a file holding code is refused."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except (
-        Exception
-    ) as e:  # torch raises UnpicklingError, RuntimeError or EOFError depending on the damage
+    except Exception as e:  # UnpicklingError, RuntimeError or EOFError, depending on the damage
         raise VaelabError(
             f"{path} is not a plain {what} (refused by torch.load(weights_only=True): "
             f"{type(e).__name__}); delete it and rerun its training stage"
@@ -158,35 +152,35 @@ def load_tensors(path: Path, what: str) -> dict:
 
 def save_model(directory: Path, model: torch.nn.Module, config: dict) -> None:
     """`config` holds the `model` section `models.build_model` needs, plus anything worth keeping."""
-    directory = Path(directory)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    atomic_write(directory / WEIGHTS, lambda tmp: torch.save(state, tmp))
-    write_json(directory / CONFIG, config)
+    atomic_write(Path(directory) / WEIGHTS, lambda tmp: torch.save(state, tmp))
+    write_json(Path(directory) / CONFIG, config)
 
 
 def load_model(directory: Path, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, dict]:
     from .models import build_model
 
     directory = Path(directory)
-    if not (directory / WEIGHTS).is_file() or not (directory / CONFIG).is_file():
+    weights, config_path = directory / WEIGHTS, directory / CONFIG
+    if not weights.is_file() or not config_path.is_file():
         raise VaelabError(
             f"{directory} holds no trained model ({WEIGHTS} + {CONFIG}); run its training "
             "stage first (dvc repro)"
         )
-    config = read_json(directory / CONFIG, "its training stage")
+    config = read_json(config_path, "its training stage")
     model = build_model(config["model"])
     try:
-        model.load_state_dict(load_tensors(directory / WEIGHTS, "state_dict"))
+        model.load_state_dict(load_tensors(weights, "state_dict"))
     except RuntimeError as e:
         raise VaelabError(
-            f"{directory / WEIGHTS} does not fit the model of {directory / CONFIG} "
+            f"{weights} does not fit the model of {config_path} "
             f"({str(e).splitlines()[0]}); retrain it (dvc repro -f)"
         ) from None
     return model.to(device).eval(), config
 
 
 def save_training_state(path: Path, state: dict) -> None:
-    atomic_write(Path(path), lambda tmp: torch.save(state, tmp))
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
 def load_training_state(path: Path, discard_unreadable: bool = False) -> dict | None:
@@ -214,12 +208,9 @@ def write_curves(path: Path, history: list[dict]) -> None:
             writer.writeheader()
             writer.writerows(history)
 
-    atomic_write(Path(path), write)
+    atomic_write(path, write)
 
 
 def read_curves(path: Path) -> list[dict]:
-    path = Path(path)
-    if not path.is_file():
-        raise VaelabError(f"{path} is missing; run the training stage that writes it (dvc repro)")
-    with open(path, newline="") as f:
+    with open(_existing(path, "the training stage that writes it"), newline="") as f:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]

@@ -7,26 +7,41 @@ a rerun that changes them cannot leave a false sentence behind."""
 from __future__ import annotations
 
 CLEAR_CHANGE = 0.05  # relative differences below 5% are "no clear difference" (here and in report)
-FARTHER = ("farther from any real shape", "closer")  # prior-sample error: higher, lower
-REAL_SHAPE = ("less like a real shape", "more like a real shape")  # midpoint error: higher, lower
-ABRUPT = ("more abrupt", "more even")  # largest-over-mean step: higher, lower
+
+ELBO_DERIVATION = r"""For any encoder $q(z \mid x)$, Jensen's inequality ($\log$ is concave) gives
+
+$$\log p(x) = \log \mathbb{E}_{q(z \mid x)}\Big[\frac{p(x \mid z)\,p(z)}{q(z \mid x)}\Big]
+\ \ge\ \mathbb{E}_{q(z \mid x)}[\log p(x \mid z)] - \mathrm{KL}(q(z \mid x)\,\|\,p(z)),$$
+
+and the gap is exactly $\mathrm{KL}(q(z \mid x)\,\|\,p(z \mid x))$. With $q = \mathcal{N}(\mu,
+\mathrm{diag}\,\sigma^2)$ and $p(z) = \mathcal{N}(0, I)$ the KL has a closed form, summed over the
+$d$ latent dims (`losses.kl_to_standard_normal`):
+
+$$\mathrm{KL} = \tfrac{1}{2} \sum_{j=1}^{d} \big(\mu_j^2 + \sigma_j^2 - \log \sigma_j^2 - 1\big).$$
+
+It is zero only when every image's posterior is the prior itself, and it grows with every nat of
+information the code carries about the image. A beta-VAE minimises
+$-\mathbb{E}_q[\log p(x \mid z)] + \beta\,\mathrm{KL}$: beta prices that information."""
+
+REPARAMETERIZATION_DERIVATION = r"""Training needs
+$\nabla_\phi \mathbb{E}_{q_\phi(z \mid x)}[f(z)]$ with $f(z) = \log p(x \mid z)$, but sampling is not
+differentiable. Writing $z = \mu_\phi(x) + \sigma_\phi(x) \odot \epsilon$, $\epsilon \sim
+\mathcal{N}(0, I)$ (`models.reparameterize`) moves the randomness into an input:
+
+$$\nabla_\phi \mathbb{E}_{q_\phi}[f(z)] = \mathbb{E}_{\epsilon}\big[\nabla_z f(z)\,
+\nabla_\phi(\mu_\phi + \sigma_\phi \odot \epsilon)\big],$$
+
+so $\partial z / \partial \mu = 1$, $\partial z / \partial \sigma = \epsilon$, and backpropagation runs
+from the decoder through $z$ into the encoder. The unbiased alternative without it, the score
+function (REINFORCE), $\mathbb{E}_{q_\phi}[f(z)\,\nabla_\phi \log q_\phi(z \mid x)]$, uses only the
+values of $f$, not its slope: each sample's weight is the whole log-likelihood, whose size
+swamps the small differences between samples, so its variance is far larger."""
 
 
 def clear_change(before: float, after: float, tolerance: float = CLEAR_CHANGE) -> bool:
     """Whether `after` differs from `before` by at least `tolerance` of `before`: the one test
     behind every direction word of the generated text."""
     return before != 0 and abs(after - before) / abs(before) >= tolerance
-
-
-def _versus(value: float, reference: float, higher: str, lower: str) -> str:
-    """'3.1x, <higher>' / '0.40x, <lower>' / 'no clear difference' for value against reference."""
-    if not clear_change(reference, value):
-        return "no clear difference"
-    return (
-        f"{value / reference:.1f}x, {higher}"
-        if value > reference
-        else f"{value / reference:.2f}x, {lower}"
-    )
 
 
 def _trend(first: float, last: float, what: str, fmt: str = "{:.3g}") -> str:
@@ -36,14 +51,27 @@ def _trend(first: float, last: float, what: str, fmt: str = "{:.3g}") -> str:
     return f"{what} {verb} from {fmt.format(first)} to {fmt.format(last)}"
 
 
+def _compare_all(values: dict[str, float], reference: float, fmt: str = "{:.2f}") -> str:
+    """'autoencoder 0.95; beta = 1: 0.31, beta = 5: 0.40' as a list, values keyed by beta."""
+    listed = ", ".join(f"{fmt.format(v)} (beta = {b})" for b, v in values.items())
+    return f"{fmt.format(reference)} for the autoencoder against {listed}"
+
+
+def _side(reference: float, values: list[float], lower_is: str, higher_is: str) -> str:
+    """Where the autoencoder's value lies against every VAE's: below all, above all, or among."""
+    if all(clear_change(v, reference) and reference < v for v in values):
+        return lower_is
+    if all(clear_change(v, reference) and reference > v for v in values):
+        return higher_is
+    return "among the VAEs' values, so no clear difference between the autoencoder and the VAEs"
+
+
 def theory_markdown(study: dict) -> str:
     shapes, ae, cifar = study["shapes"], study["shapes_autoencoder"], study["cifar10"]
-    low, high = study["compared"]["low"], study["compared"]["high"]
-    lo, hi = shapes[low], shapes[high]
-    first, last = shapes[min(shapes, key=float)], shapes[max(shapes, key=float)]
+    low = study["compared"]["low"]
     first_beta, last_beta = min(shapes, key=float), max(shapes, key=float)
+    first, last = shapes[first_beta], shapes[last_beta]
     evaluation = study["evaluation"]
-    beta_list = ", ".join(shapes)
     tradeoff, smoothness, versus = (
         f"`{study['figures'][key]}`"
         for key in ("beta_tradeoff", "interpolation_smoothness", "autoencoder_vs_vae")
@@ -52,17 +80,27 @@ def theory_markdown(study: dict) -> str:
     def per_beta(key: str, fmt: str = "{:.3f}") -> str:
         return ", ".join(f"{fmt.format(shapes[b][key])} (beta = {b})" for b in shapes)
 
+    def column(key: str) -> dict[str, float]:
+        return {b: shapes[b][key] for b in shapes}
+
+    prior = column("prior_relative_error")
     kl_matters = (
-        "## 1. Why the KL term matters in the VAE loss\n\nWithout it the loss asks only that each "
-        "image's code be decodable; nothing makes N(0, I) describe where the codes are, so "
-        "sampling from the prior has no reason to produce images. Measured on shapes with "
-        f"{evaluation['prior_samples']} decoded z ~ N(0, I): the per-pixel MSE to the nearest "
-        f"training image is {ae['prior_nn_mse']:.4f} for the autoencoder (same network, no KL), "
-        f"{lo['prior_nn_mse']:.4f} for beta = {low} and {hi['prior_nn_mse']:.4f} for beta = "
-        f"{high}; autoencoder vs beta = {low}: "
-        f"{_versus(ae['prior_nn_mse'], lo['prior_nn_mse'], *FARTHER)} (left column of {versus}). "
-        f"The KL is also the price of information in the code: from beta = {first_beta} to beta = "
-        f"{last_beta}, {_trend(first['kl'], last['kl'], 'the KL (nats/image)')}, "
+        f"## 1. Why the KL term matters in the VAE loss\n\n{ELBO_DERIVATION}\n\nWithout the KL "
+        "the loss asks only that each image's code be decodable; nothing makes N(0, I) describe "
+        "where the codes are, so sampling from the prior has no reason to produce images. "
+        f"Measured on shapes with {evaluation['prior_samples']:,} decoded z ~ N(0, I), as the "
+        "squared distance to the nearest training image over a blank image's distance to it (0 "
+        "= a copy of a real shape, 1 = no better than a blank image): "
+        f"{_compare_all(prior, ae['prior_relative_error'])}. The autoencoder's samples are "
+        + _side(
+            ae["prior_relative_error"],
+            list(prior.values()),
+            "closer to real shapes than every VAE's, so on this measure the KL did not help",
+            "farther from real shapes than every VAE's: the KL is what makes the prior usable",
+        )
+        + f" (left column of {versus}). The KL is also the price of information in the code: "
+        f"from beta = {first_beta} to beta = {last_beta}, "
+        f"{_trend(first['kl'], last['kl'], 'the KL (nats/image)')}, "
         f"{_trend(first['active_units'], last['active_units'], 'active units', '{:.0f}')} of "
         f"{first['latent_dim']}, and "
         f"{_trend(first['recon_mse'], last['recon_mse'], 'the reconstruction MSE', '{:.4f}')} "
@@ -80,13 +118,13 @@ def theory_markdown(study: dict) -> str:
             else "here the pathwise estimate was the noisier one"
         )
         evidence = (
-            f"On the beta = {gradient['beta']} shapes model, for {gradient['images']} test images "
-            f"x {gradient['samples']} samples in its {gradient['dims']} active dims, the variance "
-            "of the score-function estimate of d E[reconstruction] / d mu (with a leave-one-out "
-            f"baseline) was a median {ratio:.3g} times the pathwise estimate's (range "
-            f"{gradient['variance_ratio_range'][0]:.3g} to "
-            f"{gradient['variance_ratio_range'][1]:.3g}): {noisier}. Through that path the encoder "
-            "learned posterior standard deviations of median "
+            f"Measured on the beta = {gradient['beta']} shapes model, for {gradient['images']} "
+            f"test images x {gradient['samples']} samples in its {gradient['dims']} active dims: "
+            "the variance of the score-function estimate of d E[reconstruction] / d mu (with a "
+            f"leave-one-out baseline) was a median {ratio:.3g} times the pathwise estimate's "
+            f"(range {gradient['variance_ratio_range'][0]:.3g} to "
+            f"{gradient['variance_ratio_range'][1]:.3g}): {noisier}. Through that path the "
+            "encoder learned posterior standard deviations of median "
             f"{gradient['posterior_std_median']:.3f} in those dims (`reparameterization` in "
             "`metrics_beta.json`)."
         )
@@ -96,57 +134,73 @@ def theory_markdown(study: dict) -> str:
             "through the code to measure (`reparameterization` is null in `metrics_beta.json`)."
         )
     reparameterization = (
-        "## 2. How the reparameterization trick lets gradients pass through sampling\n\nDrawing z "
-        "~ N(mu, sigma^2) is not a differentiable function of mu and sigma. Writing z = mu + "
-        "sigma * eps with eps ~ N(0, I) (`models.reparameterize`) makes the randomness an input, "
-        "so dz/dmu = 1 and dz/dsigma = eps, and backpropagation runs from the decoder through z "
-        "into the encoder. Without it, the standard unbiased alternative is the score-function "
-        f"(REINFORCE) estimate, which uses the loss value but not its slope. {evidence}\n"
+        "## 2. How the reparameterization trick lets gradients pass through sampling\n\n"
+        f"{REPARAMETERIZATION_DERIVATION}\n\n{evidence}\n"
     )
 
+    midpoint = column("midpoint_relative_error")
+    recon = column("recon_mse")
+    spread_cost = _side(
+        ae["recon_mse"],
+        list(recon.values()),
+        "lower than every VAE's: the spread costs reconstruction detail",
+        "higher than every VAE's: here the spread cost no reconstruction detail",
+    )
     probabilistic = (
         "## 3. Why a probabilistic latent space rather than a fixed code\n\nA fixed code only has "
         "to be decodable at the training codes; what lies between them is never trained. A "
         "posterior with spread makes each image own a neighbourhood of codes that must all decode "
         "to it, so the decoder learns a filled region rather than isolated points. Measured at "
         f"the midpoints of {evaluation['paths']} straight paths between the codes of two test "
-        "images: the decoded midpoint's MSE to the nearest training image is "
-        f"{ae['midpoint_nn_mse']:.4f} for the autoencoder, {lo['midpoint_nn_mse']:.4f} for beta = "
-        f"{low} and {hi['midpoint_nn_mse']:.4f} for beta = {high}; autoencoder vs beta = {low}: "
-        f"{_versus(ae['midpoint_nn_mse'], lo['midpoint_nn_mse'], *REAL_SHAPE)} (right column of "
-        f"{versus}). The price of the spread: test reconstruction MSE {ae['recon_mse']:.4f} for "
-        f"the autoencoder, {lo['recon_mse']:.4f} for beta = {low}, {hi['recon_mse']:.4f} for beta "
-        f"= {high}.\n"
+        "images, with the error relative to a blank image of question 1: "
+        f"{_compare_all(midpoint, ae['midpoint_relative_error'])}; the autoencoder's midpoints "
+        "are "
+        + _side(
+            ae["midpoint_relative_error"],
+            list(midpoint.values()),
+            "closer to real shapes than every VAE's, so here the spread did not fill the gaps "
+            "better",
+            "farther from real shapes than every VAE's: the spread filled the gaps",
+        )
+        + f" (right column of {versus}). Test reconstruction MSE: "
+        f"{_compare_all(recon, ae['recon_mse'], '{:.4f}')}; the autoencoder's is {spread_cost}.\n"
     )
 
+    ratios = column("path_max_over_mean")
     cifar_keys = list(cifar)
     first_cifar, last_cifar = cifar_keys[0], cifar_keys[-1]
-    cifar_tc = (
-        "on CIFAR-10, which has no known factors, it went from "
-        f"{cifar[first_cifar]['gaussian_tc']:.2f} (beta = {first_cifar}) to "
-        f"{cifar[last_cifar]['gaussian_tc']:.2f} nats (beta = {last_cifar})"
-    )
     smooth = (
         "## 4. What the KL term does for a smooth latent space\n\nThe KL pulls every posterior "
         "toward the same N(0, I), so the posteriors of different images overlap and the decoder "
-        "has to change gradually across the overlap; a larger beta pulls harder. Measured along "
-        f"the same paths ({evaluation['path_steps']} frames each) as the largest step between "
-        "consecutive frames over the mean step (1 = the image changes evenly): autoencoder "
-        f"{ae['path_max_over_mean']:.2f}, {per_beta('path_max_over_mean', '{:.2f}')}; autoencoder "
-        f"vs beta = {low}: {_versus(ae['path_max_over_mean'], lo['path_max_over_mean'], *ABRUPT)} "
-        f"({smoothness}). Whether the smooth space is also organised by factor: MIG "
+        "has to change gradually across the overlap. Measured along the same paths "
+        f"({evaluation['path_steps']} frames each) as the largest step between consecutive "
+        "frames over the mean step (1 = the image changes evenly): "
+        f"{_compare_all(ratios, ae['path_max_over_mean'])}. The autoencoder's paths are "
+        + _side(
+            ae["path_max_over_mean"],
+            list(ratios.values()),
+            "more even than every VAE's, so this measure does not show the KL smoothing the paths",
+            "more abrupt than every VAE's: the KL made the paths smoother",
+        )
+        + f"; from beta = {first_beta} to beta = {last_beta} "
+        f"{_trend(first['path_max_over_mean'], last['path_max_over_mean'], 'the ratio', '{:.2f}')}"
+        f" ({smoothness}). Whether the smooth space is also organised by factor: MIG "
         f"{per_beta('mig')} against {ae['mig']:.3f} for the autoencoder; DCI disentanglement "
         f"{per_beta('dci')} against {ae['dci']:.3f}. The Gaussian total correlation of the codes "
         f"(linear dependence between dims, 0 = none) was {per_beta('gaussian_tc', '{:.2f}')} nats "
-        f"against {ae['gaussian_tc']:.2f} for the autoencoder; {cifar_tc} ({tradeoff}).\n"
+        f"against {ae['gaussian_tc']:.2f} for the autoencoder; on CIFAR-10, which has no known "
+        f"factors, it went from {cifar[first_cifar]['gaussian_tc']:.2f} (beta = {first_cifar}) to "
+        f"{cifar[last_cifar]['gaussian_tc']:.2f} nats (beta = {last_cifar}) ({tradeoff}). One "
+        f"seed per model: differences under {CLEAR_CHANGE:.0%} are called no clear difference, "
+        "and larger ones are this seed's, not a measured spread.\n"
     )
 
     header = (
         "# The theory questions, answered with this project's numbers\n\nGenerated by the "
         "`beta_study` stage with `reports/metrics_beta.json`; do not edit by hand. Shapes: the "
-        f"coloured-shapes dataset with six known factors, VAEs at beta = {beta_list} and a plain "
-        "autoencoder (the same network, code z = mu, no sampling, no KL), all trained alike; "
-        f"{evaluation['test_images']:,} held-out test images. Errors are per-pixel MSE on the 0..1 "
-        "scale.\n"
+        "coloured-shapes dataset with six known factors, VAEs at beta = "
+        f"{', '.join(shapes)} and a plain autoencoder (the same network, code z = mu, no "
+        f"sampling, no KL), all trained alike; {evaluation['test_images']:,} held-out test "
+        "images. Reconstruction errors are per-pixel MSE on the 0..1 scale.\n"
     )
     return "\n".join([header, kl_matters, reparameterization, probabilistic, smooth])

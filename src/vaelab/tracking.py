@@ -10,13 +10,12 @@ checksum, and never by creating a new, param-less run.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
 import time
-import urllib.error
 import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -32,17 +31,13 @@ RUN_TAG = "vaelab.run"
 MODEL_TAG = "vaelab.model_sha256"
 
 
-def experiment_name(dataset: str) -> str:
-    return f"vaelab-{dataset}"
-
-
 def check_tracking_server() -> str:
     """Fail fast, in one line, when the tracking store cannot be reached (before any work)."""
     uri = mlflow.get_tracking_uri()
     if uri.startswith(("http://", "https://")):
         try:
             urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=10).close()
-        except (urllib.error.URLError, OSError) as e:
+        except OSError as e:  # urllib's URLError included
             raise VaelabError(
                 f"MLflow tracking server {uri} is unreachable ({getattr(e, 'reason', e)}); "
                 "start it, fix MLFLOW_TRACKING_URI, or unset it to log to ./mlflow.db"
@@ -78,10 +73,10 @@ def flatten(prefix: str, value) -> dict:
     return {prefix: value}
 
 
-@contextmanager
+@contextlib.contextmanager
 def training_run(run_name: str, dataset: str, run_id: str | None = None):
     """Start the MLflow run of a training stage, or continue it (an interrupted run's id)."""
-    mlflow.set_experiment(experiment_name(dataset))
+    mlflow.set_experiment(f"vaelab-{dataset}")
     with mlflow.start_run(run_id=run_id, run_name=None if run_id else run_name) as run:
         if run_id is None:
             mlflow.set_tags({RUN_TAG: run_name, "git_commit": git_commit()})
@@ -90,27 +85,25 @@ def training_run(run_name: str, dataset: str, run_id: str | None = None):
 
 def record_run(run_name: str, run) -> None:
     """Written into models/<run>/ beside the weights, so later stages find the run."""
+    folder, info = store.model_dir(run_name), run.info
     store.write_json(
-        store.model_dir(run_name) / RUN_FILE,
+        folder / RUN_FILE,
         {
-            "run_id": run.info.run_id,
-            "experiment_id": run.info.experiment_id,
-            "run_name": run.info.run_name,
+            "run_id": info.run_id,
+            "experiment_id": info.experiment_id,
+            "run_name": info.run_name,
             "tracking_uri": mlflow.get_tracking_uri(),
         },
     )
-    mlflow.set_tag(MODEL_TAG, store.file_digest(store.model_dir(run_name) / store.WEIGHTS))
+    mlflow.set_tag(MODEL_TAG, store.file_digest(folder / store.WEIGHTS))
 
 
 def find_run(run_name: str) -> str | None:
     """The id of the training run of `run_name` in the store in use, or None."""
-    client = mlflow.MlflowClient()
     run_file = store.model_dir(run_name) / RUN_FILE
     if run_file.is_file():
-        try:
-            return client.get_run(store.read_json(run_file)["run_id"]).info.run_id
-        except (MlflowException, KeyError):
-            pass
+        with contextlib.suppress(MlflowException, KeyError):  # not in this store: search for it
+            return mlflow.MlflowClient().get_run(store.read_json(run_file)["run_id"]).info.run_id
     weights = store.model_dir(run_name) / store.WEIGHTS
     if not weights.is_file():
         return None
@@ -143,15 +136,9 @@ def log_final(run_name: str, metrics: dict, figures: Path | None = None) -> None
             "elsewhere?); its evaluation is in the report files only"
         )
         return
-    client = mlflow.MlflowClient()
-    values = numeric(metrics)
-    names, now = sorted(values), int(time.time() * 1000)
-    for start in range(0, len(names), 500):  # log_batch takes at most 1,000 metrics
-        client.log_batch(
-            run_id,
-            metrics=[
-                mlflow.entities.Metric(k, values[k], now, 0) for k in names[start : start + 500]
-            ],
-        )
+    client, now = mlflow.MlflowClient(), int(time.time() * 1000)
+    values = [mlflow.entities.Metric(k, v, now, 0) for k, v in sorted(numeric(metrics).items())]
+    for start in range(0, len(values), 500):  # log_batch takes at most 1,000 metrics
+        client.log_batch(run_id, metrics=values[start : start + 500])
     if figures is not None and Path(figures).is_dir():
         client.log_artifacts(run_id, str(figures), artifact_path="figures")

@@ -62,37 +62,34 @@ def make_optimizer(model: torch.nn.Module, run: dict, steps_per_epoch: int):
     if run.get("optimizer", "adam") == "sgd":
         decay = [p for p in model.parameters() if p.ndim > 1]
         no_decay = [p for p in model.parameters() if p.ndim <= 1]  # biases, norms: no weight decay
-        optimizer = torch.optim.SGD(
-            [
-                {"params": decay, "weight_decay": run.get("weight_decay", 0.0)},
-                {"params": no_decay, "weight_decay": 0.0},
-            ],
-            lr=run["lr"],
-            momentum=0.9,
-            nesterov=True,
-        )
+        groups = [
+            {"params": decay, "weight_decay": run["weight_decay"]},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+        optimizer = torch.optim.SGD(groups, lr=run["lr"], momentum=0.9, nesterov=True)
     else:
         optimizer = torch.optim.Adam(
             model.parameters(), lr=run["lr"], weight_decay=run.get("weight_decay", 0.0)
         )
     total = run["epochs"] * steps_per_epoch
     warmup = int(run.get("warmup_fraction", 0.0) * total)
-    if warmup == 0:
-        return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
-    return optimizer, torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda step: min((step + 1) / warmup, max(0.0, (total - step) / max(1, total - warmup))),
-    )
+
+    def one_cycle(step: int) -> float:
+        if warmup == 0:
+            return 1.0
+        return min((step + 1) / warmup, max(0.0, (total - step) / max(1, total - warmup)))
+
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, one_cycle)
 
 
 def batch_loss(model, run: dict, images: torch.Tensor, labels, device, generator) -> dict:
     """The objective of one batch of uint8 (B, H, W, C) images."""
     objective = run["objective"]
     if objective == "classifier":
-        if run.get("augment", False):
+        if run["augment"]:
             images = augment(images, generator)
         x = datasets.to_display(images.to(device)).contiguous(memory_format=torch.channels_last)
-        return classifier_loss(model(x), labels.to(device), run.get("label_smoothing", 0.0))
+        return classifier_loss(model(x), labels.to(device), run["label_smoothing"])
     x = datasets.to_model_input(images, device)
     if objective == "ae":
         mu, _ = model.encode(x)
@@ -109,7 +106,7 @@ def test_metrics(model, run: dict, data: dict, device) -> dict:
     return elbo_metrics(model, data["x_test"], device, beta=run["beta"], seed=run["seed"])
 
 
-def check_finite(model: torch.nn.Module, row: dict, label: str, epoch: int, kept: str) -> None:
+def check_finite(model: torch.nn.Module, row: dict, label: str, epoch: int, fix: str) -> None:
     bad = [k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)]
     bad += [
         name
@@ -118,8 +115,7 @@ def check_finite(model: torch.nn.Module, row: dict, label: str, epoch: int, kept
     ]
     if bad:
         raise DivergedError(
-            f"{label} diverged at epoch {epoch} (non-finite {', '.join(bad[:4])}); {kept}; "
-            f"lower runs.{label}.lr and rerun"
+            f"{label} diverged at epoch {epoch} (non-finite {', '.join(bad[:4])}); {fix}"
         )
 
 
@@ -158,39 +154,25 @@ def fit(
             torch.cuda.set_rng_state(state["cuda_rng"], device)
 
     for epoch in range(first_epoch, run["epochs"] + 1):
-        kept = (
-            f"the checkpoint of epoch {epoch - 1} is kept in {state_path}"
-            if epoch > 1
-            else "no checkpoint was written"
-        )
+        kept = "no checkpoint was written"
+        if epoch > 1:
+            kept = f"the checkpoint of epoch {epoch - 1} is kept in {state_path}"
+        fix = f"{kept}; lower runs.{label}.lr and rerun"
         model.train()
         generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
         order = torch.randperm(n, generator=generator)
         sums: dict[str, float] = {}
         started = time.perf_counter()
-        with tqdm(
-            total=n,
-            unit="img",
-            desc=f"{label} epoch {epoch}/{run['epochs']}",
-            mininterval=5,
-            leave=False,
-        ) as bar:
+        desc = f"{label} epoch {epoch}/{run['epochs']}"
+        with tqdm(total=n, unit="img", desc=desc, mininterval=5, leave=False) as bar:
             for start in range(0, n, batch_size):
                 index = order[start : start + batch_size]
+                labels = None if y_train is None else y_train[index]
                 with autocast(device, mixed):
-                    parts = batch_loss(
-                        model,
-                        run,
-                        x_train[index],
-                        None if y_train is None else y_train[index],
-                        device,
-                        generator,
-                    )
+                    parts = batch_loss(model, run, x_train[index], labels, device, generator)
                 if not torch.isfinite(parts["loss"]):
-                    raise DivergedError(
-                        f"{label}: loss became {parts['loss'].item()} at epoch {epoch}; {kept}; "
-                        f"lower runs.{label}.lr and rerun"
-                    )
+                    loss = parts["loss"].item()
+                    raise DivergedError(f"{label}: loss became {loss} at epoch {epoch}; {fix}")
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(parts["loss"]).backward()
                 scaler.step(optimizer)
@@ -208,7 +190,7 @@ def fit(
         if hasattr(model, "log_sigma"):
             row["decoder_sigma"] = model.decoder_sigma()
         row.update(epoch_seconds=seconds, images_per_second=n / seconds)
-        check_finite(model, row, label, epoch, kept)
+        check_finite(model, row, label, epoch, fix)
         history.append(row)
         saved = {
             "model": model.state_dict(),
@@ -222,12 +204,8 @@ def fit(
         if device.type == "cuda":
             saved["cuda_rng"] = torch.cuda.get_rng_state(device)
         store.save_training_state(state_path, saved)
-        print(
-            f"{label} epoch {epoch}/{run['epochs']}: "
-            + ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k.startswith("test_"))
-            + f", {row['images_per_second']:.0f} img/s",
-            flush=True,
-        )
+        tests = ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k.startswith("test_"))
+        print(f"{desc}: {tests}, {row['images_per_second']:.0f} img/s", flush=True)
         if on_epoch is not None:
             on_epoch(epoch, row, model)
         if stop_after_epoch == epoch:
@@ -253,9 +231,8 @@ def train_run(params: dict, name: str, resume: str = "auto") -> dict:
     data = datasets.load(run["dataset"], dataset)
     data_sha256 = store.file_digest(store.data_path(run["dataset"]))
     ckpt_dir = checkpoint_dir(run, dataset, data_sha256)
-    state = store.load_training_state(
-        ckpt_dir / store.TRAINING_STATE, discard_unreadable=resume == "never"
-    )
+    state_path = ckpt_dir / store.TRAINING_STATE
+    state = store.load_training_state(state_path, discard_unreadable=resume == "never")
     if resume == "always" and state is None:
         raise VaelabError(
             f"--resume: no checkpoint for this configuration of {name} in {ckpt_dir}; "
@@ -275,9 +252,10 @@ def train_run(params: dict, name: str, resume: str = "auto") -> dict:
         model.std.copy_(pixels.std(dim=(0, 1, 2)).view(1, 3, 1, 1))
         del pixels
     data = {**data, "x_train": x_train.to(device), "x_test": data["x_test"].to(device)}
+    parameters = sum(p.numel() for p in model.parameters())
     print(
-        f"{name}: {run['objective']} on {run['dataset']}, {sum(p.numel() for p in model.parameters()):,} "
-        f"parameters, {len(x_train):,} training images of {tuple(x_train.shape[1:])}, device {device}, "
+        f"{name}: {run['objective']} on {run['dataset']}, {parameters:,} parameters, "
+        f"{len(x_train):,} training images of {tuple(x_train.shape[1:])}, device {device}, "
         f"mixed precision {use_mixed_precision(run.get('mixed_precision', False), device)}"
         + (f", resuming after epoch {state['epoch']}" if state else "")
     )
@@ -289,9 +267,8 @@ def train_run(params: dict, name: str, resume: str = "auto") -> dict:
     history_so_far = list(state["history"]) if state else []
     every = params["tracking"]["sample_every"]
 
-    with tracking.training_run(
-        name, run["dataset"], state.get("mlflow_run_id") if state else None
-    ) as ml_run:
+    run_id = state.get("mlflow_run_id") if state else None
+    with tracking.training_run(name, run["dataset"], run_id) as ml_run:
         if state is None:
             mlflow.log_params({k: str(v) for k, v in tracking.flatten("", run).items()})
             mlflow.set_tags({"data_sha256": data_sha256, "device": str(device)})
@@ -303,15 +280,9 @@ def train_run(params: dict, name: str, resume: str = "auto") -> dict:
             if fixed_z is not None and (epoch % every == 0 or epoch == run["epochs"]):
                 mlflow.log_image(sample_grid_image(trained, fixed_z), key="samples", step=epoch)
 
+        extra = {"mlflow_run_id": ml_run.info.run_id}
         history = fit(
-            model,
-            run,
-            data,
-            device,
-            ckpt_dir / store.TRAINING_STATE,
-            state=state,
-            on_epoch=on_epoch,
-            extra_state={"mlflow_run_id": ml_run.info.run_id},
+            model, run, data, device, state_path, state=state, on_epoch=on_epoch, extra_state=extra
         )
         config = {
             "name": name,

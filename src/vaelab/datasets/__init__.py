@@ -1,20 +1,16 @@
 """Every dataset of the study, from any source, as one `.npz` of the same layout and one dict.
 
 `fetch(config)` (stage `fetch@<name>`) hands `datasets.<name>` to its source module (`cifar10`,
-`celeba` or `shapes`: each has `fetch(config, out_path) -> str`), which writes `data/<name>.npz`
-through `write_dataset`. Every file holds
-
-* `x_train`, `x_test`: uint8 (N, H, W, C) images; `source`: where they came from;
-* what the source carries beside them:
-  cifar10: `y_train`, `y_test` int64 class indices, `classes`;
-  shapes: `factors_train`, `factors_test` int64 (N, F) level indices, `factor_names` and
+`celeba` or `shapes`, each with `fetch(config, out_path) -> str`), which writes `data/<name>.npz`
+through `write_dataset`. Every file holds `x_train`, `x_test` (uint8 (N, H, W, C) images), `source`
+(where they came from) and what the source carries beside them:
+* cifar10: `y_train`, `y_test` int64 class indices, `classes`;
+* shapes: `factors_train`, `factors_test` int64 (N, F) level indices, `factor_names` and
   `values_<factor>` (the value of every level);
-  celeba: `attributes_train`, `attributes_test` uint8 (N, A) of 0/1 (1 = the face has it; the
+* celeba: `attributes_train`, `attributes_test` uint8 (N, A) of 0/1 (1 = the face has it; the
   official file's +1/-1), `attribute_names`, `files_train`, `files_test`.
-
 `load(name)` gives them back as torch tensors (images uint8, everything else int64) and lists. The
-helpers below (mirror lookup, checksums with a progress bar, archive and image errors) are the one
-place each source module gets them from.
+helpers at the end are the one place each source module gets them from.
 """
 
 from __future__ import annotations
@@ -39,16 +35,14 @@ INT64_KINDS = ("y", "factors", "attributes")
 
 
 def fetch(config: dict) -> str:
-    """Write `data/<name>.npz` from `config` (`config.dataset_config`); return where it came
-    from, in one line."""
-    name, source = config["name"], config["source"]
-    out_path = store.data_path(name)
+    """Write `data/<name>.npz` from `config.dataset_config`; return where from, in one line."""
     # Imported here, not at the top: the source modules use this package's helpers. Static
     # imports, so that the DAG check (tests/test_dag.py) sees every module a fetch can run.
     from . import celeba, cifar10, shapes
 
+    out_path = store.data_path(config["name"])
     sources = {"cifar10": cifar10, "celeba": celeba, "shapes": shapes}
-    description = sources[source].fetch(config, out_path)
+    description = sources[config["source"]].fetch(config, out_path)
     print(f"wrote {out_path} ({out_path.stat().st_size / 2**20:.1f} MiB) from {description}")
     return description
 
@@ -69,8 +63,7 @@ def load(name: str, config: dict | None = None) -> dict:
     """`data/<name>.npz` as the dataset dict (docs/design.md): uint8 (N, H, W, C) image tensors,
     int64 labels, factor indices and 0/1 attributes, names as lists. With `config`, its
     `train_limit` / `test_limit` (when > 0) keep the first N of each split."""
-    path = store.data_path(name)
-    stage = f"fetch@{name}"
+    path, stage = store.data_path(name), f"fetch@{name}"
     arrays = store.read_npz(path, stage)
     for key in ("x_train", "x_test"):
         if key not in arrays or arrays[key].dtype != np.uint8 or arrays[key].ndim != 4:
@@ -125,7 +118,7 @@ def mirror_directories(env_names: tuple[str, ...], mirror_dirs: list[str]) -> li
     """The folders named by the set environment variables (they win), then `mirror_dirs`
     (relative paths are from the project root, where the stages run)."""
     env_dirs = [os.environ[name] for name in env_names if os.environ.get(name)]
-    return [Path(d).expanduser() for d in [*env_dirs, *(mirror_dirs or [])]]
+    return [Path(d).expanduser() for d in [*env_dirs, *mirror_dirs]]
 
 
 @contextlib.contextmanager

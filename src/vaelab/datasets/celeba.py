@@ -14,12 +14,8 @@ is decoded) or the official files in torchvision's `CelebA` layout,
 
 Images are sorted by file name and the first `max_images` kept (0 = all); the last `test_count` of
 them are the held-out test split. Each is centre-cropped to a square of `crop_fraction` times its
-shorter side (the face, without most of the background) and resized to `image_size`.
-
-Written (datasets/__init__.py), with the keys of the old faces.npz they replace:
-x_train, x_test uint8 (N, S, S, 3) (unchanged); attributes_train, attributes_test uint8 (N, A) of
-0/1 (were attr_train, attr_test int8 of +1/-1: 1 = +1, the face has the attribute; A = 0 without
-attributes); attribute_names (A,), files_train, files_test, source (unchanged).
+shorter side (the face, without most of the background) and resized to `image_size`. The official
++1/-1 attributes are kept as 1/0 (1 = the face has it); a source without them has A = 0.
 """
 
 from __future__ import annotations
@@ -33,13 +29,7 @@ from PIL import Image
 
 from .. import store
 from ..errors import VaelabError
-from . import (
-    decode_image,
-    mirror_directories,
-    progress,
-    reading_archive,
-    write_dataset,
-)
+from . import decode_image, mirror_directories, progress, reading_archive, write_dataset
 
 ARCHIVE = "celeba-10k.tar.gz"
 ARCHIVE_IMAGES = "celeba-10k/img_align_celeba/"
@@ -61,10 +51,10 @@ def parse_attributes(text: str, where: str) -> tuple[list[str], dict[str, np.nda
     `<file name> <one value of 1 or -1 per attribute>` per line. Returns the names and
     {file name: int8 row of +1/-1}; any damaged line is an error naming it."""
     lines = text.splitlines()
-    if len(lines) < 2:
+    if len(lines) < 2 or not lines[1].split():
         raise VaelabError(
-            f"{where}: {len(lines)} line(s); expected a row count, the attribute "
-            "names, then one row per image: replace it with a good copy"
+            f"{where}: no attribute names on line 2; expected a row count, the attribute names, "
+            "then one row per image: replace it with a good copy"
         )
     try:
         expected_rows = int(lines[0].split()[0])
@@ -74,27 +64,21 @@ def parse_attributes(text: str, where: str) -> tuple[list[str], dict[str, np.nda
             "replace it with a good copy"
         ) from None
     names = lines[1].split()
-    if not names:
-        raise VaelabError(
-            f"{where}: line 2 is empty, expected the attribute names; replace it with a good copy"
-        )
     rows: dict[str, np.ndarray] = {}
     for number, line in enumerate(lines[2:], start=3):
         fields = line.split()
         if not fields:
             continue  # a trailing blank line
         file_name, values = fields[0], fields[1:]
+        problem = None
         if len(values) != len(names):
-            raise VaelabError(
-                f"{where}: line {number} ({file_name}) has {len(values)} values for "
-                f"{len(names)} attributes; {DAMAGED}"
-            )
-        if any(value not in ("1", "-1") for value in values):
-            raise VaelabError(
-                f"{where}: line {number} ({file_name}) holds a value other than 1 or -1; {DAMAGED}"
-            )
-        if file_name in rows:
-            raise VaelabError(f"{where}: line {number} repeats {file_name}; {DAMAGED}")
+            problem = f"({file_name}) has {len(values)} values for {len(names)} attributes"
+        elif any(value not in ("1", "-1") for value in values):
+            problem = f"({file_name}) holds a value other than 1 or -1"
+        elif file_name in rows:
+            problem = f"repeats {file_name}"
+        if problem:
+            raise VaelabError(f"{where}: line {number} {problem}; {DAMAGED}")
         rows[file_name] = np.array(values, dtype=np.int8)
     if len(rows) != expected_rows:
         raise VaelabError(
@@ -105,8 +89,7 @@ def parse_attributes(text: str, where: str) -> tuple[list[str], dict[str, np.nda
 
 
 def crop_and_resize(image: Image.Image, size: int, crop_fraction: float) -> np.ndarray:
-    """Centre square of `crop_fraction` x the shorter side, resized (antialiased) to size x size
-    RGB."""
+    """The centre square of `crop_fraction` x the shorter side, antialiased to size x size RGB."""
     image = image.convert("RGB")
     side = max(1, round(min(image.size) * crop_fraction))
     image = TF.resize(TF.center_crop(image, [side, side]), [size, size], antialias=True)
@@ -114,20 +97,18 @@ def crop_and_resize(image: Image.Image, size: int, crop_fraction: float) -> np.n
 
 
 def read_archive(path: Path, expected_sha256: str) -> Source:
-    """The mirror's `celeba-10k.tar.gz`, verified first: nothing is decoded from an unverified
-    file."""
+    """The mirror's archive, verified first: nothing is decoded from an unverified file."""
     store.verify_checksum(path, "sha256", expected_sha256, progress=True)
     images, attributes = {}, None
     with reading_archive(path), tarfile.open(path, "r:gz") as tar:
         for member in tar:
+            name = member.name
             if not member.isfile():
                 continue
-            if member.name == ARCHIVE_ATTRIBUTES:
+            if name == ARCHIVE_ATTRIBUTES:
                 attributes = tar.extractfile(member).read().decode("utf-8", errors="replace")
-            elif member.name.startswith(ARCHIVE_IMAGES) and member.name.lower().endswith(
-                IMAGE_SUFFIXES
-            ):
-                images[member.name[len(ARCHIVE_IMAGES) :]] = tar.extractfile(member).read()
+            elif name.startswith(ARCHIVE_IMAGES) and name.lower().endswith(IMAGE_SUFFIXES):
+                images[name[len(ARCHIVE_IMAGES) :]] = tar.extractfile(member).read()
     if not images:
         raise VaelabError(
             f"{path}: no images under {ARCHIVE_IMAGES}; this is not the CelebA "
@@ -141,11 +122,8 @@ def read_archive(path: Path, expected_sha256: str) -> Source:
 
 
 def _image_files(folder: Path) -> dict[str, Path]:
-    return {
-        p.name: p
-        for p in sorted(folder.iterdir())
-        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-    }
+    files = sorted(folder.iterdir())
+    return {p.name: p for p in files if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES}
 
 
 def read_official_folder(root: Path) -> Source:
@@ -153,9 +131,8 @@ def read_official_folder(root: Path) -> Source:
     images, attributes = _image_files(root / OFFICIAL_IMAGES), root / OFFICIAL_ATTRIBUTES
     if not attributes.is_file():
         raise VaelabError(
-            f"{root / OFFICIAL_IMAGES} has no {attributes}; add the official "
-            "attribute file, or set image_folder to use the images without "
-            "attributes"
+            f"{root / OFFICIAL_IMAGES} has no {attributes}; add the official attribute file, "
+            "or set image_folder to use the images without attributes"
         )
     if not images:
         raise VaelabError(
@@ -182,7 +159,7 @@ def find_source(config: dict) -> Source:
     mirrors = mirror_directories((), config["mirror_dirs"])
     image_folder = config["image_folder"]
     for directory in env_dirs + ([None] if image_folder else []) + mirrors:
-        if directory is None:
+        if directory is None:  # image_folder's place in the order
             return read_image_folder(
                 Path(image_folder).expanduser(), f"datasets.{config['name']}.image_folder"
             )
@@ -198,9 +175,10 @@ def find_source(config: dict) -> Source:
     )
 
 
-def build_faces(source: Source, config: dict) -> dict[str, np.ndarray]:
-    """Sort, limit, check every image has an attribute row, decode, crop, resize and split."""
-    images, attribute_text, where = source
+def fetch(config: dict, out_path: Path) -> str:
+    """Write `out_path` (atomically: all or nothing) from the first source; return where from.
+    Sort, limit, check every image has an attribute row, decode, crop, resize and split."""
+    images, attribute_text, where = find_source(config)
     test_count = config["test_count"]
     names = sorted(images)[: config["max_images"] or None]
     if len(names) <= test_count:
@@ -214,35 +192,24 @@ def build_faces(source: Source, config: dict) -> dict[str, np.ndarray]:
         if missing:
             raise VaelabError(
                 f"{where}: {missing[0]} (and {len(missing) - 1} more) has no row in "
-                "list_attr_celeba.txt; the attribute file does not match the images, "
-                "replace it"
+                "list_attr_celeba.txt; the attribute file does not match the images, replace it"
             )
         attributes = (np.stack([rows[name] for name in names]) > 0).astype(np.uint8)  # +1/-1 -> 1/0
     else:
         attribute_names, attributes = [], np.zeros((len(names), 0), dtype=np.uint8)
     size, fraction = config["image_size"], config["crop_fraction"]
-    pixels = np.stack(
-        [
-            crop_and_resize(decode_image(images[n], f"{where}: {n}"), size, fraction)
-            for n in progress(names, "decoding faces")
-        ]
-    )
+    decoded = (decode_image(images[n], f"{where}: {n}") for n in progress(names, "decoding faces"))
+    pixels = np.stack([crop_and_resize(image, size, fraction) for image in decoded])
     split = len(names) - test_count
-    return {
-        "x_train": pixels[:split],
-        "x_test": pixels[split:],
-        "attributes_train": attributes[:split],
-        "attributes_test": attributes[split:],
-        "attribute_names": np.array(attribute_names, dtype=str),
-        "files_train": np.array(names[:split]),
-        "files_test": np.array(names[split:]),
-    }
-
-
-def fetch(config: dict, out_path: Path) -> str:
-    """Write `out_path` (atomically: all or nothing) from the first source; return where from."""
-    source = find_source(config)
-    arrays = build_faces(source, config)
-    write_dataset(out_path, source=source[2], **arrays)
-    train, test = len(arrays["x_train"]), len(arrays["x_test"])
-    return f"{source[2]}: {train:,} training and {test:,} test faces"
+    write_dataset(
+        out_path,
+        pixels[:split],
+        pixels[split:],
+        where,
+        attributes_train=attributes[:split],
+        attributes_test=attributes[split:],
+        attribute_names=np.array(attribute_names, dtype=str),
+        files_train=np.array(names[:split]),
+        files_test=np.array(names[split:]),
+    )
+    return f"{where}: {split:,} training and {test_count:,} test faces"

@@ -8,9 +8,6 @@ Looked up in `$VAELAB_DATA_DIR` (it wins), then each of `mirror_dirs`; in each f
   sha256-verified before anything is decoded.
 With none (and `allow_download`), torchvision downloads the official archive into
 `data/download/` (md5-checked) and it is read like a mirror's.
-
-Written (datasets/__init__.py): x_train (50000, 32, 32, 3), x_test (10000, 32, 32, 3) uint8,
-y_train, y_test int64, classes (10,).
 """
 
 from __future__ import annotations
@@ -24,13 +21,7 @@ import numpy as np
 
 from .. import store
 from ..errors import VaelabError
-from . import (
-    decode_image,
-    mirror_directories,
-    progress,
-    reading_archive,
-    write_dataset,
-)
+from . import decode_image, mirror_directories, progress, reading_archive, write_dataset
 
 CIFAR10_CLASSES = (
     "airplane",
@@ -48,7 +39,6 @@ OFFICIAL_ARCHIVE = "cifar-10-python.tar.gz"
 PNG_ARCHIVE = "cifar10-png.tar.gz"
 BATCH_DIR = "cifar-10-batches-py"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
-IMAGE_SHAPE = (32, 32, 3)
 ENV_DIRS = ("VAELAB_DATA_DIR",)
 
 
@@ -111,37 +101,17 @@ def _batch_arrays(batch, path: Path, name: str) -> tuple[np.ndarray, np.ndarray]
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
         raise malformed("expected a dict with b'data' and b'labels'")
     data, labels = batch[b"data"], batch[b"labels"]
-    if not (
-        isinstance(data, np.ndarray)
-        and data.dtype == np.uint8
-        and data.ndim == 2
-        and data.shape[1] == 3072
-    ):
-        raise malformed(
-            f"b'data' is {type(data).__name__} {getattr(data, 'shape', '')}, "
-            "expected uint8 (N, 3072)"
-        )
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.shape[1:] != (3072,):
+        shape = getattr(data, "shape", "")
+        raise malformed(f"b'data' is {type(data).__name__} {shape}, expected uint8 (N, 3072)")
     if not isinstance(labels, list) or not all(type(label) is int for label in labels):
         raise malformed("b'labels' is not a list of integers")
-    if len(labels) != len(data):
+    if len(labels) != len(data) or not labels:
         raise malformed(f"{len(data)} images for {len(labels)} labels")
+    if not 0 <= min(labels) <= max(labels) < len(CIFAR10_CLASSES):
+        raise malformed("labels outside 0..9")
     images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)  # stored as flat CHW rows
     return images, np.asarray(labels, dtype=np.int64)
-
-
-def _check_split(images: np.ndarray, labels: np.ndarray, where: str) -> None:
-    if images.ndim != 4 or images.shape[1:] != IMAGE_SHAPE:
-        raise VaelabError(
-            f"{where}: images have shape {images.shape[1:]}, expected {IMAGE_SHAPE}; "
-            "this is not CIFAR-10"
-        )
-    if len(images) == 0 or len(images) != len(labels):
-        raise VaelabError(
-            f"{where}: {len(images)} images for {len(labels)} labels; the archive is "
-            "incomplete, replace it"
-        )
-    if labels.min() < 0 or labels.max() >= len(CIFAR10_CLASSES):
-        raise VaelabError(f"{where}: labels outside 0..9; this is not CIFAR-10")
 
 
 def read_official_archive(path: Path, expected_md5: str) -> dict[str, np.ndarray]:
@@ -153,10 +123,8 @@ def read_official_archive(path: Path, expected_md5: str) -> dict[str, np.ndarray
         with reading_archive(path), tarfile.open(path, "r:gz") as tar:
             meta = _unpickle(tar, path, "batches.meta")
             for split, names in (("train", TRAIN_BATCHES), ("test", ("test_batch",))):
-                parts = [
-                    _batch_arrays(_unpickle(tar, path, n), path, n)
-                    for n in progress(names, f"CIFAR-10 {split} batches", unit="batch")
-                ]
+                batches = progress(names, f"CIFAR-10 {split} batches", unit="batch")
+                parts = [_batch_arrays(_unpickle(tar, path, n), path, n) for n in batches]
                 splits[f"x_{split}"] = np.concatenate([images for images, _ in parts])
                 splits[f"y_{split}"] = np.concatenate([labels for _, labels in parts])
     except KeyError as e:
@@ -170,8 +138,6 @@ def read_official_archive(path: Path, expected_md5: str) -> dict[str, np.ndarray
             f"{path}: class names {names} are not CIFAR-10's {CIFAR10_CLASSES}; "
             "replace the archive with the official release"
         )
-    for split in ("train", "test"):
-        _check_split(splits[f"x_{split}"], splits[f"y_{split}"], f"{path} ({split})")
     return splits
 
 
@@ -195,7 +161,7 @@ def read_png_archive(path: Path, expected_sha256: str) -> dict[str, np.ndarray]:
                     f"class; expected the 10 folders {', '.join(CIFAR10_CLASSES)}"
                 )
             image = decode_image(tar.extractfile(member).read(), f"{path}: {member.name}", "PNG")
-            if image.mode != "RGB" or image.size != IMAGE_SHAPE[:2]:
+            if image.mode != "RGB" or image.size != (32, 32):
                 width, height = image.size
                 raise VaelabError(
                     f"{path}: {member.name} is {image.mode} {width}x{height}, "
@@ -219,7 +185,6 @@ def read_png_archive(path: Path, expected_sha256: str) -> dict[str, np.ndarray]:
         items = [items[i] for i in np.random.default_rng(0).permutation(len(items))]
         splits[f"x_{split}"] = np.stack([pixels for _, _, pixels in items])
         splits[f"y_{split}"] = np.array([label for label, _, _ in items], dtype=np.int64)
-        _check_split(splits[f"x_{split}"], splits[f"y_{split}"], f"{path} ({split})")
     return splits
 
 
@@ -232,63 +197,51 @@ def download_archive(download_dir: Path, expected_md5: str) -> Path:
     return download_dir / CIFAR10.filename
 
 
-def _remove_empty(folders: list[Path]) -> None:
-    """Remove the folders this fetch created that are still empty, deepest first."""
-    for folder in folders:
-        if folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
-
-
-def download(download_dir: Path, config: dict, looked: str) -> dict[str, np.ndarray]:
-    """The downloaded official archive, read like a mirror's; no empty folder is left behind."""
+def download(download_dir: Path, expected_md5: str, looked: str) -> Path:
+    """The downloaded official archive; no empty folder is left behind."""
     created = [d for d in (download_dir, *download_dir.parents) if not d.exists()]
     try:
-        archive = download_archive(download_dir, config["official_md5"])
+        return download_archive(download_dir, expected_md5)
     except (OSError, RuntimeError) as e:  # URLError is an OSError; a bad md5 is a RuntimeError
         raise VaelabError(
             f"could not download CIFAR-10 ({e}) and found no archive in {looked}; "
             f"set VAELAB_DATA_DIR to a folder holding {OFFICIAL_ARCHIVE} or "
-            f"{PNG_ARCHIVE}, or run where https://www.cs.toronto.edu is "
-            "reachable"
+            f"{PNG_ARCHIVE}, or run where https://www.cs.toronto.edu is reachable"
         ) from None
     finally:
-        _remove_empty(created)
-    return read_official_archive(archive, config["official_md5"])
+        for folder in created:  # deepest first
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+
+
+def find_archive(directories: list[Path]) -> Path | None:
+    """The first archive in `directories`; in one folder, the official one first."""
+    for directory in directories:
+        for name in (OFFICIAL_ARCHIVE, PNG_ARCHIVE):
+            if (directory / name).is_file():
+                return directory / name
+    return None
 
 
 def fetch(config: dict, out_path: Path) -> str:
     """Write `out_path` from the first source that has the data; return a description of it."""
     dirs = mirror_directories(ENV_DIRS, config["mirror_dirs"])
-    splits, source = None, None
-    for directory in dirs:
-        if (directory / OFFICIAL_ARCHIVE).is_file():
-            source = directory / OFFICIAL_ARCHIVE
-            splits = read_official_archive(source, config["official_md5"])
-        elif (directory / PNG_ARCHIVE).is_file():
-            source = directory / PNG_ARCHIVE
-            splits = read_png_archive(source, config["png_sha256"])
-        if splits is not None:
-            break
-    if splits is None:
+    archive = source = find_archive(dirs)
+    if archive is None:
         looked = ", ".join(str(d) for d in dirs) or "no directories"
         if not config["allow_download"]:
             raise VaelabError(
-                f"no CIFAR-10 archive ({OFFICIAL_ARCHIVE} or {PNG_ARCHIVE}) in "
-                f"{looked}, and download is off; set VAELAB_DATA_DIR to a folder "
-                "holding one, or set "
+                f"no CIFAR-10 archive ({OFFICIAL_ARCHIVE} or {PNG_ARCHIVE}) in {looked}, and "
+                "download is off; set VAELAB_DATA_DIR to a folder holding one, or set "
                 f"datasets.{config['name']}.allow_download: true"
             )
         download_dir = Path(out_path).parent / "download"
-        splits = download(download_dir, config, looked)
+        archive = download(download_dir, config["official_md5"], looked)
         source = f"torchvision download into {download_dir}"
-    x_train, x_test = splits["x_train"], splits["x_test"]
-    write_dataset(
-        out_path,
-        x_train,
-        x_test,
-        str(source),
-        y_train=splits["y_train"],
-        y_test=splits["y_test"],
-        classes=np.array(CIFAR10_CLASSES),
-    )
-    return f"{source}: {len(x_train):,} training and {len(x_test):,} test images"
+    if archive.name == PNG_ARCHIVE:
+        splits = read_png_archive(archive, config["png_sha256"])
+    else:
+        splits = read_official_archive(archive, config["official_md5"])
+    write_dataset(out_path, source=str(source), **splits, classes=np.array(CIFAR10_CLASSES))
+    train, test = len(splits["x_train"]), len(splits["x_test"])
+    return f"{source}: {train:,} training and {test:,} test images"

@@ -15,9 +15,6 @@ Shapes, but coloured and 32x32 like CIFAR-10):
 Shapes are drawn with PIL at 4x the size and shrunk with a box filter, so edges are anti-aliased
 and small rotations still change pixels. The drawing is a pure function of the factor values; the
 seed only decides which images form the held-out test split.
-
-Written (datasets/__init__.py): x_train, x_test uint8 (N, 32, 32, 3); factors_train, factors_test
-int64 (N, 6) level indices; factor_names (6,); values_<factor>: the value of every level.
 """
 
 from __future__ import annotations
@@ -36,14 +33,8 @@ IMAGE_SIZE = 32
 SUPERSAMPLE = 4
 SHAPE_KINDS = ("square", "ellipse", "triangle")
 FACTORS = ("shape", "hue", "scale", "rotation", "x", "y")
-FACTOR_LABELS = {
-    "shape": "shape",
-    "hue": "hue",
-    "scale": "scale",
-    "rotation": "rotation",
-    "x": "x position",
-    "y": "y position",
-}
+FACTOR_LABELS = {**{factor: factor for factor in FACTORS}, "x": "x position", "y": "y position"}
+CORNER_ANGLES = {"square": [45, 135, 225, 315], "triangle": [90, 210, 330]}  # degrees
 SCALE_RANGE = (4.0, 7.0)  # circumradius in pixels
 ROTATION_RANGE = (0.0, 75.0)  # degrees; see the module docstring for why below 90
 POSITION_MARGIN = 7.5  # pixels from the border to the centre: the largest radius + 0.5
@@ -51,16 +42,11 @@ POSITION_MARGIN = 7.5  # pixels from the border to the centre: the largest radiu
 
 def _outline(kind: str) -> np.ndarray:
     """Unit outline (vertices, 2) with circumradius 1, centred on the origin."""
-    if kind == "square":
-        angles = np.deg2rad([45, 135, 225, 315])
-        return np.stack([np.cos(angles), np.sin(angles)], axis=1)
     if kind == "ellipse":
         angles = np.linspace(0, 2 * np.pi, 64, endpoint=False)
         return np.stack([np.cos(angles), 0.5 * np.sin(angles)], axis=1)
-    if kind == "triangle":
-        angles = np.deg2rad([90, 210, 330])
-        return np.stack([np.cos(angles), np.sin(angles)], axis=1)
-    raise VaelabError(f"unknown shape {kind!r}; choose from {', '.join(SHAPE_KINDS)}")
+    angles = np.deg2rad(CORNER_ANGLES[kind])
+    return np.stack([np.cos(angles), np.sin(angles)], axis=1)
 
 
 def factor_values(levels: dict) -> dict[str, list]:
@@ -129,12 +115,8 @@ def fetch(config: dict, out_path: Path) -> str:
     """Write the full factor grid to `out_path`, `test_count` images held out at random (seeded)."""
     values = factor_values(config)
     grid = factor_grid(values)
-    test_count = config["test_count"]
-    if (
-        isinstance(test_count, bool)
-        or not isinstance(test_count, int)
-        or not 0 < test_count < len(grid)
-    ):
+    test_count = config["test_count"]  # an integer >= 1 (config.py)
+    if test_count >= len(grid):
         raise VaelabError(
             f"params.yaml: datasets.{config['name']}.test_count must be an integer "
             f"between 1 and {len(grid) - 1} (the grid has {len(grid)} images), got "

@@ -35,33 +35,6 @@ from sklearn.metrics import mutual_info_score
 from ..errors import VaelabError
 
 
-def discretise(codes: np.ndarray, bins: int) -> np.ndarray:
-    """(N, latent) continuous codes -> (N, latent) bin indices, `bins` equal-width bins per dim."""
-    binned = np.zeros(codes.shape, dtype=np.int64)
-    for j in range(codes.shape[1]):
-        edges = np.histogram_bin_edges(codes[:, j], bins=bins)
-        binned[:, j] = np.digitize(codes[:, j], edges[1:-1])
-    return binned
-
-
-def mutual_information_matrix(codes: np.ndarray, factors: np.ndarray, bins: int = 20) -> np.ndarray:
-    """(latent, factor) mutual information in nats between each binned code dim and each factor."""
-    binned = discretise(codes, bins)
-    return np.array(
-        [
-            [mutual_info_score(factors[:, k], binned[:, j]) for k in range(factors.shape[1])]
-            for j in range(codes.shape[1])
-        ]
-    )
-
-
-def factor_entropies(factors: np.ndarray) -> np.ndarray:
-    """(factor,) entropy in nats of each factor's empirical distribution."""
-    return np.array(
-        [entropy(np.unique(factors[:, k], return_counts=True)[1]) for k in range(factors.shape[1])]
-    )
-
-
 def _check(codes: np.ndarray, factors: np.ndarray) -> None:
     if codes.ndim != 2 or factors.ndim != 2 or len(codes) != len(factors):
         raise VaelabError(
@@ -75,13 +48,19 @@ def _check(codes: np.ndarray, factors: np.ndarray) -> None:
 def mig(codes: np.ndarray, factors: np.ndarray, bins: int = 20) -> dict:
     """MIG, per-factor gaps, and the normalised mutual information I(z_j; v_k) / H(v_k)."""
     _check(codes, factors)
-    entropies = factor_entropies(factors)
+    entropies = np.array(
+        [entropy(np.unique(factor, return_counts=True)[1]) for factor in factors.T]
+    )
     if np.any(entropies == 0):
         raise VaelabError(
             "a factor takes a single value in these images, so its information is "
             "undefined; evaluate on images where every factor varies"
         )
-    normalised = mutual_information_matrix(codes, factors, bins) / entropies
+    mutual_info = np.zeros((codes.shape[1], factors.shape[1]))  # (latent, factor), in nats
+    for j, dim in enumerate(codes.T):
+        binned = np.digitize(dim, np.histogram_bin_edges(dim, bins=bins)[1:-1])  # equal widths
+        mutual_info[j] = [mutual_info_score(factor, binned) for factor in factors.T]
+    normalised = mutual_info / entropies
     top_two = np.sort(normalised, axis=0)[-2:]
     gaps = top_two[1] - top_two[0]
     return {
@@ -91,47 +70,26 @@ def mig(codes: np.ndarray, factors: np.ndarray, bins: int = 20) -> dict:
     }
 
 
-def importance_matrix(
-    train_codes: np.ndarray,
-    train_factors: np.ndarray,
-    test_codes: np.ndarray,
-    test_factors: np.ndarray,
-    trees: int = 50,
-    max_depth: int = 8,
-    seed: int = 0,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(latent, factor) random-forest importances, and (factor,) test accuracy of each forest."""
-    importances, accuracies = [], []
-    for k in range(train_factors.shape[1]):
-        # n_jobs=1: deterministic and light on a shared CPU.
-        forest = RandomForestClassifier(
-            n_estimators=trees, max_depth=max_depth, max_features=None, random_state=seed, n_jobs=1
-        )
-        forest.fit(train_codes, train_factors[:, k])
-        importances.append(forest.feature_importances_)
-        accuracies.append(forest.score(test_codes, test_factors[:, k]))
-    return np.stack(importances, axis=1), np.array(accuracies)
+def _concentration(columns: np.ndarray, total: float) -> float:
+    """1 - entropy of each column's distribution over the rows (base: the number of rows, so "even
+    over all rows" scores 0), averaged with each column's share of `total` as its weight."""
+    weights = columns.sum(axis=0)
+    used = weights > 0
+    # scipy's entropy normalises each column to a distribution; a single row (entropy base 1 is
+    # undefined) is trivially concentrated.
+    scores = 1.0 - entropy(columns[:, used], base=len(columns)) if len(columns) > 1 else 1.0
+    return float((scores * weights[used] / total).sum())
 
 
 def dci_from_importances(importances: np.ndarray) -> dict:
     """Disentanglement and completeness of a (latent, factor) importance matrix."""
-    latent, factors = importances.shape
     total = importances.sum()
     if total <= 0:
         return {"disentanglement": 0.0, "completeness": 0.0}
-    per_dim = importances.sum(axis=1)
-    used = per_dim > 0
-    # scipy's entropy normalises each row to a distribution; base K maps "even over K" to 1.
-    if factors > 1:
-        dim_scores = 1.0 - entropy(importances[used].T, base=factors)
-    else:
-        dim_scores = np.ones(used.sum())
-    disentanglement = float((dim_scores * per_dim[used] / total).sum())
-    per_factor = importances.sum(axis=0)
-    has = per_factor > 0
-    factor_scores = 1.0 - entropy(importances[:, has], base=latent)
-    completeness = float((factor_scores * per_factor[has] / total).sum())
-    return {"disentanglement": disentanglement, "completeness": completeness}
+    return {
+        "disentanglement": _concentration(importances.T, total),  # each dim over the factors
+        "completeness": _concentration(importances, total),  # each factor over the dims
+    }
 
 
 def dci(
@@ -143,16 +101,24 @@ def dci(
     max_depth: int = 8,
     seed: int = 0,
 ) -> dict:
-    """DCI disentanglement, completeness, informativeness (mean test accuracy), and the matrix."""
+    """DCI disentanglement, completeness, informativeness (mean test accuracy of the forests, one
+    per factor), each factor's accuracy, and the (latent, factor) importance matrix."""
     _check(train_codes, train_factors)
     _check(test_codes, test_factors)
-    importances, accuracies = importance_matrix(
-        train_codes, train_factors, test_codes, test_factors, trees, max_depth, seed
-    )
+    importances, accuracies = [], []
+    for k in range(train_factors.shape[1]):
+        # n_jobs=1: deterministic and light on a shared CPU.
+        forest = RandomForestClassifier(
+            n_estimators=trees, max_depth=max_depth, max_features=None, random_state=seed, n_jobs=1
+        )
+        forest.fit(train_codes, train_factors[:, k])
+        importances.append(forest.feature_importances_)
+        accuracies.append(float(forest.score(test_codes, test_factors[:, k])))
+    importances = np.stack(importances, axis=1)
     return {
         **dci_from_importances(importances),
-        "informativeness": float(accuracies.mean()),
-        "accuracy_per_factor": accuracies.tolist(),
+        "informativeness": float(np.mean(accuracies)),
+        "accuracy_per_factor": accuracies,
         "importances": importances.tolist(),
     }
 
@@ -162,15 +128,10 @@ def factor_dims(
 ) -> dict[str, list]:
     """Per factor, the latent dims carrying at least `floor` of its entropy, most informative first:
     {factor: [[dim, normalised MI], ...]} (empty when no dim reaches the floor)."""
-    normalised_mi = np.asarray(normalised_mi)
     out = {}
-    for k, name in enumerate(factor_names):
-        order = np.argsort(-normalised_mi[:, k])
-        out[name] = [
-            [int(j), round(float(normalised_mi[j, k]), 4)]
-            for j in order
-            if normalised_mi[j, k] >= floor
-        ]
+    for name, column in zip(factor_names, np.asarray(normalised_mi).T, strict=True):
+        order = np.argsort(-column)
+        out[name] = [[int(j), round(float(column[j]), 4)] for j in order if column[j] >= floor]
     return out
 
 
@@ -178,18 +139,15 @@ def best_factor_per_dim(
     normalised_mi: np.ndarray, factor_names: list[str]
 ) -> list[tuple[str, float]]:
     """For each latent dim, the factor it shares the most (normalised) information with."""
-    normalised_mi = np.asarray(normalised_mi)
     return [
-        (factor_names[int(k)], float(row[k]))
-        for row, k in zip(normalised_mi, normalised_mi.argmax(axis=1), strict=True)
+        (factor_names[int(row.argmax())], float(row.max())) for row in np.asarray(normalised_mi)
     ]
 
 
 def gaussian_total_correlation(mu: torch.Tensor, logvar: torch.Tensor | None = None) -> float:
     """Gaussian TC in nats of the aggregate posterior of N codes: its covariance is the covariance
     of the means plus the mean posterior variance (none for a deterministic code, logvar None)."""
-    mu = mu.double().cpu()
-    covariance = torch.cov(mu.T)
+    covariance = torch.cov(mu.double().cpu().T)
     if logvar is not None:
         covariance = covariance + torch.diag(logvar.double().cpu().exp().mean(dim=0))
     # A dim that never varies is independent of the rest and adds nothing; leaving it in would
@@ -199,8 +157,7 @@ def gaussian_total_correlation(mu: torch.Tensor, logvar: torch.Tensor | None = N
     sign, log_det = torch.linalg.slogdet(covariance)
     if sign <= 0:
         raise VaelabError(
-            "the codes' covariance is singular (some dims are exact linear "
-            "combinations of others), so the Gaussian total correlation is infinite; "
-            "evaluate on more images"
+            "the codes' covariance is singular (some dims are exact linear combinations of "
+            "others), so the Gaussian total correlation is infinite; evaluate on more images"
         )
     return float(0.5 * (covariance.diagonal().log().sum() - log_det))

@@ -42,8 +42,6 @@ from ..losses import gaussian_nll
 from ..models import VAE, decode_batches
 from .likelihood import active_mask
 
-# ----------------------------------------------------------------------- shells and re-encoding
-
 
 def shell_codes(
     count: int, latent_dim: int, radius: float, generator: torch.Generator
@@ -63,10 +61,8 @@ def active_dimensions(posterior_means: torch.Tensor, threshold: float) -> torch.
 @torch.no_grad()
 def reencode(model: VAE, codes: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """(N, latent) codes -> the posterior means (N, latent) of their decoded images, on the CPU.
-
     The decoder means go straight back into the encoder, neither quantised nor dequantised (so
-    not through models.encode_batches, which takes uint8 images).
-    """
+    not through models.encode_batches, which takes uint8 images)."""
     model.eval()
     device = next(model.parameters()).device
     batches = (codes[i : i + batch_size].to(device) for i in range(0, len(codes), batch_size))
@@ -83,9 +79,6 @@ def reencoding_distance(
 def consistency(distances: torch.Tensor, threshold: float) -> float:
     """The fraction of codes that land back within `threshold` of themselves."""
     return float((distances <= threshold).float().mean())
-
-
-# ------------------------------------------------------------------- attribute directions, probes
 
 
 def attribute_direction(codes: torch.Tensor, attribute: torch.Tensor) -> torch.Tensor:
@@ -114,26 +107,20 @@ def probe_attributes(
     names: list[str],
 ) -> tuple[dict, dict]:
     """Per attribute: a standardised logistic regression on the training codes, scored on the test
-    codes, beside the majority class of the training labels scored the same way.
-
-    Returns ({name: {"accuracy", "baseline"}}, {name: fitted probe}); an attribute with a single
-    class in the training set has no probe and scores the baseline.
-    """
+    codes, beside the majority class of the training labels scored the same way. Returns
+    ({name: {"accuracy", "baseline"}}, {name: fitted probe}); an attribute with a single class in
+    the training set has no probe and scores the baseline."""
     scores, probes = {}, {}
     x_train, x_test = train_codes.double().numpy(), test_codes.double().numpy()
     for j, name in enumerate(names):
         y_train, y_test = train_attributes[:, j].numpy() > 0, test_attributes[:, j].numpy() > 0
         majority = DummyClassifier(strategy="most_frequent").fit(x_train, y_train)
-        baseline = majority.score(x_test, y_test)
-        accuracy = baseline
+        accuracy = baseline = majority.score(x_test, y_test)
         if len(np.unique(y_train)) == 2:
             probes[name] = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
             accuracy = probes[name].fit(x_train, y_train).score(x_test, y_test)
         scores[name] = {"accuracy": float(accuracy), "baseline": float(baseline)}
     return scores, probes
-
-
-# -------------------------------------------------------- distances to data, interpolation paths
 
 
 def reference_pixels(images: torch.Tensor) -> torch.Tensor:
@@ -200,22 +187,16 @@ def interpolation_smoothness(
     paths = interpolate(start_codes, end_codes, steps)  # (paths, steps, latent)
     frames = decode_batches(model, paths.flatten(0, 1), batch_size=batch_size)
     frames = frames.unflatten(0, paths.shape[:2])  # (paths, steps, C, H, W)
-    ratios, means = [], []
-    for path in frames:
-        step = path_steps(path)
-        means.append(float(step.mean()))
-        ratios.append(float(step.max() / step.mean()) if step.mean() > 0 else 1.0)
-    midpoint_mse = nearest_neighbour_mse(frames[:, steps // 2], reference)
+    per_path = [path_steps(path) for path in frames]
+    means = [float(step.mean()) for step in per_path]
+    ratios = [float(step.max() / step.mean()) if step.mean() > 0 else 1.0 for step in per_path]
     return {
         "path_max_over_mean": float(torch.tensor(ratios).mean()),
         "path_mean_step": float(torch.tensor(means).mean()),
-        "midpoint_nn_mse": float(midpoint_mse.mean()),
+        "midpoint_nn_mse": float(nearest_neighbour_mse(frames[:, steps // 2], reference).mean()),
         "path_ratios": ratios,
         "path_mean_steps": means,
     }
-
-
-# --------------------------------------------------------------------------- gradient estimators
 
 
 def estimator_variances(
@@ -234,8 +215,7 @@ def estimator_variances(
     count, latent = mu.shape
     eps = torch.randn(samples, count, latent, generator=generator).to(device)
     mu_leaf = mu.expand(samples, count, latent).clone().requires_grad_(True)
-    z = mu_leaf + std * eps
-    decoded = model.decode(z.reshape(-1, latent))
+    decoded = model.decode((mu_leaf + std * eps).reshape(-1, latent))  # z = mu + sigma * eps
     recon = gaussian_nll(x.repeat(samples, 1, 1, 1), decoded, model.log_sigma)
     recon = recon.reshape(samples, count)
     recon.sum().backward()
@@ -243,14 +223,12 @@ def estimator_variances(
     f = recon.detach()
     baseline = (f.sum(dim=0, keepdim=True) - f) / (samples - 1)  # leave-one-out mean
     score = (f - baseline).unsqueeze(-1) * eps / std
-    index = torch.tensor(dims, dtype=torch.long, device=device)
-    var_path = pathwise.var(dim=0)[:, index]
-    var_score = score.var(dim=0)[:, index]
+    var_path, var_score = pathwise.var(dim=0)[:, dims], score.var(dim=0)[:, dims]
     ratio = (var_score / var_path.clamp(min=1e-30)).flatten().cpu()
     return {
         "variance_ratio_median": float(ratio.median()),
         "variance_ratio_range": [float(ratio.min()), float(ratio.max())],
-        "posterior_std_median": float(std[:, index].median()),
+        "posterior_std_median": float(std[:, dims].median()),
         "images": count,
         "samples": samples,
         "dims": len(dims),

@@ -9,6 +9,13 @@
 * `recognisable` (`recognisability`): the share of images the classifier labels with confidence
   >= 0.9, plus the mean top-1 confidence and the class histogram (mode dropping shows there).
   Probabilities are temperature-scaled (`fit_temperature`) so that confidence means what it says.
+* `precision` and `recall` (`precision_recall`, Kynkaanniemi et al. 2019): the share of generated
+  images inside the k-nearest-neighbour manifold of the real features (realism), and the share of
+  real images inside that of the generated ones (diversity), so fd_clf's single number is split
+  into its two halves; `density` and `coverage` (Naeem et al. 2020) are their outlier-robust
+  versions. All four come from prdc, the second paper's reference implementation.
+* `relative_nearest_error`: the distance to the nearest real image relative to a blank image's,
+  so a model whose samples are blank cannot score well (a plain nearest-image MSE favours them).
 * `sharpness`: the high-frequency energy that blur removes, reported relative to real images.
 * The ex-post GMM sampler (`fit_latent_gmm`, `gmm_distribution`, `sample_codes`): codes drawn from
   a mixture fitted to the training codes instead of the prior.
@@ -20,6 +27,8 @@ the classifier once.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import warnings
 
 import numpy as np
@@ -31,6 +40,7 @@ from torchmetrics.image.inception import InceptionScore
 from ..errors import VaelabError
 
 CONFIDENT = 0.9
+NEAREST_K = 3  # neighbours that define a manifold's radius; Kynkaanniemi et al. found k = 3 robust
 SAMPLERS = ("prior", "gmm")
 
 
@@ -54,6 +64,21 @@ def frechet_distance(real_features: torch.Tensor, fake_features: torch.Tensor) -
     metric.update(real_features.double(), real=True)
     metric.update(fake_features.double(), real=False)
     return float(metric.compute())
+
+
+def precision_recall(
+    real_features: torch.Tensor, fake_features: torch.Tensor, nearest_k: int = NEAREST_K
+) -> dict[str, float]:
+    """Precision, recall, density and coverage of (M, F) generated features against (N, F) real
+    ones, each in [0, 1] (density can exceed 1): precision low = unrealistic images, recall low =
+    missing variety."""
+    from prdc import compute_prdc
+
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints the two set sizes
+        scores = compute_prdc(
+            real_features.float().numpy(), fake_features.float().numpy(), nearest_k
+        )
+    return {name: float(value) for name, value in scores.items()}
 
 
 def classifier_score(logits: torch.Tensor, splits: int = 10) -> float:
@@ -112,13 +137,30 @@ def quality_row(
     classes: list[str],
     temperature: float = 1.0,
 ) -> dict:
-    """fd_clf from the features; is_clf and recognisability from the temperature-scaled logits."""
+    """fd_clf, precision and recall from the features; is_clf and recognisability from the
+    temperature-scaled logits."""
     scaled = logits / temperature
     return {
         "fd_clf": frechet_distance(real_features, features),
+        **precision_recall(real_features, features),
         "is_clf": classifier_score(scaled),
         **recognisability(scaled, classes),
     }
+
+
+@torch.no_grad()
+def relative_nearest_error(images: torch.Tensor, reference: torch.Tensor) -> float:
+    """How much of a real image each generated one gets right, where a blank image cannot win:
+    the mean over (B, C, H, W) `images` of |x - n|^2 / |m - n|^2, with n the nearest of the (N, D)
+    flat `reference` images and m their per-pixel median (the "blank" image: black for shapes). A
+    copy of a real image scores 0, the blank image 1, whatever the images' size or brightness."""
+    flat = images.flatten(1).float()
+    blank = reference.median(dim=0).values
+    nearest = torch.cat(
+        [torch.cdist(part, reference).argmin(dim=1) for part in flat.split(256)]
+    )  # (B,) index of each image's nearest reference
+    error = (flat - reference[nearest]).pow(2).sum(1)
+    return float((error / (blank - reference[nearest]).pow(2).sum(1).clamp_min(1e-12)).mean())
 
 
 def sharpness(images: torch.Tensor) -> float:
