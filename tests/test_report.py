@@ -394,3 +394,34 @@ def test_render_names_the_stage_of_a_missing_figure(project):  # noqa: F811
     store.write_json(compare.SAMPLE_QUALITY, quality)
     with pytest.raises(VaelabError, match="no numbers for conv_beta5; rerun the sample_quality"):
         report.render(params)
+
+
+def curve(test, train):
+    return [
+        {"epoch": e, "test_neg_elbo": a, "train_neg_elbo": b}
+        for e, (a, b) in enumerate(zip(test, train, strict=True), 1)
+    ]
+
+
+def test_worst_rise_measures_a_spike_against_the_best_epoch_before_it():
+    assert report.worst_rise(curve([-100.0, -110.0, -120.0], [0, 0, 0])) == 0.0
+    assert report.worst_rise(curve([-100.0, -110.0, -99.0, -120.0], [0, 0, 0, 0])) == pytest.approx(
+        0.1
+    )
+
+
+def test_fit_sentence_says_where_the_test_loss_was_lowest_and_how_the_gap_moved():
+    falling = report.fit_sentence(curve([-100.0, -110.0, -120.0], [-101.0, -112.0, -125.0]))
+    assert "still at its lowest in the last epoch (-120.0 nats at epoch 3)" in falling
+    assert "overfits" not in falling
+    rising = report.fit_sentence(curve([-100.0, -120.0, -115.0], [-101.0, -125.0, -140.0]))
+    assert "lowest at epoch 2 (-120.0 nats) and rose to -115.0" in rising
+    assert "gap went from 5.0 to 25.0 nats: the model overfits after epoch 2" in rising
+
+
+def test_a_spike_in_the_test_loss_misses_the_stability_target():
+    spiky = copy.deepcopy(CIFAR)
+    spiky["fc"]["worst_rise"], spiky["conv"]["worst_rise"] = 0.05, 0.002
+    checks = "\n".join(report.target_checks(spiky, QUALITY["reference"], "conv", 0.93))
+    assert "**missed**: fc: no epoch's test -ELBO more than 1% above the best before it" in checks
+    assert "met: conv: no epoch's test -ELBO more than 1% above the best before it" in checks

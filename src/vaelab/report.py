@@ -24,7 +24,7 @@ SUMMARY = store.REPORTS / "summary.md"
 README = store.REPORTS / "README.md"
 USED_DIM_NATS = 0.1  # a latent dim "carries information" when its mean KL reaches this
 # The sample-quality targets the report checks (target_checks).
-BPD_TARGET, CLASS_SHARE_TARGET, JUDGE_TARGET = 5.0, 0.04, 0.90
+BPD_TARGET, CLASS_SHARE_TARGET, JUDGE_TARGET, RISE_TARGET = 5.0, 0.04, 0.90, 0.01
 # Scores in [0, 1] (MIG, DCI, precision, recall): absolute changes below 0.05 are "no clear effect".
 CLEAR_SCORE = 0.05
 # The figures render draws, in reports/figures/compare/.
@@ -467,6 +467,14 @@ def target_checks(cifar: dict, reference: dict, name: str, judge_accuracy: float
         ),
     ]
     for run, row in cifar.items():
+        if "worst_rise" in row:
+            checks.append(
+                (
+                    row["worst_rise"] <= RISE_TARGET,
+                    f"{run}: no epoch's test -ELBO more than {RISE_TARGET:.0%} above the best "
+                    f"before it: at most {row['worst_rise']:.1%}",
+                )
+            )
         prior, gmm = row["samplers"]["prior"]["fd_clf"], row["samplers"]["gmm"]["fd_clf"]
         checks.append(
             (gmm < prior, f"{run}: the GMM sampler lowers fd_clf: {gmm:.2f} vs prior {prior:.2f}")
@@ -527,6 +535,43 @@ def _shell_sentence(consistency: dict[str, float], fd_codes: dict[str, float]) -
     )
 
 
+def loss_key(rows: list[dict]) -> str:
+    """The per-epoch test loss to judge a run's training by: the beta-free -ELBO when logged."""
+    return "test_neg_elbo" if "test_neg_elbo" in rows[0] else "test_loss"
+
+
+def worst_rise(rows: list[dict]) -> float:
+    """The largest rise of an epoch's test loss above the best of the epochs before it, as a
+    fraction of that best (0 = the test loss never went up)."""
+    key, rise = loss_key(rows), 0.0
+    best = rows[0][key]
+    for row in rows[1:]:
+        rise = max(rise, (row[key] - best) / abs(best))
+        best = min(best, row[key])
+    return rise
+
+
+def fit_sentence(rows: list[dict]) -> str:
+    """Where the test -ELBO was lowest, where it ended, and how the train-test gap moved."""
+    key = loss_key(rows)
+    train_key = key.replace("test_", "train_")
+    best = min(rows, key=lambda row: row[key])
+    last = rows[-1]
+    gap = {row["epoch"]: row[key] - row[train_key] for row in (best, last)}
+    if best is last:
+        return (
+            f"The test -ELBO was still at its lowest in the last epoch ({last[key]:.1f} nats at "
+            f"epoch {last['epoch']}); the train-test gap there is {gap[last['epoch']]:.1f} nats."
+        )
+    return (
+        f"The test -ELBO was lowest at epoch {best['epoch']} ({best[key]:.1f} nats) and rose to "
+        f"{last[key]:.1f} by the last epoch ({last['epoch']}), while the train-test gap went from "
+        f"{gap[best['epoch']]:.1f} to {gap[last['epoch']]:.1f} nats: the model overfits after "
+        f"epoch {best['epoch']}. The numbers here are those of the last epoch's weights (no early "
+        "stopping)."
+    )
+
+
 def faces_section(run: str, m: dict, figures: list[tuple[str, str, str]]) -> str:
     """The faces section of reports/README.md, from the faces run's evaluation only; its
     paragraphs and tables are `blocks`, separated by blank lines."""
@@ -549,6 +594,7 @@ def faces_section(run: str, m: dict, figures: list[tuple[str, str, str]]) -> str
         f"{m['image_size']}x{m['image_size']}; the last {m['test_images']:,} faces are held out. "
         f"Numbers from `reports/eval/{run}.json`.",
         markdown_table([title for _, title, _ in columns], [_cells(shown, columns)]),
+        *([m["fit"]] if "fit" in m else []),
         "### Shells: realism near and far from the origin",
         f"Codes at radius r x sqrt(d) (d = {m['latent_dim']}; N(0, I) puts its samples near r = "
         f"1), {m['tour_samples']:,} per shell in random directions. Each is decoded and the image "
@@ -785,13 +831,18 @@ def render(params: dict) -> list[Path]:
         if rows and "epoch_seconds" in rows[0]:
             evals[run].setdefault("train_seconds", sum(row["epoch_seconds"] for row in rows))
     cifar = {
-        run: {**evals[run], **quality["runs"][run], "beta": run_config(params, run)["beta"]}
+        run: {
+            **evals[run],
+            **quality["runs"][run],
+            "beta": run_config(params, run)["beta"],
+            "worst_rise": worst_rise(histories[run]),
+        }
         for run in r["cifar"]
     }
     drawn = draw_comparisons(params, r, evals, histories, resolve_device(params["device"]))
     summary = beta_summary(cifar, r["pair"], r["baseline"], study)
     store.atomic_write(SUMMARY, lambda tmp: Path(tmp).write_text(summary))
-    faces = {run: evals[run] for run in r["faces"]}
+    faces = {run: {**evals[run], "fit": fit_sentence(histories[run])} for run in r["faces"]}
     readme = report_readme(r, cifar, quality, summary, figures, study, faces)
     store.atomic_write(README, lambda tmp: Path(tmp).write_text(readme))
     print(f"wrote {SUMMARY}, {README} and {len(drawn)} figures in {store.figures_dir('compare')}")
