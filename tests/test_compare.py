@@ -16,14 +16,31 @@ from vaelab.models import build_model
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = [f"class{i}" for i in range(10)]
-TINY_VAE = {"arch": "conv", "latent_dim": 3, "widths": [4, 8], "initial_sigma": 0.1}
-TINY_FC = {"arch": "fc", "latent_dim": 3, "hidden": [8], "initial_sigma": 0.1}
+TINY_VAE = {
+    "arch": "conv",
+    "latent_dim": 3,
+    "widths": [4, 8],
+    "likelihood": {"kind": "gaussian", "sigma": 0.1},
+}
+TINY_FC = {
+    "arch": "fc",
+    "latent_dim": 3,
+    "hidden": [8],
+    "likelihood": {"kind": "gaussian", "sigma": 0.1},
+}
 
 
 def tiny_params() -> dict:
     params = load_params(ROOT / "params.yaml")
     params["device"] = "cpu"
-    params["compare"]["sample_quality"].update(sample_count=40, gmm_components=2, batch_size=16)
+    params["compare"]["sample_quality"].update(
+        sample_count=40,
+        gmm_components=2,
+        batch_size=16,
+        second_stage_hidden=8,
+        second_stage_epochs=2,
+    )
+    params["runs"]["evaluator"]["holdout"] = 20  # the last 20 of write_cifar's 48 training images
     params["compare"]["beta_study"].update(cifar_codes=24, gradient_images=2, gradient_samples=4)
     return params
 
@@ -58,7 +75,7 @@ def save_tiny_judge(images: np.ndarray, labels: np.ndarray, steps: int = 40) -> 
     store.save_model(store.model_dir("evaluator"), judge.eval(), {"model": config})
 
 
-def write_cifar(train: int = 48, test: int = 60, seed: int = 0, y_test=None) -> dict:
+def write_cifar(train: int = 48, test: int = 60, seed: int = 0, y_test=None, y_train=None) -> dict:
     """A labelled 32x32 dataset in data/cifar10.npz (a class colour plus noise)."""
     rng = np.random.default_rng(seed)
 
@@ -69,7 +86,8 @@ def write_cifar(train: int = 48, test: int = 60, seed: int = 0, y_test=None) -> 
         )
         return images.astype(np.uint8), labels.astype(np.int64)
 
-    (x_train, y_train), (x_test, labels) = split(train), split(test)
+    (x_train, own_labels), (x_test, labels) = split(train), split(test)
+    y_train = own_labels if y_train is None else np.asarray(y_train)
     arrays = {
         "x_train": x_train,
         "y_train": y_train,
@@ -221,14 +239,15 @@ def test_sample_quality_judges_every_run_against_real_test_images(project, figur
     result = compare.sample_quality(project["params"])
     assert json.loads(Path("reports/sample_quality.json").read_text()) == result
     assert (
-        result["calibration_images"] == 30
+        result["calibration_images"] == 20
+        and result["real_images"] == 30
         and result["scored_images"] == 30
         and result["sample_count"] == 40
     )
     assert set(result["reference"]) == {"real_test", "noise", "blurred"}
     for run in ("fc", "conv", "conv_beta5"):
         row = result["runs"][run]
-        assert set(row["samplers"]) == {"prior", "gmm"}
+        assert set(row["samplers"]) == {"prior", "gmm", "two_stage"}
         for judged in (*row["samplers"].values(), row["reconstructions"]):
             assert (
                 np.isfinite(judged["fd_clf"])
@@ -248,29 +267,42 @@ def test_sample_quality_judges_every_run_against_real_test_images(project, figur
     )  # each cell titled with label and confidence
     samplers = figures["samplers_conv.png"]
     assert (
-        len(image_cells(samplers)) == 2
+        len(image_cells(samplers)) == 3
         and np.isfinite(samplers.axes[0].images[0].get_array()).all()
     )
+    nearest = figures["nearest_training_conv.png"]  # a samples row and a nearest row per sampler
+    assert len(image_cells(nearest)) == 6
+    assert [ax.get_ylabel().split("\n")[0] for ax in image_cells(nearest)][::2] == [
+        "prior",
+        "gmm",
+        "two_stage",
+    ]
     assert project["logged"] == ["fc", "conv", "conv_beta5", "evaluator"]
     with Image.open("reports/figures/sample_quality/samplers_fc.png") as image:
         assert np.asarray(image.convert("L")).std() > 0  # the file holds the drawn images
 
 
-def test_the_temperature_never_sees_the_labels_of_scored_images(project):
+def test_no_test_label_fits_anything_the_temperature_comes_from_the_training_holdout(project):
     first = compare.sample_quality(project["params"])
-    # Relabel the scored half: the temperature, the reference rows and every run's numbers stay.
-    labels = np.arange(60) % 10
-    labels[30:] = (labels[30:] + 3) % 10
-    write_cifar(y_test=labels)
+    # Relabel every test image: the temperature, the reference rows and every run's numbers stay.
+    write_cifar(y_test=(np.arange(60) + 3) % 10)
     second = compare.sample_quality(project["params"])
     assert second["temperature"] == first["temperature"]
     assert second["reference"] == first["reference"] and second["runs"] == first["runs"]
-    # Relabelling the calibration half moves it.
-    labels[:30] = (labels[:30] + 5) % 10
-    write_cifar(y_test=labels)
+    # Relabelling the judge's held-out training images moves it.
+    labels = np.arange(48) % 10
+    labels[28:] = (labels[28:] + 5) % 10
+    write_cifar(y_train=labels)
     third = compare.sample_quality(project["params"])
     assert third["temperature"] != first["temperature"]
     assert third["judge_accuracy"] != first["judge_accuracy"]
+
+
+def test_sample_quality_refuses_a_judge_without_a_holdout(project):
+    params = copy.deepcopy(project["params"])
+    params["runs"]["evaluator"]["holdout"] = 0
+    with pytest.raises(VaelabError, match="holdout is 0"):
+        compare.sample_quality(params)
 
 
 def test_sample_quality_refuses_a_judge_that_is_not_a_classifier(project):

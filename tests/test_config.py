@@ -81,6 +81,20 @@ def test_the_project_params_are_valid_and_hold_the_required_study():
             r"compare.sample_quality names run 'vq'",
         ),
         (lambda p: p.pop("runs"), r"runs is missing"),
+        (
+            lambda p: p["runs"]["conv"]["model"]["likelihood"].update(kind="poisson"),
+            r"runs.conv.model.likelihood.kind must be one of gaussian, gaussian_fixed, "
+            r"logistic_mixture, got 'poisson'",
+        ),
+        (
+            lambda p: p["runs"]["conv"]["model"]["likelihood"].update(
+                kind="logistic_mixture", mixtures=0
+            ),
+            r"runs.conv.model.likelihood.mixtures must be >= 1",
+        ),
+        (lambda p: p["runs"]["fc"].update(grad_clip=-1), r"runs.fc.grad_clip must be >= 0"),
+        (lambda p: p["runs"]["fc"].pop("warmup_fraction"), r"runs.fc.warmup_fraction is missing"),
+        (lambda p: p["runs"]["evaluator"].pop("holdout"), r"runs.evaluator.holdout is missing"),
     ],
 )
 def test_invalid_params_name_the_key_and_the_fix(edit, message):

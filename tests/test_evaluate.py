@@ -19,7 +19,12 @@ from vaelab.errors import VaelabError
 from vaelab.models import build_model
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY_MODEL = {"arch": "conv", "latent_dim": 4, "widths": [4, 8], "initial_sigma": 0.1}
+TINY_MODEL = {
+    "arch": "conv",
+    "latent_dim": 4,
+    "widths": [4, 8],
+    "likelihood": {"kind": "gaussian", "sigma": 0.1},
+}
 VAE_FIGURES = {
     "curves.png",
     "samples.png",
@@ -49,6 +54,8 @@ def tiny_params() -> dict:
             "epochs": 1,
             "batch_size": 8,
             "lr": 0.001,
+            "warmup_fraction": 0.0,
+            "grad_clip": 0.0,
             "seed": 0,
         }
         if objective == "classifier":

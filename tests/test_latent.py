@@ -111,7 +111,11 @@ def test_nearest_neighbour_mse_matches_brute_force():
     flat = latent.reference_pixels(reference)
     images = torch.rand(7, 3, 32, 32, generator=generator)
     brute = torch.stack([((flat - image.flatten()) ** 2).mean(dim=1).min() for image in images])
-    assert torch.allclose(latent.nearest_neighbour_mse(images, flat, chunk=16), brute, atol=1e-5)
+    assert torch.allclose(latent.nearest_neighbour_mse(images, flat), brute, atol=1e-5)
+    # The search in chunks finds the same neighbours as one block.
+    assert torch.equal(
+        latent.nearest_index(images, flat, chunk=16), latent.nearest_index(images, flat)
+    )
     # A reference image itself is at distance 0.
     own = flat[3].reshape(3, 32, 32).unsqueeze(0)
     assert latent.nearest_neighbour_mse(own, flat).item() < 1e-6

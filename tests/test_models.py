@@ -7,21 +7,35 @@ FC = {"arch": "fc", "latent_dim": 16, "hidden": [64, 32]}
 CONV = {"arch": "conv", "latent_dim": 16, "widths": [8, 16, 32, 64]}
 
 
-@pytest.mark.parametrize("config", [FC, CONV], ids=["fc", "conv"])
-def test_shapes_and_range(config):
+MIXTURE = {"kind": "logistic_mixture", "mixtures": 3}
+
+
+@pytest.mark.parametrize(
+    "config, channels",
+    [
+        (FC, 3),
+        (CONV, 3),
+        ({**CONV, "likelihood": MIXTURE}, 30),
+        ({**FC, "likelihood": MIXTURE}, 30),
+    ],
+    ids=["fc", "conv", "conv-mixture", "fc-mixture"],
+)
+def test_shapes_and_range(config, channels):
     model = build_model(config)
     x = torch.rand(5, 3, 32, 32)
-    mean, mu, logvar = model(x)
+    decoded, mu, logvar = model(x)  # the likelihood's parameters of a sampled z
     assert mu.shape == logvar.shape == (5, 16)
-    assert mean.shape == (5, 3, 32, 32)
-    assert mean.min() >= 0 and mean.max() <= 1
-    assert model.decode(torch.randn(7, 16)).shape == (7, 3, 32, 32)
+    assert decoded.shape == (5, channels, 32, 32)
+    mean = model.decode(torch.randn(7, 16))  # the mean image, always in [0, 1]
+    assert mean.shape == (7, 3, 32, 32) and mean.min() >= 0 and mean.max() <= 1
+    nll = model.reconstruction_nll(x, decoded)
+    assert nll.shape == (5,) and torch.isfinite(nll).all() and (nll > 0).all()  # 8-bit nats
 
 
 def test_conv_vae_generalises_to_64x64_with_one_more_block():
     model = build_model({**CONV, "widths": [8, 16, 32, 64, 64], "image_size": 64})
-    mean, mu, _ = model(torch.rand(2, 3, 64, 64))
-    assert mean.shape == (2, 3, 64, 64) and mu.shape == (2, 16)
+    decoded, mu, _ = model(torch.rand(2, 3, 64, 64))
+    assert decoded.shape == (2, 3, 64, 64) and mu.shape == (2, 16)
 
 
 def test_conv_rejects_a_size_its_blocks_cannot_halve():

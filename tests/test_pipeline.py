@@ -44,11 +44,18 @@ def tiny_params(params: dict, mirror: Path) -> dict:
             epochs=1, batch_size={"cifar10": 64, "faces": 16, "shapes": 32}[run_params["dataset"]]
         )
     params["runs"]["evaluator"]["model"]["width"] = 4
+    params["runs"]["evaluator"]["holdout"] = 50
     for settings in params["evaluate"].values():
         settings["batch_size"] = 50
     params["evaluate"]["faces"].update(sample_count=40, gmm_components=2)
     params["evaluate"]["shapes"].update(code_count=100, dci_trees=5, prior_samples=16, paths=4)
-    params["compare"]["sample_quality"].update(sample_count=100, gmm_components=2, batch_size=50)
+    params["compare"]["sample_quality"].update(
+        sample_count=100,
+        gmm_components=2,
+        batch_size=50,
+        second_stage_hidden=16,
+        second_stage_epochs=2,
+    )
     params["compare"]["beta_study"].update(cifar_codes=50, gradient_images=4, gradient_samples=8)
     return params
 
@@ -119,9 +126,13 @@ def test_every_training_stage_has_one_mlflow_run_and_no_stage_adds_a_paramless_o
 
     client = mlflow.MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
     runs = [r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])]
-    assert sorted(r.info.run_name for r in runs) == sorted(params["runs"])
+    assert sorted(r.data.tags["vaelab.run"] for r in runs) == sorted(params["runs"])
     for ml_run in runs:
-        name = ml_run.info.run_name
+        name = ml_run.data.tags["vaelab.run"]
+        assert ml_run.info.run_name.startswith(f"{name}-")  # with its params hash
+        assert [i.dataset.name for i in ml_run.inputs.dataset_inputs] == [
+            params["runs"][name]["dataset"]
+        ]
         assert ml_run.data.params["objective"] == params["runs"][name]["objective"]
         assert ml_run.data.tags["vaelab.run"] == name and ml_run.data.tags["data_sha256"]
         key = "test_accuracy" if params["runs"][name]["objective"] == "classifier" else "test_recon"
@@ -133,6 +144,47 @@ def test_dvc_sees_everything_up_to_date_and_a_second_repro_is_a_no_op(smoke_proj
     project, env, dvc, _, _ = smoke_project
     assert "up to date" in run(dvc + ["status"], project, env)
     assert "Running stage" not in run(dvc + ["repro"], project, env)
+
+
+def test_dvc_plots_render_offline_with_the_committed_template(smoke_project):
+    import configparser
+
+    project, env, dvc, _, _ = smoke_project
+    config = configparser.ConfigParser()
+    config.read(ROOT / ".dvc" / "config")
+    template = config["plots"]["html_template"]
+    (project / ".dvc" / template).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / ".dvc" / template, project / ".dvc" / template)
+    run(dvc + ["config", "plots.html_template", template], project, env)
+    run(dvc + ["plots", "show", "-o", "plots_out"], project, env)
+    html = (project / "plots_out" / "index.html").read_text()
+    assert "vegaEmbed" in html and "bits_per_dim" in html and "shapes_kl" in html
+    assert "<script src=" not in html and "cdn.jsdelivr" not in html  # nothing from the network
+    assert "reports_figures_conv_samples.png" in html or "samples.png" in html  # image plots too
+
+
+def test_a_local_remote_shares_data_and_models_without_retraining(smoke_project, tmp_path):
+    project, env, dvc, _, _ = smoke_project
+    remote = tmp_path / "remote"
+    run(dvc + ["remote", "add", "-d", "--local", "shared", str(remote)], project, env)
+    try:
+        run(dvc + ["push"], project, env)
+    finally:
+        run(dvc + ["remote", "remove", "--local", "shared"], project, env)
+    # A teammate: a copy of what git holds (no data/, models/, checkpoints/), then `dvc pull`.
+    clone = tmp_path / "clone"
+    shutil.copytree(
+        project,
+        clone,
+        ignore=shutil.ignore_patterns("data", "models", "checkpoints", "cache", "tmp", "mlflow.db"),
+    )
+    run(dvc + ["remote", "add", "-d", "shared", str(remote)], clone, env)
+    run(dvc + ["pull"], clone, env)
+    assert (clone / "models" / "conv" / "model.pt").is_file()
+    assert (clone / "data" / "cifar10.npz").is_file()
+    status = run(dvc + ["status"], clone, env)
+    assert "up to date" in status  # nothing to retrain
+    assert "Running stage" not in run(dvc + ["repro"], clone, env)
 
 
 def test_editing_an_imported_module_makes_its_stages_stale(smoke_project):

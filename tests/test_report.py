@@ -61,6 +61,7 @@ QUALITY = {
     "judge_test_accuracy": 0.93,
     "temperature": 0.5,
     "calibration_images": 5000,
+    "real_images": 5000,
     "scored_images": 5000,
     "sample_count": 10000,
     "reference": {
@@ -133,12 +134,19 @@ def test_quality_table_ranks_by_fd_clf_and_targets_are_checked():
     )
     assert "met: the judge's test accuracy at least 90%: 93.0%" in text
     assert "met: conv: the GMM sampler lowers fd_clf" in text
+    staged = copy.deepcopy(CIFAR)
+    staged["conv"]["samplers"]["two_stage"] = copy.deepcopy(staged["conv"]["samplers"]["gmm"])
+    staged["conv"]["samplers"]["two_stage"]["fd_clf"] = 12.0
+    assert "met: conv: the second-stage VAE lowers fd_clf below both: 12.00" in checks(staged)
+    staged["conv"]["samplers"]["two_stage"]["fd_clf"] = 17.0  # between the prior's and the GMM's
+    assert "**missed**: conv: the second-stage VAE lowers fd_clf below both" in checks(staged)
     worse = copy.deepcopy(CIFAR)
     worse["conv"]["samplers"]["gmm"]["fd_clf"] = 21.0
     assert "**missed**: conv: the GMM sampler lowers fd_clf: 21.00 vs prior 20.00" in checks(worse)
     readme = report.report_readme(ROLES, CIFAR, QUALITY, summary(), [])
     assert "| conv | 1 |" in readme and "accuracy on them is 88.0%" in readme
-    assert "The other 5,000, whose labels are never used" in readme
+    assert "nor the last 5,000 training images, whose labels fit its temperature" in readme
+    assert "No test label fits anything" in readme
     assert "the judge's test accuracy at least 90%: 93.0%" in readme
 
 

@@ -37,7 +37,7 @@ def test_final_numbers_join_the_training_run_and_never_create_a_new_one(tmp_path
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
     store.save_model(store.model_dir("tiny"), torch.nn.Linear(2, 2), {"model": {}})
-    with tracking.training_run("tiny", "toy") as run:
+    with tracking.training_run({"name": "tiny", "dataset": "toy", "lr": 0.1}) as run:
         tracking.record_run("tiny", run)
     tracking.log_final(
         "tiny", {"test_bpd": 5.5, "dci": {"informativeness": 0.5}, "kl_per_dim": [1.0]}
@@ -45,8 +45,49 @@ def test_final_numbers_join_the_training_run_and_never_create_a_new_one(tmp_path
     tracking.log_final("never_trained", {"test_bpd": 1.0})  # no run: a note, not a new run
     client = mlflow.MlflowClient()
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
-    assert [r.info.run_name for r in runs] == ["tiny"]
+    assert [r.data.tags[tracking.RUN_TAG] for r in runs] == ["tiny"]
+    assert runs[0].info.run_name.startswith("tiny-")  # with the params hash: runs told apart
+    assert runs[0].data.params == {"name": "tiny", "dataset": "toy", "lr": "0.1"}
     assert runs[0].data.metrics == {"final.test_bpd": 5.5, "final.dci.informativeness": 0.5}
 
     (store.model_dir("tiny") / tracking.RUN_FILE).unlink()  # e.g. models pulled from a remote
     assert tracking.find_run("tiny") == run.info.run_id  # found by tag and model checksum
+
+
+def test_the_store_is_found_from_the_repository_root_for_queued_experiments(tmp_path, monkeypatch):
+    root, elsewhere = tmp_path / "repo", tmp_path / ".dvc" / "tmp" / "exps" / "run1"
+    elsewhere.mkdir(parents=True)
+    monkeypatch.chdir(elsewhere)  # where DVC runs a queued experiment
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("DVC_ROOT", str(root))
+    assert tracking.use_repository_store() == f"sqlite:///{root.resolve()}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://example.invalid:5000")
+    assert tracking.use_repository_store() == "http://example.invalid:5000"  # the variable wins
+
+
+def test_runs_are_named_and_tagged_so_they_can_be_told_apart(tmp_path, monkeypatch):
+    import mlflow
+    import numpy as np
+    import torch
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    monkeypatch.setenv("DVC_EXP_NAME", "wide-lr")
+    monkeypatch.setenv("DVC_EXP_BASELINE_REV", "abc123")
+    names = []
+    for lr in (0.1, 0.2):
+        run = {"name": "conv", "dataset": "toy", "lr": lr}
+        with tracking.training_run(run) as active:
+            data = {"x_train": torch.zeros(4, 8, 8, 3, dtype=torch.uint8), "y_train": None}
+            tracking.log_dataset("toy", data, tmp_path / "toy.npz", "f" * 64)
+            names.append(active.info.run_name)
+    assert names[0] != names[1] and all(
+        n.startswith("conv-") and n.endswith("-wide-lr") for n in names
+    )
+    logged = mlflow.get_run(mlflow.last_active_run().info.run_id)
+    assert logged.data.tags["dvc.exp_name"] == "wide-lr"
+    assert logged.data.tags["dvc.baseline_rev"] == "abc123"
+    assert logged.data.tags[tracking.PARAMS_TAG] == tracking.params_digest(run)
+    inputs = logged.inputs.dataset_inputs
+    assert [i.dataset.name for i in inputs] == ["toy"] and inputs[0].dataset.digest == "f" * 16
+    assert np.isfinite(float(logged.data.params["lr"]))

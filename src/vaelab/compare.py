@@ -27,10 +27,11 @@ from . import datasets, plots, store, tracking
 from .config import compare_config, dataset_config, evaluate_config, run_config
 from .errors import VaelabError
 from .metrics.disentanglement import gaussian_total_correlation
-from .metrics.latent import estimator_variances
+from .metrics.latent import estimator_variances, nearest_index, reference_pixels
 from .metrics.sample_quality import (
     SAMPLERS,
     fit_latent_gmm,
+    fit_second_stage,
     fit_temperature,
     quality_row,
     sample_codes,
@@ -45,6 +46,7 @@ METRICS_BETA = store.REPORTS / "metrics_beta.json"
 THEORY = store.REPORTS / "theory.md"
 SAMPLERS_DIR = store.MODELS / "samplers"
 FIGURE_GRID = 36  # images per panel of the labelled-samples and samplers figures
+NEAREST_SHOWN = 10  # samples per sampler in the nearest-training-image figure
 # The numbers of one shapes model that go into metrics_beta.json (its eval JSON keeps the matrices
 # and per-path values).
 SUMMARY_KEYS = (
@@ -116,15 +118,15 @@ def require_objective(params: dict, run: str, objective: str, where: str) -> dic
 
 
 def split_test_set(count: int) -> tuple[slice, slice]:
-    """(calibration, scored) halves of the test set. The judge trained on every training image, so
-    the test set is the only labelled data it has not seen: one half calibrates its temperature and
-    is the real-image statistics every row's fd_clf is measured against; the other half, whose
-    labels are never used, is what the real-image reference rows and the reconstructions are made
-    of. No image is both a reference and scored, and no scored image's label fitted anything."""
+    """(real, scored) halves of the test set, which the judge never trained on: the first half is
+    the real-image statistics every row's fd_clf and precision/recall are measured against; the
+    second is what the real-image reference rows and the reconstructions are made of. No image is
+    both, and no test label fits anything (the judge's temperature comes from its training
+    holdout)."""
     if count < 4:
         raise VaelabError(
             f"the test set has {count} images; the sample-quality comparison needs at least 4 "
-            "(half calibrate the judge, half are scored): raise datasets.<name>.test_limit"
+            "(half are the real statistics, half are scored): raise datasets.<name>.test_limit"
         )
     half = count // 2
     return slice(0, half), slice(half, count)
@@ -168,25 +170,28 @@ def inception_fid(weights: str | None, real: torch.Tensor, fake: torch.Tensor) -
 
 
 class Judge:
-    """The classifier run as a scorer: every image set is compared with the calibration half of the
-    test set, its probabilities temperature-scaled on that half's labels."""
+    """The classifier run as a scorer: every image set is compared with real test images (uint8
+    NHWC `real`); its probabilities are temperature-scaled on the labelled training images the
+    judge was kept from (`holdout`, `holdout_labels`)."""
 
     def __init__(
         self,
         classifier,
-        calibration: torch.Tensor,
-        labels: torch.Tensor,
+        real: torch.Tensor,
+        holdout: torch.Tensor,
+        holdout_labels: torch.Tensor,
         classes: list[str],
-        real_sharpness: float,
         device: torch.device,
         batch_size: int,
     ):
         self.classifier, self.classes = classifier, classes
         self.device, self.batch_size = device, batch_size
-        self.real_features, logits = self.classify(datasets.to_display(calibration))
-        self.temperature = fit_temperature(logits, labels)
-        self.accuracy = float((logits.argmax(1) == labels).float().mean())
-        self.real_sharpness = real_sharpness
+        real = datasets.to_display(real)
+        self.real_features, _ = self.classify(real)
+        self.real_sharpness = sharpness(real)
+        _, logits = self.classify(datasets.to_display(holdout))
+        self.temperature = fit_temperature(logits, holdout_labels)
+        self.accuracy = float((logits.argmax(1) == holdout_labels).float().mean())
 
     def classify(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return classify_batches(self.classifier, images, self.device, self.batch_size)
@@ -204,7 +209,13 @@ class Judge:
 
 
 def judge_run(
-    run: str, judge: Judge, dataset: dict, scored: torch.Tensor, config: dict, device: torch.device
+    run: str,
+    judge: Judge,
+    dataset: dict,
+    train_pixels: torch.Tensor,
+    scored: torch.Tensor,
+    config: dict,
+    device: torch.device,
 ) -> tuple[dict, dict]:
     """One VAE's samples (per sampler) and reconstructions of the scored test images, judged; the
     fitted mixture is saved to models/samplers/<run>.npz. Returns (numbers, figure paths)."""
@@ -213,8 +224,12 @@ def judge_run(
     train_codes, _ = encode_batches(model, dataset["x_train"], device, batch, seed)
     gmm = fit_latent_gmm(train_codes, config["gmm_components"], seed)
     store.write_npz(SAMPLERS_DIR / f"{run}.npz", **gmm)
+    second_stage = fit_second_stage(
+        train_codes, seed, config["second_stage_hidden"], config["second_stage_epochs"]
+    )
     codes = {
-        sampler: sample_codes(sampler, count, model.latent_dim, seed, gmm) for sampler in SAMPLERS
+        sampler: sample_codes(sampler, count, model.latent_dim, seed, gmm, second_stage)
+        for sampler in SAMPLERS
     }
     samples = {sampler: decode_batches(model, z, device, batch) for sampler, z in codes.items()}
     row = {
@@ -229,7 +244,14 @@ def judge_run(
     figures = {
         "samples_labelled": out / f"samples_labelled_{run}.png",
         "samplers": out / f"samplers_{run}.png",
+        "nearest_training": out / f"nearest_training_{run}.png",
     }
+    shown = {sampler: images[:NEAREST_SHOWN] for sampler, images in samples.items()}
+    nearest = {
+        sampler: datasets.to_display(dataset["x_train"][nearest_index(images, train_pixels)])
+        for sampler, images in shown.items()
+    }
+    plots.plot_nearest_training(shown, nearest, figures["nearest_training"])
     shown = samples["prior"][:FIGURE_GRID]
     plots.plot_labelled_samples(
         shown, judge.scaled_logits(shown), judge.classes, figures["samples_labelled"]
@@ -239,6 +261,7 @@ def judge_run(
         {
             "prior N(0, I)": codes["prior"][:FIGURE_GRID],
             "Gaussian mixture on training codes": codes["gmm"][:FIGURE_GRID],
+            "second-stage VAE on training codes": codes["two_stage"][:FIGURE_GRID],
         },
         figures["samplers"],
     )
@@ -260,20 +283,26 @@ def sample_quality(params: dict) -> dict:
             "labelled dataset (cifar10) in compare.sample_quality"
         )
     device = resolve_device(params["device"])
-    calibration, scored = split_test_set(len(dataset["x_test"]))
+    real, scored = split_test_set(len(dataset["x_test"]))
     x_test = dataset["x_test"]
+    holdout = run_config(params, config["judge"])["holdout"]
+    if holdout < 2:
+        raise VaelabError(
+            f"runs.{config['judge']}.holdout is {holdout}: the judge's temperature needs labelled "
+            "images it never trained on; set it to e.g. 5000 in params.yaml"
+        )
     judge = Judge(
         load_run_model(config["judge"], device),
-        x_test[calibration],
-        dataset["y_test"][calibration],
+        x_test[real],
+        dataset["x_train"][-holdout:],
+        dataset["y_train"][-holdout:],
         dataset["classes"],
-        sharpness(datasets.to_display(x_test)),
         device,
         config["batch_size"],
     )
     print(
         f"judge {config['judge']}: accuracy {judge.accuracy:.4f} and temperature "
-        f"{judge.temperature:.3f} on the {calibration.stop} calibration test images"
+        f"{judge.temperature:.3f} on its {holdout} held-out training images"
     )
 
     reference = {
@@ -283,8 +312,11 @@ def sample_quality(params: dict) -> dict:
         ).items()
     }
     runs, figures = {}, {}
+    train_pixels = reference_pixels(dataset["x_train"])  # (N, C*H*W) on the decoder's scale
     for run in config["runs"]:
-        runs[run], figures[run] = judge_run(run, judge, dataset, x_test[scored], config, device)
+        runs[run], figures[run] = judge_run(
+            run, judge, dataset, train_pixels, x_test[scored], config, device
+        )
         print(
             f"{run}: "
             + ", ".join(
@@ -307,7 +339,8 @@ def sample_quality(params: dict) -> dict:
         "judge": config["judge"],
         "judge_accuracy": judge.accuracy,
         "temperature": judge.temperature,
-        "calibration_images": calibration.stop,
+        "calibration_images": holdout,  # training images the judge never saw
+        "real_images": real.stop,
         "scored_images": scored.stop - scored.start,
         "sample_count": config["sample_count"],
         "reference": reference,

@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from .errors import VaelabError
+from .losses import LIKELIHOODS
 
 OBJECTIVES = ("vae", "ae", "classifier")
 SOURCES = ("cifar10", "celeba", "shapes")
@@ -118,11 +119,13 @@ RUN_SCHEMA = {
     "objective": ("choice", OBJECTIVES),
     **at_least(epochs=1, batch_size=2),
     "lr": ("float", 0, True),
+    "warmup_fraction": ("fraction",),  # linear warm-up over this share of steps, then linear decay
+    "grad_clip": ("float", 0),  # the largest gradient norm a step may take; 0 = no clipping
     "seed": ("int", 0),
 }
 CLASSIFIER_SCHEMA = {
     "optimizer": ("choice", ("sgd", "adam")),
-    "warmup_fraction": ("fraction",),
+    "holdout": ("int", 0),  # the last N training images, kept from the judge to calibrate it
     "weight_decay": ("float", 0),
     "label_smoothing": ("fraction",),
     "augment": ("bool",),
@@ -156,7 +159,7 @@ COMPARE_SCHEMAS = {
     "sample_quality": {
         "runs": ("strs",),
         "judge": ("str",),
-        **at_least(sample_count=2, gmm_components=1),
+        **at_least(sample_count=2, gmm_components=1, second_stage_hidden=1, second_stage_epochs=1),
         "blur_sigma": ("float", 0, True),
         **at_least(batch_size=1, seed=0),
         "inception_weights": ("path",),
@@ -183,10 +186,18 @@ def _check_model(model, objective: str, where: str) -> dict:
         "arch": arch,
         "latent_dim": _check(model.get("latent_dim"), ("int", 1), f"{where}.latent_dim"),
         layers: _check(model[layers], ("ints",), f"{where}.{layers}"),
-        "initial_sigma": _check(
-            model.get("initial_sigma", 0.1), ("float", 0, True), f"{where}.initial_sigma"
-        ),
+        "likelihood": _check_likelihood(model.get("likelihood"), f"{where}.likelihood"),
     }
+
+
+def _check_likelihood(likelihood, where: str) -> dict:
+    """{kind: gaussian | gaussian_fixed, sigma} or {kind: logistic_mixture, mixtures}. The entry may
+    hold both keys (so `-S ...likelihood.kind=...` alone switches); only the kind's own is kept."""
+    kind = _check(_section(likelihood, where).get("kind"), ("choice", LIKELIHOODS), f"{where}.kind")
+    key, rule = (
+        ("mixtures", ("int", 1)) if kind == "logistic_mixture" else ("sigma", ("float", 0, True))
+    )
+    return {"kind": kind, key: _checked(likelihood, {key: rule}, where)[key]}
 
 
 def check_params(params) -> dict:

@@ -6,8 +6,10 @@
   32x32 and 64x64 images.
 * `resnet`: a small residual CIFAR-10 classifier whose features and predictions score samples.
 
-Both VAEs end in a sigmoid mean in [0, 1] and share a learned per-channel decoder scale; the
-likelihood is described in `losses.py`. The plain autoencoder is the VAE network used with z = mu.
+The decoder network outputs the parameters of the pixel likelihood (`losses.LIKELIHOODS`): one
+value per pixel and channel for the Gaussians (the mean, through a sigmoid), 10 per pixel for each
+component of the discretized logistic mixture. `VAE.decode` always returns the decoder's mean
+image, which is what every figure shows. The plain autoencoder is the VAE network used with z = mu.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import math
 import torch
 from torch import nn
 
+from . import losses
 from .datasets import to_model_input
 
 
@@ -28,34 +31,73 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 class VAE(nn.Module):
-    def __init__(self, encoder, decoder, latent_dim: int, channels: int, initial_sigma: float):
+    def __init__(self, encoder, decoder, latent_dim: int, channels: int, likelihood: dict):
         super().__init__()
         self.encoder = encoder
-        self.decoder = decoder
+        self.decoder = decoder  # z -> likelihood parameters (B, P, H, W)
         self.latent_dim = latent_dim
-        # log of the decoder's per-channel standard deviation, learned with the rest.
-        self.log_sigma = nn.Parameter(torch.full((1, channels, 1, 1), math.log(initial_sigma)))
+        self.likelihood = likelihood["kind"]
+        self.mixtures = likelihood.get("mixtures", 1)
+        if self.likelihood in ("gaussian", "gaussian_fixed"):
+            # log of the decoder's per-channel standard deviation: learned, or a fixed scale that
+            # gives the KL (and so beta) something to act against.
+            log_sigma = torch.full((1, channels, 1, 1), math.log(likelihood["sigma"]))
+            if self.likelihood == "gaussian":
+                self.log_sigma = nn.Parameter(log_sigma)
+            else:
+                self.register_buffer("log_sigma", log_sigma)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x: (B, C, H, W) in [0, 1] -> mu, logvar: (B, latent_dim)."""
         return self.encoder(x).chunk(2, dim=1)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """z: (B, latent_dim) -> decoder mean (B, C, H, W) in [0, 1]."""
+    def decode_params(self, z: torch.Tensor) -> torch.Tensor:
+        """z: (B, latent_dim) -> the likelihood's parameters (B, P, H, W)."""
         return self.decoder(z)
 
-    def forward(self, x: torch.Tensor):
-        mu, logvar = self.encode(x)
-        return self.decode(reparameterize(mu, logvar)), mu, logvar
+    def mean_image(self, params: torch.Tensor) -> torch.Tensor:
+        """Likelihood parameters -> the decoder's mean image (B, C, H, W) in [0, 1]."""
+        if self.likelihood == "logistic_mixture":
+            return losses.logistic_mixture_mean(params, self.mixtures)
+        return torch.sigmoid(params)
 
-    def decoder_sigma(self) -> float:
-        """The mean decoder standard deviation; inf (not an overflow error) when log_sigma runs away."""
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """z: (B, latent_dim) -> decoder mean (B, C, H, W) in [0, 1]."""
+        return self.mean_image(self.decode_params(z))
+
+    def reconstruction_nll(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        """-log P(image | z) in nats on the 8-bit grid, (B,), for dequantised x (B, C, H, W)."""
+        if self.likelihood == "logistic_mixture":
+            return losses.logistic_mixture_nll(x, params, self.mixtures)
+        return losses.dequantised_gaussian_nll(x, torch.sigmoid(params), self.log_sigma)
+
+    def forward(self, x: torch.Tensor):
+        """-> likelihood parameters of a sampled z (B, P, H, W), mu, logvar."""
+        mu, logvar = self.encode(x)
+        return self.decode_params(reparameterize(mu, logvar)), mu, logvar
+
+    def decoder_sigma(self) -> float | None:
+        """The mean Gaussian decoder standard deviation (inf, not an overflow error, when it runs
+        away); None for the logistic mixture, whose scale is per pixel."""
+        if not hasattr(self, "log_sigma"):
+            return None
         return float(self.log_sigma.detach().float().mean().exp())
 
 
-def _fc_pair(latent_dim: int, image_shape: tuple[int, int, int], hidden: list[int]):
-    pixels = math.prod(image_shape)
-    down, width = [nn.Flatten()], pixels
+class Generator(nn.Module):
+    """The servable half of a VAE: z (B, latent_dim) -> decoder mean images (B, C, H, W)."""
+
+    def __init__(self, vae: VAE):
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.vae.decode(z)
+
+
+def _fc_pair(latent_dim: int, image_shape: tuple[int, int, int], hidden: list[int], out: int):
+    _, size, _ = image_shape
+    down, width = [nn.Flatten()], math.prod(image_shape)
     for h in hidden:
         down += [nn.Linear(width, h), nn.LeakyReLU(0.2)]
         width = h
@@ -65,11 +107,11 @@ def _fc_pair(latent_dim: int, image_shape: tuple[int, int, int], hidden: list[in
     for h in reversed(hidden):
         up += [nn.Linear(width, h), nn.LeakyReLU(0.2)]
         width = h
-    up += [nn.Linear(width, pixels), nn.Sigmoid(), nn.Unflatten(1, image_shape)]
+    up += [nn.Linear(width, out * size * size), nn.Unflatten(1, (out, size, size))]
     return nn.Sequential(*down), nn.Sequential(*up)
 
 
-def _conv_pair(latent_dim: int, image_shape: tuple[int, int, int], widths: list[int]):
+def _conv_pair(latent_dim: int, image_shape: tuple[int, int, int], widths: list[int], out: int):
     channels, size, _ = image_shape
     side = size // 2 ** len(widths)  # spatial side at the bottleneck
     if side < 1 or side * 2 ** len(widths) != size:
@@ -89,7 +131,7 @@ def _conv_pair(latent_dim: int, image_shape: tuple[int, int, int], widths: list[
     up = [nn.Linear(latent_dim, flat), nn.Unflatten(1, (widths[-1], side, side)), nn.LeakyReLU(0.2)]
     for w_in, w_out in zip(widths[::-1], widths[::-1][1:], strict=False):
         up += _normalised(nn.ConvTranspose2d(w_in, w_out, 4, stride=2, padding=1, bias=False))
-    up += [nn.ConvTranspose2d(widths[0], channels, 4, stride=2, padding=1), nn.Sigmoid()]
+    up.append(nn.ConvTranspose2d(widths[0], out, 4, stride=2, padding=1))
     return nn.Sequential(*down), nn.Sequential(*up)
 
 
@@ -157,15 +199,15 @@ def build_model(config: dict) -> nn.Module:
         return Classifier(config["width"], config.get("classes", 10))
     size = config.get("image_size", 32)
     image_shape = (config.get("channels", 3), size, size)
+    likelihood = config.get("likelihood", {"kind": "gaussian", "sigma": 0.1})
+    out = losses.parameter_channels(likelihood, image_shape[0])
     if arch == "fc":
-        encoder, decoder = _fc_pair(config["latent_dim"], image_shape, list(config["hidden"]))
+        pair = _fc_pair(config["latent_dim"], image_shape, list(config["hidden"]), out)
     elif arch == "conv":
-        encoder, decoder = _conv_pair(config["latent_dim"], image_shape, list(config["widths"]))
+        pair = _conv_pair(config["latent_dim"], image_shape, list(config["widths"]), out)
     else:
         raise ValueError(f"unknown arch {arch!r}; choose fc, conv or resnet")
-    return VAE(
-        encoder, decoder, config["latent_dim"], image_shape[0], config.get("initial_sigma", 0.1)
-    )
+    return VAE(*pair, config["latent_dim"], image_shape[0], likelihood)
 
 
 # The batched passes every evaluation uses: eval mode, no gradients, results on the CPU.

@@ -267,6 +267,19 @@ def plot_samplers(model: VAE, codes: dict[str, torch.Tensor], path: Path, column
     save_figure(fig, path)
 
 
+def plot_nearest_training(
+    samples: dict[str, torch.Tensor], nearest: dict[str, torch.Tensor], path: Path
+) -> None:
+    """Each sampler's images (decoder means) above the training image nearest to each of them by
+    pixel distance: a reader sees whether the model copies its training set."""
+    fig = Figure(figsize=(11, 1.5 * 2 * len(samples)))
+    axes = _column(fig, 2 * len(samples))
+    for i, (name, images) in enumerate(samples.items()):
+        _show(axes[2 * i], images, nrow=len(images), ylabel=f"{name}\n(decoder mean)")
+        _show(axes[2 * i + 1], nearest[name], nrow=len(images), ylabel="nearest\ntraining image")
+    save_figure(fig, path)
+
+
 def plot_autoencoder_vs_vae(
     models: dict[str, VAE],
     pair: torch.Tensor,

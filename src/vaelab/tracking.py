@@ -1,21 +1,27 @@
 """MLflow: where runs go, how a run is started, and how later stages find it again.
 
-The tracking URI is `MLFLOW_TRACKING_URI` when set, else MLflow's default (a sqlite file,
-mlflow.db, in the directory DVC runs stages from: the project root), so `mlflow ui` there shows
-every run. One experiment per dataset (`vaelab-<dataset>`); one MLflow run per training stage,
-tagged `vaelab.run = <run name>`. Later stages (evaluate, compare) add their numbers to that run:
-found by the id its training stage recorded in models/<run>/run.json, else by its tag and model
-checksum, and never by creating a new, param-less run.
+The tracking URI is `MLFLOW_TRACKING_URI` when set, else the sqlite file mlflow.db at the root of
+the repository: `$DVC_ROOT`, which DVC sets for every stage and points at the parent repository
+for queued experiments (`dvc exp run --queue`), whose temporary copies DVC deletes. So `mlflow ui`
+at the root shows every run, queued and parallel ones included. One experiment per dataset
+(`vaelab-<dataset>`); one MLflow run per training stage, named `<run>-<params hash>` (plus the DVC
+experiment name) and tagged with the run name, params hash, git commit, DVC experiment and
+baseline revision. Later stages (evaluate, compare) add their numbers to that run: found by the id
+recorded in models/<run>/run.json when the store in use knows it, else by its tags and model
+checksum (so on any tracking server), and never by creating a new, param-less run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import re
 import subprocess
 import time
 import urllib.request
+import warnings
 from pathlib import Path
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -29,11 +35,20 @@ from .errors import VaelabError  # noqa: E402
 RUN_FILE = "run.json"
 RUN_TAG = "vaelab.run"
 MODEL_TAG = "vaelab.model_sha256"
+PARAMS_TAG = "vaelab.params_sha256"
+
+
+def use_repository_store() -> str:
+    """Point MLflow at the repository's store (see the module docstring); returns the URI."""
+    root = Path(os.environ.get("DVC_ROOT") or ".").resolve()
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)  # set every time: it overrides the variable once set
+    return uri
 
 
 def check_tracking_server() -> str:
     """Fail fast, in one line, when the tracking store cannot be reached (before any work)."""
-    uri = mlflow.get_tracking_uri()
+    uri = use_repository_store()
     if uri.startswith(("http://", "https://")):
         try:
             urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=10).close()
@@ -73,14 +88,49 @@ def flatten(prefix: str, value) -> dict:
     return {prefix: value}
 
 
+def params_digest(run: dict) -> str:
+    return hashlib.sha256(json.dumps(run, sort_keys=True, default=str).encode()).hexdigest()
+
+
 @contextlib.contextmanager
-def training_run(run_name: str, dataset: str, run_id: str | None = None):
-    """Start the MLflow run of a training stage, or continue it (an interrupted run's id)."""
-    mlflow.set_experiment(f"vaelab-{dataset}")
-    with mlflow.start_run(run_id=run_id, run_name=None if run_id else run_name) as run:
+def training_run(run: dict, run_id: str | None = None):
+    """Start the MLflow run of a training stage (its params logged), or continue an interrupted
+    one (`run_id`)."""
+    use_repository_store()
+    mlflow.set_experiment(f"vaelab-{run['dataset']}")
+    digest = params_digest(run)
+    experiment = os.environ.get("DVC_EXP_NAME", "")
+    name = "-".join(part for part in (run["name"], digest[:8], experiment) if part)
+    with mlflow.start_run(run_id=run_id, run_name=None if run_id else name) as active:
         if run_id is None:
-            mlflow.set_tags({RUN_TAG: run_name, "git_commit": git_commit()})
-        yield run
+            mlflow.log_params({k: str(v) for k, v in flatten("", run).items()})
+            tags = {
+                RUN_TAG: run["name"],
+                PARAMS_TAG: digest,
+                "git_commit": git_commit(),
+                "dvc.exp_name": experiment or "workspace",
+                "dvc.baseline_rev": os.environ.get("DVC_EXP_BASELINE_REV", git_commit()),
+            }
+            mlflow.set_tags(tags)
+        yield active
+
+
+def log_dataset(name: str, data: dict, path: Path, digest: str) -> None:
+    """The training images (and labels) as the run's input dataset, identified by the file's
+    checksum, so the UI shows what each run trained on."""
+    labels = data.get("y_train")
+    with warnings.catch_warnings():
+        # MLflow registers its local-file source class twice (for "" and "file") and warns that a
+        # path "can be interpreted in multiple ways", naming the same class twice: nothing to fix.
+        warnings.filterwarnings("ignore", message=".*can be interpreted in multiple ways")
+        dataset = mlflow.data.from_numpy(
+            data["x_train"].numpy(),
+            source=str(Path(path).resolve()),
+            targets=None if labels is None else labels.numpy(),
+            name=name,
+            digest=digest[:16],
+        )
+    mlflow.log_input(dataset, context="training")
 
 
 def record_run(run_name: str, run) -> None:
@@ -100,6 +150,7 @@ def record_run(run_name: str, run) -> None:
 
 def find_run(run_name: str) -> str | None:
     """The id of the training run of `run_name` in the store in use, or None."""
+    use_repository_store()
     run_file = store.model_dir(run_name) / RUN_FILE
     if run_file.is_file():
         with contextlib.suppress(MlflowException, KeyError):  # not in this store: search for it

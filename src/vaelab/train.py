@@ -28,7 +28,7 @@ from .config import dataset_config, run_config
 from .errors import VaelabError
 from .losses import ae_loss, classifier_loss, vae_loss
 from .metrics.likelihood import autoencoder_metrics, classifier_accuracy, elbo_metrics
-from .models import build_model
+from .models import Generator, build_model
 from .runtime import autocast, resolve_device, seed_everything, use_mixed_precision
 
 
@@ -58,7 +58,9 @@ def augment(images: torch.Tensor, generator: torch.Generator, pad: int = 4) -> t
 
 def make_optimizer(model: torch.nn.Module, run: dict, steps_per_epoch: int):
     """Adam (the VAEs) or SGD with Nesterov momentum (the classifier); with warmup_fraction > 0 a
-    one-cycle schedule: linear warm-up to lr, then linear decay to zero."""
+    one-cycle schedule: linear warm-up to lr, then linear decay to zero. The warm-up keeps Adam's
+    first steps (whose second-moment estimates are still poor) small, and the decay ends training
+    at a small step, where the test loss no longer jumps from one epoch to the next."""
     if run.get("optimizer", "adam") == "sgd":
         decay = [p for p in model.parameters() if p.ndim > 1]
         no_decay = [p for p in model.parameters() if p.ndim <= 1]  # biases, norms: no weight decay
@@ -72,7 +74,7 @@ def make_optimizer(model: torch.nn.Module, run: dict, steps_per_epoch: int):
             model.parameters(), lr=run["lr"], weight_decay=run.get("weight_decay", 0.0)
         )
     total = run["epochs"] * steps_per_epoch
-    warmup = int(run.get("warmup_fraction", 0.0) * total)
+    warmup = int(run["warmup_fraction"] * total)
 
     def one_cycle(step: int) -> float:
         if warmup == 0:
@@ -93,9 +95,9 @@ def batch_loss(model, run: dict, images: torch.Tensor, labels, device, generator
     x = datasets.to_model_input(images, device)
     if objective == "ae":
         mu, _ = model.encode(x)
-        return ae_loss(x, model.decode(mu), model.log_sigma)
-    mean, mu, logvar = model(x)
-    return vae_loss(x, mean, model.log_sigma, mu, logvar, run["beta"])
+        return ae_loss(model.reconstruction_nll(x, model.decode_params(mu)))
+    decoded, mu, logvar = model(x)
+    return vae_loss(model.reconstruction_nll(x, decoded), mu, logvar, run["beta"])
 
 
 def test_metrics(model, run: dict, data: dict, device) -> dict:
@@ -175,6 +177,10 @@ def fit(
                     raise DivergedError(f"{label}: loss became {loss} at epoch {epoch}; {fix}")
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(parts["loss"]).backward()
+                if run["grad_clip"] > 0:  # a rare huge gradient must not undo what was learned
+                    scaler.unscale_(optimizer)
+                    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), run["grad_clip"])
+                    parts["grad_norm"] = norm.detach()
                 scaler.step(optimizer)
                 scaler.update()
                 schedule.step()
@@ -187,7 +193,7 @@ def fit(
             **{f"train_{k}": v / n for k, v in sums.items()},
             **{f"test_{k}": v for k, v in test_metrics(model, run, data, device).items()},
         }
-        if hasattr(model, "log_sigma"):
+        if getattr(model, "decoder_sigma", lambda: None)() is not None:
             row["decoder_sigma"] = model.decoder_sigma()
         row.update(epoch_seconds=seconds, images_per_second=n / seconds)
         check_finite(model, row, label, epoch, fix)
@@ -242,6 +248,14 @@ def train_run(params: dict, name: str, resume: str = "auto") -> dict:
         shutil.rmtree(ckpt_dir)
         state = None
 
+    if run.get("holdout"):  # the judge's calibration images (compare.sample_quality) stay unseen
+        if run["holdout"] >= len(data["x_train"]):
+            raise VaelabError(
+                f"runs.{name}.holdout ({run['holdout']}) leaves no training image of "
+                f"{len(data['x_train'])}; lower it in params.yaml"
+            )
+        data = {**data, "x_train": data["x_train"][: -run["holdout"]]}
+        data["y_train"] = data["y_train"][: -run["holdout"]]
     seed_everything(run["seed"])
     x_train = data["x_train"]
     model_config = {**run["model"], "image_size": x_train.shape[1], "channels": x_train.shape[3]}
@@ -268,10 +282,12 @@ def train_run(params: dict, name: str, resume: str = "auto") -> dict:
     every = params["tracking"]["sample_every"]
 
     run_id = state.get("mlflow_run_id") if state else None
-    with tracking.training_run(name, run["dataset"], run_id) as ml_run:
+    with tracking.training_run(run, run_id) as ml_run:
         if state is None:
-            mlflow.log_params({k: str(v) for k, v in tracking.flatten("", run).items()})
             mlflow.set_tags({"data_sha256": data_sha256, "device": str(device)})
+            data_file = store.data_path(run["dataset"])
+            cpu_data = {"x_train": x_train, "y_train": data.get("y_train")}
+            tracking.log_dataset(run["dataset"], cpu_data, data_file, data_sha256)
 
         def on_epoch(epoch: int, row: dict, trained) -> None:
             mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=epoch)
@@ -302,7 +318,7 @@ def train_run(params: dict, name: str, resume: str = "auto") -> dict:
             # (torch.export) loads without unpickling code.
             example = torch.randn(2, run["model"]["latent_dim"]).numpy()
             mlflow.pytorch.log_model(
-                model.cpu().eval().decoder,
+                Generator(model.cpu().eval()),
                 name="decoder",
                 serialization_format="pt2",
                 input_example=example,

@@ -38,7 +38,6 @@ from sklearn.preprocessing import StandardScaler
 
 from ..datasets import to_model_input
 from ..errors import VaelabError
-from ..losses import gaussian_nll
 from ..models import VAE, decode_batches
 from .likelihood import active_mask
 
@@ -130,24 +129,28 @@ def reference_pixels(images: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def nearest_neighbour_mse(
-    images: torch.Tensor, reference: torch.Tensor, chunk: int = 4096
-) -> torch.Tensor:
-    """(B, C, H, W) float images, (N, D) flat reference -> (B,) per-pixel MSE to the nearest
-    reference."""
+def nearest_index(images: torch.Tensor, reference: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    """(B, C, H, W) float images, (N, D) flat reference -> (B,) index of each image's nearest
+    reference by squared pixel distance."""
     flat = images.flatten(1).float()
     best = torch.full((len(flat),), float("inf"))
     nearest = torch.zeros(len(flat), dtype=torch.long)
     for start in range(0, len(reference), chunk):
         block = reference[start : start + chunk]
-        # |a - b|^2 = |a|^2 + |b|^2 - 2 a.b: one matrix product instead of B x N differences; it
-        # finds the neighbour, whose distance is then recomputed directly (float32 cancellation).
+        # |a - b|^2 = |a|^2 + |b|^2 - 2 a.b: one matrix product instead of B x N differences.
         distances = flat.pow(2).sum(1, keepdim=True) + block.pow(2).sum(1) - 2 * flat @ block.T
         value, index = distances.min(dim=1)
         closer = value < best
         best = torch.where(closer, value, best)
         nearest = torch.where(closer, index + start, nearest)
-    return (flat - reference[nearest]).pow(2).mean(dim=1)
+    return nearest
+
+
+def nearest_neighbour_mse(images: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) float images, (N, D) flat reference -> (B,) per-pixel MSE to the nearest
+    reference, recomputed directly (the matrix-product distance suffers float32 cancellation)."""
+    flat = images.flatten(1).float()
+    return (flat - reference[nearest_index(images, reference)]).pow(2).mean(dim=1)
 
 
 def prior_sample_distance(
@@ -215,8 +218,8 @@ def estimator_variances(
     count, latent = mu.shape
     eps = torch.randn(samples, count, latent, generator=generator).to(device)
     mu_leaf = mu.expand(samples, count, latent).clone().requires_grad_(True)
-    decoded = model.decode((mu_leaf + std * eps).reshape(-1, latent))  # z = mu + sigma * eps
-    recon = gaussian_nll(x.repeat(samples, 1, 1, 1), decoded, model.log_sigma)
+    decoded = model.decode_params((mu_leaf + std * eps).reshape(-1, latent))  # z = mu + sigma eps
+    recon = model.reconstruction_nll(x.repeat(samples, 1, 1, 1), decoded)
     recon = recon.reshape(samples, count)
     recon.sum().backward()
     pathwise = mu_leaf.grad  # (samples, images, latent): one gradient estimate per sample

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import torch
 
 from ..datasets import to_display, to_model_input
-from ..losses import bits_per_dim, gaussian_nll, vae_loss
+from ..losses import bits_per_dim, vae_loss
 from ..models import VAE, Classifier, classify_batches, reparameterize
 
 
@@ -67,8 +67,8 @@ def elbo_metrics(
         torch.manual_seed(seed)
         for x in _dequantised_batches(images, device, batch_size, seed):
             mu, logvar = model.encode(x)
-            mean = model.decode(reparameterize(mu, logvar))
-            parts = vae_loss(x, mean, model.log_sigma, mu, logvar, beta)
+            recon = model.reconstruction_nll(x, model.decode_params(reparameterize(mu, logvar)))
+            parts = vae_loss(recon, mu, logvar, beta)
             for key in ("loss", "recon", "kl", "neg_elbo"):
                 totals[key] += parts[key].item() * len(x)
             # Reconstruction error of the posterior mean, not of the sampled z.
@@ -87,9 +87,9 @@ def autoencoder_metrics(
     recon = mse = 0.0
     with _eval_mode(model):
         for x in _dequantised_batches(images, device, batch_size, seed):
-            mean = model.decode(model.encode(x)[0])
-            recon += gaussian_nll(x, mean, model.log_sigma).sum().item()
-            mse += _squared_error_sum(mean, x)
+            decoded = model.decode_params(model.encode(x)[0])
+            recon += model.reconstruction_nll(x, decoded).sum().item()
+            mse += _squared_error_sum(model.mean_image(decoded), x)
     return {"recon": recon / len(images), "mse": mse / len(images)}
 
 

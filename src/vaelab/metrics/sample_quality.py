@@ -17,8 +17,9 @@
 * `relative_nearest_error`: the distance to the nearest real image relative to a blank image's,
   so a model whose samples are blank cannot score well (a plain nearest-image MSE favours them).
 * `sharpness`: the high-frequency energy that blur removes, reported relative to real images.
-* The ex-post GMM sampler (`fit_latent_gmm`, `gmm_distribution`, `sample_codes`): codes drawn from
-  a mixture fitted to the training codes instead of the prior.
+* The ex-post samplers: codes drawn, instead of from the prior, from a Gaussian mixture fitted to
+  the training codes (`fit_latent_gmm`, Ghosh et al. 2020) or from a second-stage VAE trained on
+  them (`fit_second_stage`, Dai & Wipf 2019); `sample_codes` draws from any of `SAMPLERS`.
 
 The statistics are torchmetrics' maintained implementations; they are fed precomputed classifier
 outputs (models.classify_batches) through an identity "feature extractor", so each image passes
@@ -38,10 +39,13 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.inception import InceptionScore
 
 from ..errors import VaelabError
+from ..losses import gaussian_nll, kl_to_standard_normal
+from .latent import nearest_index
 
 CONFIDENT = 0.9
+TEMPERATURE_RANGE = (0.05, 20.0)
 NEAREST_K = 3  # neighbours that define a manifold's radius; Kynkaanniemi et al. found k = 3 robust
-SAMPLERS = ("prior", "gmm")
+SAMPLERS = ("prior", "gmm", "two_stage")
 
 
 class _Precomputed(nn.Module):
@@ -127,7 +131,9 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
         return loss
 
     optimizer.step(nll)
-    return log_t.detach().exp().item()
+    # Outside [0.05, 20] the held-out set is too small or too separable to tell the temperature
+    # (the NLL keeps falling as T -> 0), and such a T would push probabilities to exact zeros.
+    return min(max(log_t.detach().exp().item(), TEMPERATURE_RANGE[0]), TEMPERATURE_RANGE[1])
 
 
 def quality_row(
@@ -156,9 +162,7 @@ def relative_nearest_error(images: torch.Tensor, reference: torch.Tensor) -> flo
     copy of a real image scores 0, the blank image 1, whatever the images' size or brightness."""
     flat = images.flatten(1).float()
     blank = reference.median(dim=0).values
-    nearest = torch.cat(
-        [torch.cdist(part, reference).argmin(dim=1) for part in flat.split(256)]
-    )  # (B,) index of each image's nearest reference
+    nearest = nearest_index(images, reference)
     error = (flat - reference[nearest]).pow(2).sum(1)
     return float((error / (blank - reference[nearest]).pow(2).sum(1).clamp_min(1e-12)).mean())
 
@@ -197,10 +201,67 @@ def gmm_distribution(arrays) -> torch.distributions.Distribution:
     )
 
 
-def sample_codes(sampler: str, count: int, latent_dim: int, seed: int, gmm=None) -> torch.Tensor:
-    """(count, latent_dim) float32 codes from the prior N(0, I) or the fitted mixture."""
+class SecondStage(nn.Module):
+    """A small VAE on the first stage's codes (Dai & Wipf 2019): u ~ N(0, I) -> code. The first
+    stage's aggregate posterior q(z) is not N(0, I) (holes, unused dims), so prior samples land
+    where the decoder never trained; this VAE learns q(z) itself, with a learned scalar scale that
+    can shrink toward the codes' manifold."""
+
+    def __init__(self, latent_dim: int, hidden: int):
+        super().__init__()
+
+        def mlp(width_out: int) -> nn.Sequential:
+            return nn.Sequential(
+                nn.Linear(latent_dim, hidden), nn.GELU(),
+                nn.Linear(hidden, hidden), nn.GELU(),
+                nn.Linear(hidden, width_out),
+            )  # fmt: skip
+
+        self.encoder, self.decoder = mlp(2 * latent_dim), mlp(latent_dim)
+        self.log_gamma = nn.Parameter(torch.zeros(()))
+
+    def loss(self, codes: torch.Tensor) -> torch.Tensor:
+        """The negative ELBO of (B, latent) codes, averaged over the batch."""
+        mu, logvar = self.encoder(codes).chunk(2, dim=1)
+        u = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        recon = gaussian_nll(codes, self.decoder(u), self.log_gamma)
+        return (recon + kl_to_standard_normal(mu, logvar).sum(1)).mean()
+
+
+def fit_second_stage(
+    codes: torch.Tensor, seed: int, hidden: int = 512, epochs: int = 20, batch_size: int = 256
+) -> SecondStage:
+    """The second-stage VAE trained on (N, latent) codes with Adam and a linearly decaying step."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = SecondStage(codes.shape[1], hidden)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        steps = epochs * -(-len(codes) // batch_size)
+        schedule = torch.optim.lr_scheduler.LinearLR(optimizer, 1.0, 0.01, total_iters=steps)
+        for _ in range(epochs):
+            for index in torch.randperm(len(codes)).split(batch_size):
+                loss = model.loss(codes[index])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+                optimizer.step()
+                schedule.step()
+    return model.eval()
+
+
+def sample_codes(
+    sampler: str, count: int, latent_dim: int, seed: int, gmm=None, second_stage=None
+) -> torch.Tensor:
+    """(count, latent_dim) float32 codes from the prior N(0, I), the fitted mixture or the
+    second-stage VAE (its decoder's mean for prior draws of u)."""
+    prior = torch.randn(count, latent_dim, generator=torch.Generator().manual_seed(seed))
     if sampler == "prior":
-        return torch.randn(count, latent_dim, generator=torch.Generator().manual_seed(seed))
+        return prior
+    if sampler == "two_stage":
+        if second_stage is None:
+            raise VaelabError("the two_stage sampler needs the fitted model; pass second_stage=")
+        with torch.no_grad():
+            return torch.cat([second_stage.decoder(u) for u in prior.split(1000)])
     if sampler == "gmm":
         if gmm is None:
             raise VaelabError("the gmm sampler needs the fitted mixture; pass gmm=")
