@@ -135,3 +135,20 @@ def test_an_unknown_run_name_lists_the_choices(tmp_path):
     )
     assert done.returncode == 1 and done.stderr.count("\n") == 1
     assert "unknown run 'vq'; choose one of" in done.stderr and "conv_beta5" in done.stderr
+
+
+def test_dvc_exp_run_set_param_rewrites_only_the_changed_line(tmp_path):
+    # `dvc exp run -S` rewrites params.yaml through ruamel (80-column lines, null as empty): the
+    # file's layout is chosen so that one changed param changes one line.
+    from dvc.utils.serialize import modify_yaml
+
+    copy = tmp_path / "params.yaml"
+    copy.write_text((ROOT / "params.yaml").read_text())
+    with modify_yaml(copy) as params:
+        params["runs"]["conv"]["lr"] = 0.0003
+        params["runs"]["conv"]["model"]["likelihood"]["kind"] = "logistic_mixture"
+    before = (ROOT / "params.yaml").read_text().splitlines()
+    after = copy.read_text().splitlines()
+    assert len(before) == len(after)
+    changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
+    assert len(changed) == 2 and "0.0003" in changed[1][1] and "logistic_mixture" in changed[0][1]
