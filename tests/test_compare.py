@@ -39,6 +39,7 @@ def tiny_params() -> dict:
         batch_size=16,
         second_stage_hidden=8,
         second_stage_epochs=2,
+        samplers=["prior", "gmm", "two_stage"],  # the default leaves two_stage out; test it too
     )
     params["runs"]["evaluator"]["holdout"] = 20  # the last 20 of write_cifar's 48 training images
     params["compare"]["beta_study"].update(cifar_codes=24, gradient_images=2, gradient_samples=4)
@@ -138,7 +139,7 @@ def cifar_eval(mse, kl, units, beta, latent=3) -> dict:
     }
 
 
-def shapes_eval(mse, kl, mig, dci, prior, ratio, midpoint, active=(0, 1)) -> dict:
+def shapes_eval(mse, kl, mig, dci, fvae, prior, ratio, midpoint, active=(0, 1)) -> dict:
     return {
         "recon_mse": mse,
         "kl": kl,
@@ -148,6 +149,7 @@ def shapes_eval(mse, kl, mig, dci, prior, ratio, midpoint, active=(0, 1)) -> dic
         "active_dims": list(active),
         "mig": mig,
         "dci": dci,
+        "factor_vae": fvae,
         "gaussian_tc": 0.5,
         "prior_nn_mse": prior,
         "prior_relative_error": prior * 10,
@@ -164,17 +166,31 @@ def shapes_eval(mse, kl, mig, dci, prior, ratio, midpoint, active=(0, 1)) -> dic
     }
 
 
-SHAPES_EVALS = {
-    "shapes_beta1": shapes_eval(0.002, 30.0, 0.10, 0.30, 0.020, 1.6, 0.010),
-    "shapes_beta2": shapes_eval(0.003, 24.0, 0.15, 0.35, 0.018, 1.5, 0.009),
-    "shapes_beta5": shapes_eval(0.004, 15.0, 0.25, 0.45, 0.015, 1.4, 0.008),
-    "shapes_beta10": shapes_eval(0.007, 9.0, 0.20, 0.40, 0.014, 1.3, 0.008),
+# Per beta of the project's sweep: (mse, kl, mig, dci, factor_vae, prior, ratio, midpoint).
+SWEEP = {
+    1.0: (0.002, 30.0, 0.10, 0.30, 0.30, 0.020, 1.6, 0.010),
+    5.0: (0.004, 15.0, 0.25, 0.45, 0.50, 0.015, 1.4, 0.008),
+    16.0: (0.006, 10.0, 0.30, 0.50, 0.60, 0.014, 1.35, 0.008),
+    64.0: (0.009, 6.0, 0.20, 0.40, 0.40, 0.014, 1.3, 0.008),
+    256.0: (0.015, 2.0, 0.10, 0.20, 0.30, 0.013, 1.3, 0.008),
+    0.0: (0.0012, 0.0, 0.05, 0.20, 0.20, 0.060, 2.9, 0.031),  # the autoencoders
 }
-AE_EVAL = {
-    k: v
-    for k, v in shapes_eval(0.0012, 0.0, 0.05, 0.20, 0.060, 2.9, 0.031).items()
-    if k not in ("kl", "kl_per_dim")
-}
+
+
+def sweep_eval(run: dict) -> dict:
+    """A shapes run's evaluation: its beta's numbers, the seed moving MSE, KL and MIG a little (the
+    seeds' spread), the autoencoder without KL."""
+    mse, kl, mig, dci, fvae, *rest = SWEEP[run["beta"]]
+    jitter = 1 + 0.01 * run["seed"]
+    metrics = shapes_eval(mse * jitter, kl * jitter, mig + 0.005 * run["seed"], dci, fvae, *rest)
+    if run["objective"] == "ae":
+        del metrics["kl"], metrics["kl_per_dim"]
+    return metrics
+
+
+def sweep_runs(params: dict) -> list[str]:
+    study = params["compare"]["beta_study"]
+    return [*study["runs"], *study["autoencoders"]]
 
 
 @pytest.fixture
@@ -190,17 +206,23 @@ def project(tmp_path, monkeypatch):
     write_shapes()
     save_tiny_judge(cifar["x_train"], cifar["y_train"])
     save_tiny("fc", TINY_FC)
-    for i, run in enumerate(("conv", "conv_beta5", *SHAPES_EVALS, "shapes_ae")):
+    params = tiny_params()
+    cifar_runs = ("conv", "conv_beta5", "conv_fixed", "conv_fixed_beta5")
+    for i, run in enumerate((*cifar_runs, *sweep_runs(params))):
         save_tiny(run, TINY_VAE, seed=i)
     for run, metrics in {
         "fc": cifar_eval(0.012, 90.0, 3, 1.0),
         "conv": cifar_eval(0.006, 200.0, 3, 1.0),
         "conv_beta5": cifar_eval(0.011, 60.0, 2, 5.0),
-        **SHAPES_EVALS,
-        "shapes_ae": AE_EVAL,
+        "conv_fixed": cifar_eval(0.007, 180.0, 3, 1.0),
+        "conv_fixed_beta5": cifar_eval(0.015, 30.0, 2, 5.0),
+        **{run: sweep_eval(params["runs"][run]) for run in sweep_runs(params)},
     }.items():
         store.write_json(store.eval_path(run), metrics)
-    return {"params": tiny_params(), "logged": logged}
+    for run, sigma in zip(cifar_runs, (0.08, 0.09, 0.1, 0.1), strict=True):
+        row = {"epoch": 1, "test_loss": 1.0, "decoder_sigma": sigma}
+        store.write_curves(store.curves_path(run), [row])
+    return {"params": params, "logged": logged}
 
 
 @pytest.fixture
@@ -278,6 +300,9 @@ def test_sample_quality_judges_every_run_against_real_test_images(project, figur
         "two_stage",
     ]
     assert project["logged"] == ["fc", "conv", "conv_beta5", "evaluator"]
+    headline = json.loads(Path("reports/metrics/sample_quality.json").read_text())
+    assert set(headline["conv"]) == {"prior", "gmm", "two_stage"}
+    assert set(headline["conv"]["gmm"]) == {"fd_clf", "precision", "recall"}
     with Image.open("reports/figures/sample_quality/samplers_fc.png") as image:
         assert np.asarray(image.convert("L")).std() > 0  # the file holds the drawn images
 
@@ -298,6 +323,13 @@ def test_no_test_label_fits_anything_the_temperature_comes_from_the_training_hol
     assert third["judge_accuracy"] != first["judge_accuracy"]
 
 
+@pytest.mark.parametrize("samplers", [["gmm"], ["prior", "flow"], "prior"])
+def test_a_sampler_list_without_the_prior_or_with_an_unknown_name_is_refused(samplers):
+    with pytest.raises(VaelabError, match="samplers must be a list of prior, gmm, two_stage"):
+        compare.checked_samplers({"samplers": samplers}, "compare.sample_quality")
+    assert compare.checked_samplers({}, "compare.sample_quality") == ["prior", "gmm"]
+
+
 def test_sample_quality_refuses_a_judge_without_a_holdout(project):
     params = copy.deepcopy(project["params"])
     params["runs"]["evaluator"]["holdout"] = 0
@@ -314,47 +346,69 @@ def test_sample_quality_refuses_a_judge_that_is_not_a_classifier(project):
         compare.sample_quality(params)
 
 
-def test_beta_study_reads_the_evaluations_and_keys_betas_by_config(project, figures):
+def test_beta_study_summarises_every_beta_over_its_seeds(project, figures):
     params = project["params"]
-    # Betas come from the runs' configs: renamed runs keep their beta keys.
     study = compare.beta_study(params)
-    assert list(study["shapes"]) == ["1", "2", "5", "10"] and list(study["cifar10"]) == ["1", "5"]
+    assert list(study["shapes"]) == ["1", "5", "16", "64", "256"]
+    assert list(study["cifar10"]) == ["1", "5"]
     assert study["compared"] == {"low": "1", "high": "5"}
-    assert study["shapes"]["5"]["mig"] == 0.25 and "path_ratios" not in study["shapes"]["5"]
-    assert study["cifar10"]["5"]["model"] == "conv_beta5" and np.isfinite(
-        study["cifar10"]["5"]["gaussian_tc"]
+    seeds = study["shapes_spread"]["5"]["mig"]
+    assert seeds["values"] == pytest.approx([0.25, 0.255, 0.26])
+    assert seeds["mean"] == pytest.approx(0.255) and seeds["std"] == pytest.approx(0.005)
+    assert study["shapes"]["5"]["mig"] == pytest.approx(0.255)
+    assert study["shapes"]["5"]["seeds"] == 3 and "path_ratios" not in study["shapes"]["5"]
+    assert study["autoencoder_spread"]["recon_mse"]["values"] == pytest.approx(
+        [0.0012, 0.001212, 0.001224]
     )
+    assert study["cifar10"]["5"]["model"] == "conv_beta5"
+    assert np.isfinite(study["cifar10"]["5"]["gaussian_tc"])
+    assert study["cifar10"]["5"]["decoder_sigma"] == pytest.approx(0.09)
+    assert study["cifar10_fixed_scale"]["5"]["model"] == "conv_fixed_beta5"
+    # The tiny data's 70 images hold 9 distinct factor combinations at most: ln 9 nats or less.
+    assert 0 < study["factor_information_nats"] <= np.log(9) + 1e-9
     gradient = study["reparameterization"]
     assert gradient["beta"] == "1" and gradient["dims"] == 2 and gradient["images"] == 2
     assert json.loads(Path("reports/metrics_beta.json").read_text()) == study
+    headline = json.loads(Path("reports/metrics/beta_study.json").read_text())
+    assert set(headline) == {"beta_1", "beta_5", "beta_16", "beta_64", "beta_256", "autoencoder"}
+    assert headline["beta_5"]["mig"] == pytest.approx(0.255) and "kl" not in headline["autoencoder"]
     theory = Path("reports/theory.md").read_text()
     assert "0.60 for the autoencoder against 0.20 (beta = 1)" in theory
     assert "farther from real shapes than every VAE's: the KL is what makes the prior" in theory
-    assert f"`{study['figures']['autoencoder_vs_vae']}`" in theory
+    assert "3 seeds" in theory and f"`{study['figures']['autoencoder_vs_vae']}`" in theory
     for path in study["figures"].values():
         assert (Path("reports") / path).is_file()
     tradeoff = figures["beta_tradeoff.png"]
-    lines = [line for ax in tradeoff.axes for line in ax.get_lines() if len(line.get_xdata()) == 4]
+    lines = [line for ax in tradeoff.axes for line in ax.get_lines() if len(line.get_xdata()) == 5]
     assert lines and all(np.isfinite(line.get_ydata()).all() for line in lines)
+    sweep = figures["beta_sweep.png"]
+    assert len(sweep.axes) == 3
+    for ax in sweep.axes:  # every panel: a mean line over the 5 betas and each seed's dot
+        means = [line for line in ax.get_lines() if len(line.get_xdata()) == 5]
+        assert means and all(np.isfinite(np.asarray(m.get_ydata(), float)).all() for m in means)
+        dots = sum(len(c.get_offsets()) for c in ax.collections if len(c.get_offsets()) == 3)
+        assert dots >= 15
     assert (
         len(image_cells(figures["autoencoder_vs_vae_shapes.png"])) == 6
     )  # 3 models x (samples, path)
-    assert project["logged"] == ["shapes_beta1"]
+    assert project["logged"] == ["shapes_b1_s0"]
 
 
-def test_beta_study_takes_betas_from_the_run_configs(project):
+def test_beta_study_takes_betas_from_the_run_configs_and_wants_the_same_seeds(project):
     params = copy.deepcopy(project["params"])
-    params["runs"]["shapes_beta2"]["beta"] = 0.5  # the name says 2; the config decides
+    for seed in range(3):  # the names say 5; the configs decide
+        params["runs"][f"shapes_b5_s{seed}"]["beta"] = 0.5
     study = compare.beta_study(params)
-    assert list(study["shapes"]) == ["0.5", "1", "5", "10"] and study["compared"]["low"] == "0.5"
-    params["runs"]["shapes_beta10"]["beta"] = 5.0
-    with pytest.raises(VaelabError, match="shapes_beta5 and shapes_beta10 both have beta = 5"):
+    assert list(study["shapes"]) == ["0.5", "1", "16", "64", "256"]
+    assert study["compared"]["low"] == "0.5"
+    params["runs"]["shapes_b64_s0"]["beta"] = 16.0  # beta 16 then has seed 0 twice, beta 64 once
+    with pytest.raises(VaelabError, match="every beta with the same distinct seeds"):
         compare.beta_study(params)
 
 
 def test_beta_study_refuses_a_vae_as_its_autoencoder(project):
     params = copy.deepcopy(project["params"])
-    params["compare"]["beta_study"]["autoencoder"] = "shapes_beta1"
+    params["compare"]["beta_study"]["autoencoders"].append("shapes_b1_s0")
     with pytest.raises(
         VaelabError, match="whose objective is vae, where a run of objective ae belongs"
     ):
@@ -362,10 +416,10 @@ def test_beta_study_refuses_a_vae_as_its_autoencoder(project):
 
 
 def test_beta_study_says_which_evaluation_is_missing(project):
-    store.eval_path("shapes_beta5").unlink()
+    store.eval_path("shapes_b5_s1").unlink()
     with pytest.raises(
         VaelabError,
-        match=r"reports/eval/shapes_beta5.json is missing; run "
-        r"evaluate@shapes_beta5",
+        match=r"reports/eval/shapes_b5_s1.json is missing; run "
+        r"evaluate@shapes_b5_s1",
     ):
         compare.beta_study(project["params"])

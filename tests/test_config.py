@@ -152,3 +152,11 @@ def test_dvc_exp_run_set_param_rewrites_only_the_changed_line(tmp_path):
     assert len(before) == len(after)
     changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
     assert len(changed) == 2 and "0.0003" in changed[1][1] and "logistic_mixture" in changed[0][1]
+    # The shapes sweep's shared settings: one line in the template moves every run built from it.
+    with modify_yaml(copy) as params:
+        params["sweep_templates"]["shapes"]["epochs"] = 9
+    swept = copy.read_text().splitlines()
+    assert len([a for a, b in zip(after, swept, strict=True) if a != b]) == 1
+    runs = load_params(copy)["runs"]
+    sweep = [name for name in runs if name.startswith("shapes_")]
+    assert len(sweep) == 18 and all(runs[name]["epochs"] == 9 for name in sweep)

@@ -104,6 +104,8 @@ def test_comparisons_depend_on_every_model_they_name(stages):
         named = [
             *settings["runs"],
             *settings.get("cifar_pair", []),
+            *settings.get("cifar_fixed_pair", []),
+            *settings.get("autoencoders", []),
             *[settings[k] for k in ("judge", "autoencoder") if k in settings],
         ]
         deps = stages[name][1]

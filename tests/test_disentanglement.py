@@ -135,3 +135,25 @@ def test_gaussian_total_correlation_is_zero_for_independent_dims_and_exact_for_a
     assert gaussian_total_correlation(constant) == pytest.approx(gaussian_total_correlation(pair))
     with pytest.raises(VaelabError, match="singular"):
         gaussian_total_correlation(torch.cat([pair, pair[:, :1]], dim=1))  # a dim twice
+
+
+def test_factor_vae_score_separates_an_axis_aligned_code_from_a_rotated_one():
+    from vaelab.metrics.disentanglement import factor_vae_score
+
+    rng = np.random.default_rng(0)
+    factors = np.stack([rng.integers(0, n, 3000) for n in (3, 6, 4, 6)], axis=1)
+    scaled = (factors - factors.mean(0)) / factors.std(0)
+    aligned = np.concatenate(
+        [scaled + 0.05 * rng.normal(size=scaled.shape), np.zeros((3000, 2))], 1
+    )
+    rotation, _ = np.linalg.qr(rng.normal(size=(6, 6)))
+    rotated = aligned @ rotation
+    noise = rng.normal(size=(3000, 6))
+    good, mixed, chance = (
+        factor_vae_score(c, factors)["factor_vae"] for c in (aligned, rotated, noise)
+    )
+    # A rotation keeps most votes (each factor still has the dim loading most on it: the score
+    # is lenient to rotations, unlike MIG), but not all; noise is near chance (1/4).
+    assert good > 0.95 and mixed < good - 0.1 and chance < 0.4
+    assert factor_vae_score(aligned, factors)["voting_dims"] == 4  # the two zero dims never vote
+    assert factor_vae_score(aligned, factors, seed=1)["factor_vae"] > 0.95  # not one lucky seed

@@ -212,6 +212,12 @@ def run(project: dict, name: str) -> tuple[dict, set[str]]:
     assert written == json.loads(json.dumps(metrics))
     assert project["logged"][name] == metrics  # the same numbers go to the run's MLflow run
     assert all(math.isfinite(x) for x in finite_numbers(written))
+    # The DVC metrics file: a handful of headline numbers, none named like a param of the run.
+    headline = json.loads(evaluate.headline_path(name).read_text())
+    assert 1 <= len(headline) <= 10 and all(
+        written[key] == value for key, value in headline.items()
+    )
+    assert not set(headline) & {*project["params"]["runs"][name], "epochs", "beta", "latent_dim"}
     return written, {p.name for p in store.figures_dir(name).iterdir()}
 
 

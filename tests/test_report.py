@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from test_compare import figures, image_cells, project  # noqa: F401  (fixtures)
+from test_theory import seeded
 from vaelab import compare, report, store
 from vaelab.errors import VaelabError
+from vaelab.sweep import mean_pm
 
 PAIR, BASELINE = ["conv", "conv_beta5"], "fc"
 ROLES = {"cifar": ["fc", "conv", "conv_beta5"], "pair": PAIR, "baseline": BASELINE}
@@ -86,8 +88,8 @@ def test_summary_quotes_the_measured_numbers_within_300_words():
     text = summary()
     assert len(text.split()) <= 300
     assert "raised the per-pixel MSE from 0.006 to 0.011" in text
-    assert "lowered the KL to the prior from 200 nats to 60 nats" in text
-    assert "the dims carrying at least 0.1 nats went from 120 to 40 of 128" in text
+    assert "lowered the KL from 200 nats to 60 nats" in text
+    assert "dims with at least 0.1 nats: 120 and 40 of 128" in text
     assert "switching off 80 latent dimensions" in text and "blurrier" in text
     assert "`figures/conv/traversals.png`" in text and "For scale, `fc`" in text
 
@@ -197,18 +199,27 @@ def test_budget_sentence_says_whether_the_runs_had_an_equal_budget():
     )
 
 
-def beta_study(mse, mig, dci, tc=(30.0, 12.0)):
-    """reports/metrics_beta.json as render reads it: shapes numbers for beta = 1, 2, 5, 10."""
+def beta_study(mse, mig, dci, tc=(30.0, 12.0), labels=("1", "2", "5", "10"), low="1", high="5"):
+    """reports/metrics_beta.json as render reads it: shapes numbers per beta (three equal seeds),
+    the FactorVAE score equal to MIG, the KL falling with beta."""
     shapes = {
-        label: {"recon_mse": m, "mig": g, "dci": d}
-        for label, m, g, d in zip(("1", "2", "5", "10"), mse, mig, dci, strict=True)
+        label: {"recon_mse": m, "mig": g, "dci": d, "factor_vae": g, "kl": 30.0 / (1 + i)}
+        for i, (label, m, g, d) in enumerate(zip(labels, mse, mig, dci, strict=True))
     }
-    return {
-        "shapes": shapes,
-        "cifar10": {"1": {"gaussian_tc": tc[0]}, "5": {"gaussian_tc": tc[1]}},
-        "compared": {"low": "1", "high": "5"},
-        "figures": {"beta_tradeoff": "figures/beta_study/beta_tradeoff.png"},
-    }
+    autoencoder = {"recon_mse": 0.001, "mig": 0.05, "dci": 0.1, "factor_vae": 0.05}
+    return seeded(
+        {
+            "shapes": shapes,
+            "shapes_autoencoder": autoencoder,
+            "cifar10": {"1": {"gaussian_tc": tc[0]}, "5": {"gaussian_tc": tc[1]}},
+            "compared": {"low": low, "high": high},
+            "factor_information_nats": 9.65,
+            "figures": {
+                "beta_tradeoff": "figures/beta_study/beta_tradeoff.png",
+                "beta_sweep": "figures/beta_study/beta_sweep.png",
+            },
+        }
+    )
 
 
 TRADE_OFF = beta_study(
@@ -224,12 +235,15 @@ def test_summary_with_shapes_answers_on_both_datasets_within_300_words():
     assert "raised the per-pixel MSE from 0.006 to 0.011" in text  # CIFAR-10, as before
     assert "lowered the Gaussian total correlation of the code from 30 nats to 12 nats" in text
     assert (
-        "MSE 0.00123, 0.00156, 0.00211, 0.00305; MIG 0.08, 0.10, 0.14, 0.11; "
-        "DCI 0.21, 0.25, 0.31, 0.28" in text
+        "MSE 0.00123, 0.00156, 0.00211, 0.00305; KL 30, 15, 10, 8 nats; "
+        "FactorVAE 0.08, 0.10, 0.14, 0.11" in text
     )
-    assert "raised MIG from 0.08 to 0.14 and raised DCI from 0.21 to 0.31" in text
+    assert "raised the MSE from 0.00123±0 to 0.00211±0" in text
+    assert "raised MIG from 0.08±0.00 to 0.14±0.00" in text
     assert "reconstruction got worse, and the code was more disentangled" in text
-    assert "`figures/beta_study/beta_tradeoff.png`" in text
+    assert "peaked at beta = 5 (0.14±0.00, KL 10.0 nats; the factors hold 9.7)" in text
+    assert "clearly above beta = 1." in text and "3 seeds" in text
+    assert "`figures/beta_study/beta_sweep.png`" in text
     assert "cannot be measured on CIFAR-10" not in text and "For scale" not in text
 
 
@@ -242,32 +256,73 @@ def test_summary_with_shapes_says_no_clear_effect_and_stays_within_300_words():
     )
     text = summary(flat_pair(), flat)
     assert len(text.split()) <= 300
-    assert (
-        "had no clear effect on MIG (0.12 vs 0.14)" in text
-        and "had no clear effect on DCI (0.30 vs 0.32)" in text
-    )
+    assert "had no clear effect on MIG (0.12±0.00 vs 0.14±0.00)" in text
     assert "no clear effect on reconstruction, and no clear effect on disentanglement" in text
     assert "had no clear effect on the Gaussian total correlation of the code" in text
+    assert "not clearly above beta = 1: no turn is measurable" in text
     mixed = beta_study(
         mse=(0.001, 0.001, 0.002, 0.003), mig=(0.3, 0.3, 0.1, 0.1), dci=(0.2, 0.2, 0.4, 0.4)
     )
-    assert "MIG and DCI disagree" in summary(study=mixed)
+    assert "the disentanglement scores disagree" in summary(study=mixed)
+
+
+def with_scale_pairs(study: dict, fixed_kl: float) -> dict:
+    """The study with the CIFAR-10 pair under a learned sigma and under a fixed one."""
+    out = copy.deepcopy(study)
+    out["cifar10"] = {
+        "1": {
+            "model": "conv",
+            "beta": 1.0,
+            "kl": 249.0,
+            "decoder_sigma": 0.077,
+            "gaussian_tc": 30.0,
+        },
+        "5": {
+            "model": "conv_beta5",
+            "beta": 5.0,
+            "kl": 98.0,
+            "decoder_sigma": 0.087,
+            "gaussian_tc": 12.0,
+        },
+    }
+    out["cifar10_fixed_scale"] = {
+        label: {"model": f"conv_fixed{suffix}", "beta": beta, "kl": kl, "likelihood_sigma": 0.1}
+        for label, suffix, beta, kl in (("1", "", 1.0, 200.0), ("5", "_beta5", 5.0, fixed_kl))
+    }
+    return out
+
+
+def test_the_scale_paragraph_says_whether_the_learned_sigma_blunted_beta_within_300_words():
+    blunted = summary(study=with_scale_pairs(TRADE_OFF, fixed_kl=40.0))
+    assert len(blunted.split()) <= 300
+    assert "With sigma fixed at 0.1 (`conv_fixed`, `conv_fixed_beta5`), beta = 5 lowered" in blunted
+    assert "(its sigma 0.077 and 0.087): the learned sigma blunted beta" in blunted
+    same = summary(study=with_scale_pairs(TRADE_OFF, fixed_kl=80.0))  # x0.40 vs x0.39
+    assert "the scale made no clear difference to what beta did" in same
+    stronger = summary(study=with_scale_pairs(TRADE_OFF, fixed_kl=150.0))
+    assert "the learned sigma did not blunt beta" in stronger
+
+
+def test_a_difference_inside_the_seeds_spread_is_no_effect_in_the_summary():
+    wide = seeded(TRADE_OFF, jitter={"mig": 0.1, "factor_vae": 0.1, "dci": 0.2})
+    text = summary(study=wide)
+    assert "had no clear effect on MIG (0.08±0.10 vs 0.14±0.10)" in text
+    assert "no clear effect on disentanglement" in text and "no turn is measurable" in text
 
 
 def test_a_long_sweep_keeps_the_summary_within_300_words():
     labels = ("0.25", "0.5", "1", "2", "3", "5", "7.5", "10", "20", "50")
-    study = {
-        "shapes": {
-            label: {"recon_mse": 0.0123456 * (1 + i), "mig": 0.1 + 0.01 * i, "dci": 0.3}
-            for i, label in enumerate(labels)
-        },
-        "cifar10": {"1": {"gaussian_tc": 31.0}, "5": {"gaussian_tc": 31.5}},
-        "compared": {"low": "0.25", "high": "5"},
-        "figures": TRADE_OFF["figures"],
-    }
+    study = beta_study(
+        mse=[0.0123456 * (1 + i) for i in range(10)],
+        mig=[0.1 + 0.01 * i for i in range(10)],
+        dci=[0.3] * 10,
+        tc=(31.0, 31.5),
+        labels=labels,
+        low="0.25",
+    )
     text = summary(flat_pair(), study)
     assert len(text.split()) <= 300
-    assert "beta = 5 against 0.25 raised the MSE from 0.0123 to 0.0741" in text
+    assert "beta = 5 against 0.25 raised the MSE from 0.0123±0 to 0.0741±0" in text
 
 
 def test_roles_come_from_params_and_a_pair_outside_the_judged_runs_is_refused(project):  # noqa: F811
@@ -276,8 +331,14 @@ def test_roles_come_from_params_and_a_pair_outside_the_judged_runs_is_refused(pr
         "cifar": ["fc", "conv", "conv_beta5"],
         "pair": PAIR,
         "baseline": "fc",
-        "shapes": ["shapes_beta1", "shapes_beta2", "shapes_beta5", "shapes_beta10"],
-        "autoencoder": "shapes_ae",
+        "shapes": [
+            "shapes_b1_s0",
+            "shapes_b5_s0",
+            "shapes_b16_s0",
+            "shapes_b64_s0",
+            "shapes_b256_s0",
+        ],
+        "autoencoder": "shapes_ae_s0",
         "faces": ["faces"],
     }
     params = copy.deepcopy(params)
@@ -374,7 +435,11 @@ def test_render_writes_the_report_linking_exactly_the_figure_list(project, figur
         "| fc | 1 | -2000.0 |" in readme and readme.count("| 2 | 3.0 |") == 3
     )  # minutes from the curves
     assert "`faces` for 3 epochs (3.0 min)" in readme
-    assert f"| VAE, beta = 5 | {study['shapes']['5']['recon_mse']:.5f} |" in readme
+    assert (
+        f"| VAE, beta = 5 | {mean_pm(study['shapes_spread']['5']['recon_mse'], '{:.4f}')} |"
+        in readme
+    )
+    assert "| `conv_fixed_beta5` | fixed | 5 |" in readme and "Learned vs fixed scale" in readme
     # The figures hold what they claim: curves of every run, image grids side by side.
     curves = figures["curves.png"]
     plotted = {line.get_label() for ax in curves.axes for line in ax.get_lines()}

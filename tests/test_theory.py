@@ -2,7 +2,25 @@
 
 import copy
 
+from vaelab.sweep import spread
 from vaelab.theory import theory_markdown
+
+
+def seeded(study: dict, jitter: dict | None = None) -> dict:
+    """The study as the beta study writes it: every row the mean of three seeds, which here are
+    equal, except that `jitter` (key -> offset) moves each beta's seeds by -offset, 0, +offset."""
+    out = copy.deepcopy(study)
+
+    def seeds(row: dict) -> list[dict]:
+        offsets = jitter or {}
+        moved = {k: d for k, d in offsets.items() if k in row}
+        return [{**row, **{k: row[k] + sign * d for k, d in moved.items()}} for sign in (-1, 0, 1)]
+
+    out["shapes_spread"] = {beta: spread(seeds(row)) for beta, row in out["shapes"].items()}
+    out["autoencoder_spread"] = spread(seeds(out["shapes_autoencoder"]))
+    for row in out["shapes"].values():
+        row["seeds"] = 3
+    return out
 
 
 def shapes_row(mse, kl, units, mig, dci, tc, prior, ratio, midpoint):
@@ -14,6 +32,7 @@ def shapes_row(mse, kl, units, mig, dci, tc, prior, ratio, midpoint):
         "latent_dim": 10,
         "mig": mig,
         "dci": dci,
+        "factor_vae": mig + 0.2,
         "gaussian_tc": tc,
         "prior_relative_error": prior,
         "path_max_over_mean": ratio,
@@ -34,6 +53,7 @@ STUDY = {
         "latent_dim": 10,
         "mig": 0.05,
         "dci": 0.20,
+        "factor_vae": 0.25,
         "gaussian_tc": 2.5,
         "prior_relative_error": 0.95,
         "path_max_over_mean": 2.9,
@@ -50,17 +70,20 @@ STUDY = {
         "beta": "1",
     },
     "compared": {"low": "1", "high": "5"},
+    "factor_information_nats": 9.65,
+    "likelihood_sigma": 0.1,
     "evaluation": {"test_images": 2000, "paths": 64, "path_steps": 12, "prior_samples": 128},
     "figures": {
         "beta_tradeoff": "figures/beta_study/beta_tradeoff.png",
         "interpolation_smoothness": "figures/beta_study/interpolation_smoothness.png",
         "autoencoder_vs_vae": "figures/beta_study/autoencoder_vs_vae_shapes.png",
+        "beta_sweep": "figures/beta_study/beta_sweep.png",
     },
 }
 
 
 def test_theory_answers_each_question_from_the_numbers_and_points_at_figures():
-    text = theory_markdown(STUDY)
+    text = theory_markdown(seeded(STUDY))
     for heading in (
         "## 1. Why the KL term matters",
         "## 2. How the reparameterization trick",
@@ -79,7 +102,7 @@ def test_theory_answers_each_question_from_the_numbers_and_points_at_figures():
     assert "farther from real shapes than every VAE's: the KL is what makes the prior" in text
     assert (
         "the KL (nats/image) fell from 30 to 9" in text
-        and "active units fell from 8 to 4 of 10" in text
+        and "active units fell from 8.0 to 4.0 of 10" in text
     )
     assert "median 310 times" in text and "the score-function estimate is the noisier one" in text
     assert "0.80 for the autoencoder against 0.30 (beta = 1)" in text
@@ -88,6 +111,14 @@ def test_theory_answers_each_question_from_the_numbers_and_points_at_figures():
     assert "2.90 for the autoencoder" in text and "1.40 (beta = 5)" in text
     assert "more abrupt than every VAE's: the KL made the paths smoother" in text
     assert "went from 40.00 (beta = 1) to 12.00 nats (beta = 5)" in text
+    assert "means over 3 seeds" in text and "the factors hold 9.7 nats" in text
+
+
+def test_a_difference_inside_the_seeds_spread_is_not_called_one():
+    # The KL means fall from 30 to 9, but with seeds 25 nats either side the ranges overlap.
+    text = theory_markdown(seeded(STUDY, jitter={"kl": 25.0}))
+    assert "the KL (nats/image) showed no clear effect (30 to 9)" in text
+    assert "the KL (nats/image) fell" not in text
 
 
 def test_flipped_numbers_flip_the_comparison_words():
@@ -97,7 +128,7 @@ def test_flipped_numbers_flip_the_comparison_words():
     )
     flipped["shapes"]["10"].update(kl=45.0)
     flipped["reparameterization"]["variance_ratio_median"] = 0.5
-    text = theory_markdown(flipped)
+    text = theory_markdown(seeded(flipped))
     assert "closer to real shapes than every VAE's, so on this measure the KL did not help" in text
     assert "the KL is what makes the prior usable" not in text
     assert "more even than every VAE's, so this measure does not show the KL smoothing" in text
@@ -115,7 +146,7 @@ def test_theory_says_so_when_the_numbers_show_no_difference():
     for row in same["shapes"].values():
         row.update(kl=30.0, active_units=8, recon_mse=0.002)
     same["reparameterization"] = None
-    text = theory_markdown(same)
+    text = theory_markdown(seeded(same))
     assert text.count("no clear difference between the autoencoder and the VAEs") == 3
     assert "showed no clear effect (30 to 30)" in text
     assert "has no active latent dim" in text

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 from torchvision.transforms.functional import gaussian_blur
 
 from . import datasets, plots, store, tracking
-from .config import compare_config, dataset_config, evaluate_config, run_config
+from .config import compare_config, dataset_config, evaluate_config, fail, run_config
 from .errors import VaelabError
+from .evaluate import headline_path
 from .metrics.disentanglement import gaussian_total_correlation
 from .metrics.latent import estimator_variances, nearest_index, reference_pixels
 from .metrics.sample_quality import (
@@ -39,6 +41,7 @@ from .metrics.sample_quality import (
 )
 from .models import classify_batches, decode_batches, encode_batches, reconstruct_batches
 from .runtime import resolve_device
+from .sweep import factor_information, mean_row, plot_sweep, spread
 from .theory import theory_markdown
 
 SAMPLE_QUALITY = store.REPORTS / "sample_quality.json"
@@ -47,6 +50,13 @@ THEORY = store.REPORTS / "theory.md"
 SAMPLERS_DIR = store.MODELS / "samplers"
 FIGURE_GRID = 36  # images per panel of the labelled-samples and samplers figures
 NEAREST_SHOWN = 10  # samples per sampler in the nearest-training-image figure
+HEADLINE_QUALITY = ("fd_clf", "precision", "recall")
+HEADLINE_STUDY = ("kl", "recon_mse", "mig", "dci", "factor_vae")
+SAMPLER_TITLES = {
+    "prior": "prior N(0, I)",
+    "gmm": "Gaussian mixture on training codes",
+    "two_stage": "second-stage VAE on training codes",
+}
 # The numbers of one shapes model that go into metrics_beta.json (its eval JSON keeps the matrices
 # and per-path values).
 SUMMARY_KEYS = (
@@ -60,6 +70,7 @@ SUMMARY_KEYS = (
     "dci",
     "dci_completeness",
     "dci_informativeness",
+    "factor_vae",
     "factor_dims",
     "gaussian_tc",
     "prior_nn_mse",
@@ -224,12 +235,14 @@ def judge_run(
     train_codes, _ = encode_batches(model, dataset["x_train"], device, batch, seed)
     gmm = fit_latent_gmm(train_codes, config["gmm_components"], seed)
     store.write_npz(SAMPLERS_DIR / f"{run}.npz", **gmm)
-    second_stage = fit_second_stage(
-        train_codes, seed, config["second_stage_hidden"], config["second_stage_epochs"]
-    )
+    second_stage = None
+    if "two_stage" in config["samplers"]:
+        second_stage = fit_second_stage(
+            train_codes, seed, config["second_stage_hidden"], config["second_stage_epochs"]
+        )
     codes = {
         sampler: sample_codes(sampler, count, model.latent_dim, seed, gmm, second_stage)
-        for sampler in SAMPLERS
+        for sampler in config["samplers"]
     }
     samples = {sampler: decode_batches(model, z, device, batch) for sampler, z in codes.items()}
     row = {
@@ -258,20 +271,33 @@ def judge_run(
     )
     plots.plot_samplers(
         model,
-        {
-            "prior N(0, I)": codes["prior"][:FIGURE_GRID],
-            "Gaussian mixture on training codes": codes["gmm"][:FIGURE_GRID],
-            "second-stage VAE on training codes": codes["two_stage"][:FIGURE_GRID],
-        },
+        {SAMPLER_TITLES[sampler]: z[:FIGURE_GRID] for sampler, z in codes.items()},
         figures["samplers"],
     )
     return row, {kind: relative(path) for kind, path in figures.items()}
 
 
+def checked_samplers(config: dict, where: str) -> list[str]:
+    """`samplers` of compare.sample_quality: a list of SAMPLERS holding the prior (the VAE's own
+    sampler, which every other is measured against); absent = prior and gmm."""
+    samplers = config.get("samplers", ["prior", "gmm"])
+    if (
+        not isinstance(samplers, list)
+        or "prior" not in samplers
+        or any(s not in SAMPLERS for s in samplers)
+    ):
+        fail(
+            f"{where}.samplers",
+            f"must be a list of {', '.join(SAMPLERS)} that holds prior, got {samplers!r}",
+        )
+    return list(dict.fromkeys(samplers))
+
+
 def sample_quality(params: dict) -> dict:
     """reports/sample_quality.json, reports/figures/sample_quality/, models/samplers/."""
-    config = compare_config(params, "sample_quality")
     where = "compare.sample_quality"
+    config = dict(compare_config(params, "sample_quality"))
+    config["samplers"] = checked_samplers(config, where)
     require_objective(params, config["judge"], "classifier", f"{where}.judge")
     for run in config["runs"]:
         require_objective(params, run, "vae", f"{where}.runs")
@@ -343,12 +369,30 @@ def sample_quality(params: dict) -> dict:
         "real_images": real.stop,
         "scored_images": scored.stop - scored.start,
         "sample_count": config["sample_count"],
+        "samplers": config["samplers"],
         "reference": reference,
         "runs": runs,
         "figures": figures,
     }
     store.write_json(SAMPLE_QUALITY, result)
+    store.write_json(headline_path("sample_quality"), quality_headline(result))
     return result
+
+
+def quality_headline(result: dict) -> dict:
+    """The DVC metrics of sample_quality: fd_clf, precision and recall per run and sampler, the
+    reference rows' fd_clf and the judge's held-out accuracy (sample_quality.json has the rest)."""
+    return {
+        "judge_holdout_accuracy": result["judge_accuracy"],
+        "reference_fd_clf": {name: row["fd_clf"] for name, row in result["reference"].items()},
+        **{
+            run: {
+                sampler: {key: scores[key] for key in HEADLINE_QUALITY}
+                for sampler, scores in row["samplers"].items()
+            }
+            for run, row in result["runs"].items()
+        },
+    }
 
 
 # --- beta study ----------------------------------------------------------------------------------
@@ -366,32 +410,81 @@ def shapes_summary_row(metrics: dict) -> dict:
     return {key: metrics[key] for key in SUMMARY_KEYS if key in metrics}
 
 
-def shapes_runs(params: dict, config: dict) -> dict[str, str]:
-    """{beta label: run} of the shapes sweep, lowest beta first; betas from the runs' configs."""
-    out: dict[str, str] = {}
+def shapes_runs(params: dict, config: dict) -> dict[str, list[str]]:
+    """{beta label: its runs (one per seed)} of the shapes sweep, lowest beta first; betas from the
+    runs' configs. Every beta needs the same seeds, or their spreads would not compare."""
+    out: dict[str, list[str]] = {}
+    seeds: dict[str, list[int]] = {}
     for run in config["runs"]:
-        label = beta_key(require_objective(params, run, "vae", "compare.beta_study.runs")["beta"])
-        if label in out:
-            raise VaelabError(
-                f"compare.beta_study.runs: {out[label]} and {run} both have beta = {label}; each "
-                "beta is one model, so give one of them another runs.<name>.beta"
-            )
-        out[label] = run
+        config_of_run = require_objective(params, run, "vae", "compare.beta_study.runs")
+        label = beta_key(config_of_run["beta"])
+        out.setdefault(label, []).append(run)
+        seeds.setdefault(label, []).append(config_of_run["seed"])
+    if len({tuple(sorted(s)) for s in seeds.values()}) > 1 or any(
+        len(set(s)) != len(s) for s in seeds.values()
+    ):
+        listed = "; ".join(f"beta {label}: seeds {sorted(s)}" for label, s in seeds.items())
+        fail(
+            "compare.beta_study.runs",
+            f"must hold every beta with the same distinct seeds, got {listed}",
+        )
     return dict(sorted(out.items(), key=lambda item: float(item[0])))
 
 
+def autoencoder_runs(params: dict, config: dict) -> list[str]:
+    """`autoencoders` of compare.beta_study (one per seed), holding `autoencoder`, the one drawn."""
+    runs = config.get("autoencoders", [config["autoencoder"]])
+    where = "compare.beta_study.autoencoders"
+    if not isinstance(runs, list) or config["autoencoder"] not in runs:
+        fail(where, f"must be a list of runs holding autoencoder ({config['autoencoder']})")
+    for run in runs:
+        if run not in params["runs"]:
+            fail(where, f"names run {run!r}, which runs does not define")
+        require_objective(params, run, "ae", where)
+    return runs
+
+
+def cifar_pair(params: dict, config: dict, key: str, device: torch.device) -> dict[str, dict]:
+    """The CIFAR-10 beta pair `compare.beta_study.<key>` as `cifar_entries`, or {} when the key is
+    absent (the fixed-scale pair is optional)."""
+    where = f"compare.beta_study.{key}"
+    pair = config.get(key)
+    if pair is None:
+        return {}
+    if not isinstance(pair, list) or len(pair) != 2 or any(r not in params["runs"] for r in pair):
+        fail(where, f"must name two runs of runs, got {pair!r}")
+    for run in pair:
+        require_objective(params, run, "vae", where)
+    entries = cifar_entries(
+        {run: read_eval(run) for run in pair},
+        {run: run_config(params, run)["beta"] for run in pair},
+        cifar_total_correlations(params, pair, config["cifar_codes"], device),
+        where,
+    )
+    for entry in entries.values():
+        likelihood = run_config(params, entry["model"])["model"]["likelihood"]
+        entry["likelihood"], entry["likelihood_sigma"] = likelihood["kind"], likelihood.get("sigma")
+    return entries
+
+
 def cifar_entries(
-    evals: dict[str, dict], betas: dict[str, float], total_correlations: dict[str, float]
+    evals: dict[str, dict],
+    betas: dict[str, float],
+    total_correlations: dict[str, float],
+    where: str = "compare.beta_study.cifar_pair",
 ) -> dict[str, dict]:
-    """The CIFAR-10 pair's evaluations keyed by their beta, in the shape of the shapes rows."""
+    """The CIFAR-10 pair's evaluations keyed by their beta, in the shape of the shapes rows, with
+    the decoder's last sigma (null for a fixed scale) from the training curves."""
     out = {}
     for name, m in evals.items():
         key = beta_key(betas[name])
         if key in out:
             raise VaelabError(
                 f"{' and '.join(evals)} both have beta = {key}; the beta study compares two betas, "
-                "so give compare.beta_study.cifar_pair runs of different runs.<name>.beta"
+                f"so give {where} runs of different runs.<name>.beta"
             )
+        curves = store.read_curves(store.curves_path(name))
+        sigma = curves[-1].get("decoder_sigma") if curves else None
         out[key] = {
             "model": name,
             "recon_mse": m["test_recon_mse"],
@@ -404,6 +497,7 @@ def cifar_entries(
             "sample_sharpness": m["sample_sharpness"],
             "beta": betas[name],
             "epochs": m.get("epochs"),
+            "decoder_sigma": sigma if sigma == sigma else None,  # NaN in the CSV = no learned sigma
         }
     return dict(sorted(out.items(), key=lambda item: float(item[0])))
 
@@ -424,22 +518,33 @@ def cifar_total_correlations(
 
 def draw_beta_figures(
     study: dict,
-    reports: dict,
-    ae: dict,
+    paths_of: dict,
+    ae_paths: dict,
     models: dict,
     pair: torch.Tensor,
     settings: dict,
     seed: int,
 ) -> dict[str, str]:
+    """`paths_of`: per beta label, the interpolation paths of all its seeds (as the evaluations
+    hold them); `ae_paths` the autoencoders'."""
     out = store.figures_dir("beta_study")
     paths = {
+        "beta_sweep": out / "beta_sweep.png",
         "beta_tradeoff": out / "beta_tradeoff.png",
         "interpolation_smoothness": out / "interpolation_smoothness.png",
         "autoencoder_vs_vae": out / "autoencoder_vs_vae_shapes.png",
     }
-    plots.plot_beta_tradeoff(study["shapes"], study["cifar10"], ae, paths["beta_tradeoff"])
+    plot_sweep(
+        study["shapes_spread"],
+        study["autoencoder_spread"],
+        study["factor_information_nats"],
+        paths["beta_sweep"],
+    )
+    plots.plot_beta_tradeoff(
+        study["shapes"], study["cifar10"], study["shapes_autoencoder"], paths["beta_tradeoff"]
+    )
     plots.plot_smoothness(
-        {"autoencoder": ae, **{f"beta = {label}": row for label, row in reports.items()}},
+        {"autoencoder": ae_paths, **{f"beta = {label}": row for label, row in paths_of.items()}},
         paths["interpolation_smoothness"],
     )
     plots.plot_autoencoder_vs_vae(
@@ -448,32 +553,51 @@ def draw_beta_figures(
     return {key: relative(path) for key, path in paths.items()}
 
 
+def pooled_paths(evals: list[dict]) -> dict[str, list[float]]:
+    """The interpolation paths of several seeds as one set (plots.plot_smoothness's input)."""
+    return {
+        key: [value for m in evals for value in m[key]]
+        for key in ("path_ratios", "path_mean_steps")
+    }
+
+
+def study_headline(study: dict) -> dict:
+    """The DVC metrics of beta_study: per beta (and the autoencoder) the seeds' means of the KL,
+    reconstruction MSE and disentanglement scores (metrics_beta.json has spreads and the rest)."""
+    groups = {f"beta_{label}": stats for label, stats in study["shapes_spread"].items()}
+    groups["autoencoder"] = study["autoencoder_spread"]
+    return {
+        name: {key: stats[key]["mean"] for key in HEADLINE_STUDY if key in stats}
+        for name, stats in groups.items()
+    }
+
+
 def beta_study(params: dict) -> dict:
     """reports/metrics_beta.json, reports/theory.md, reports/figures/beta_study/."""
     config = compare_config(params, "beta_study")
     device, seed = resolve_device(params["device"]), config["seed"]
     runs = shapes_runs(params, config)
     autoencoder = config["autoencoder"]
-    require_objective(params, autoencoder, "ae", "compare.beta_study.autoencoder")
+    autoencoders = autoencoder_runs(params, config)
+    every_run = [run for group in runs.values() for run in group]
     shapes_name = one_dataset(
-        params, [*runs.values(), autoencoder], "compare.beta_study (runs and autoencoder)"
+        params, [*every_run, *autoencoders], "compare.beta_study (runs and autoencoders)"
     )
     settings = evaluate_config(params, shapes_name)
-    reports = {label: read_eval(run) for label, run in runs.items()}
-    ae = read_eval(autoencoder)
+    evals = {run: read_eval(run) for run in [*every_run, *autoencoders]}
+    seed_rows = {
+        label: [shapes_summary_row(evals[run]) for run in group] for label, group in runs.items()
+    }
+    ae_rows = [shapes_summary_row(evals[run]) for run in autoencoders]
     pair = list(config["cifar_pair"])
-    for run in pair:
-        require_objective(params, run, "vae", "compare.beta_study.cifar_pair")
-    cifar = cifar_entries(
-        {run: read_eval(run) for run in pair},
-        {run: run_config(params, run)["beta"] for run in pair},
-        cifar_total_correlations(params, pair, config["cifar_codes"], device),
-    )
+    cifar = cifar_pair(params, config, "cifar_pair", device)
+    cifar_fixed = cifar_pair(params, config, "cifar_fixed_pair", device)
 
     dataset = datasets.load(shapes_name, dataset_config(params, shapes_name))
     low, high = compared_labels(list(runs))
-    low_model = load_run_model(runs[low], device)
-    active = reports[low]["active_dims"]
+    shown = {label: group[0] for label, group in runs.items()}  # the first seed's, in figures
+    low_model = load_run_model(shown[low], device)
+    active = evals[shown[low]]["active_dims"]
     gradient = None
     if active:
         gradient = estimator_variances(
@@ -484,17 +608,34 @@ def beta_study(params: dict) -> dict:
             seed,
         )
         gradient["beta"] = low
+    likelihood = run_config(params, shown[low])["model"]["likelihood"]
     study = {
-        "shapes": {label: shapes_summary_row(reports[label]) for label in runs},
+        "shapes": {label: mean_row(rows, runs[label]) for label, rows in seed_rows.items()},
+        "shapes_spread": {label: spread(rows) for label, rows in seed_rows.items()},
+        "shapes_autoencoder": mean_row(ae_rows, autoencoders),
+        "autoencoder_spread": spread(ae_rows),
+        "factor_information_nats": factor_information(
+            np.concatenate(
+                [np.asarray(dataset["factors_train"]), np.asarray(dataset["factors_test"])]
+            )
+        ),
+        "likelihood": likelihood["kind"],
+        "likelihood_sigma": likelihood.get("sigma"),
         "cifar10": cifar,
-        "shapes_autoencoder": shapes_summary_row(ae),
+        "cifar10_fixed_scale": cifar_fixed,
         "reparameterization": gradient,
-        "runs": {"shapes": runs, "autoencoder": autoencoder, "cifar10": pair},
+        "runs": {
+            "shapes": runs,
+            "autoencoder": autoencoder,
+            "autoencoders": autoencoders,
+            "cifar10": pair,
+            "cifar10_fixed_scale": list(config.get("cifar_fixed_pair", [])),
+        },
         "factor_names": dataset.get("factor_names", []),
         "compared": {"low": low, "high": high},
         "evaluation": {
-            "test_images": ae.get("test_images", len(dataset["x_test"])),
-            "code_images": ae.get("code_images"),
+            "test_images": evals[autoencoder].get("test_images", len(dataset["x_test"])),
+            "code_images": evals[autoencoder].get("code_images"),
             "paths": settings["paths"],
             "path_steps": settings["path_steps"],
             "prior_samples": settings["prior_samples"],
@@ -506,18 +647,26 @@ def beta_study(params: dict) -> dict:
     models = {
         "autoencoder": load_run_model(autoencoder, device),
         f"beta = {low}": low_model,
-        f"beta = {high}": low_model if high == low else load_run_model(runs[high], device),
+        f"beta = {high}": low_model if high == low else load_run_model(shown[high], device),
     }
     study["figures"] = draw_beta_figures(
-        study, reports, ae, models, dataset["x_test"][order[:2]], settings, seed
+        study,
+        {label: pooled_paths([evals[run] for run in group]) for label, group in runs.items()},
+        pooled_paths([evals[run] for run in autoencoders]),
+        models,
+        dataset["x_test"][order[:2]],
+        settings,
+        seed,
     )
     text = theory_markdown(study)
     store.atomic_write(THEORY, lambda tmp: Path(tmp).write_text(text))
     store.write_json(METRICS_BETA, study)
+    store.write_json(headline_path("beta_study"), study_headline(study))
     if gradient is not None:
-        tracking.log_final(runs[low], {"reparameterization": gradient})
+        tracking.log_final(shown[low], {"reparameterization": gradient})
     print(
-        f"beta study: {len(runs)} betas ({', '.join(runs)}), autoencoder {autoencoder}, CIFAR-10 "
-        f"pair {' / '.join(pair)}; wrote {METRICS_BETA} and {THEORY}"
+        f"beta study: {len(runs)} betas ({', '.join(runs)}) x {len(runs[low])} seeds, "
+        f"{len(autoencoders)} autoencoders, CIFAR-10 pair {' / '.join(pair)}; wrote "
+        f"{METRICS_BETA} and {THEORY}"
     )
     return study

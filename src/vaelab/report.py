@@ -14,19 +14,18 @@ from pathlib import Path
 import torch
 
 from . import datasets, plots, store
-from .compare import METRICS_BETA, SAMPLE_QUALITY, load_run_model, read_eval
+from .compare import METRICS_BETA, SAMPLE_QUALITY, load_run_model, read_eval, shapes_runs
 from .config import compare_config, evaluate_config, run_config
 from .errors import VaelabError
 from .runtime import resolve_device
-from .theory import CLEAR_CHANGE, clear_change
+from .sweep import CLEAR_CHANGE, CLEAR_SCORE, SCORES, clear_change, differs, mean_pm
 
 SUMMARY = store.REPORTS / "summary.md"
 README = store.REPORTS / "README.md"
 USED_DIM_NATS = 0.1  # a latent dim "carries information" when its mean KL reaches this
+SUMMARY_WORDS = 300  # the assignment's limit for the explanation of what beta changes
 # The sample-quality targets the report checks (target_checks).
 BPD_TARGET, CLASS_SHARE_TARGET, JUDGE_TARGET, RISE_TARGET = 5.0, 0.04, 0.90, 0.01
-# Scores in [0, 1] (MIG, DCI, precision, recall): absolute changes below 0.05 are "no clear effect".
-CLEAR_SCORE = 0.05
 # The figures render draws, in reports/figures/compare/.
 COMPARE_FIGURES = {
     "curves": "curves.png",
@@ -83,12 +82,15 @@ FIGURES = [
         "-{span:g} to +{span:g}."),
     ("cifar", "quality", "samples_labelled", "`{run}`: prior samples with the judge's label and "
         "confidence."),
-    ("cifar", "quality", "samplers", "`{run}`: the prior N(0, I), the Gaussian mixture fitted to "
-        "the training codes and the second-stage VAE on them."),
+    ("cifar", "quality", "samplers", "`{run}`: codes of each sampler of "
+        "compare.sample_quality.samplers, decoded (the prior N(0, I) first)."),
     ("cifar", "quality", "nearest_training", "`{run}`: samples of each sampler (decoder means) "
         "above the training image nearest to each in pixels: not copies."),
-    ("beta", "study", "beta_tradeoff", "Shapes and CIFAR-10: reconstruction MSE, MIG/DCI and KL "
-        "against beta (autoencoder dotted)."),
+    ("beta", "study", "beta_sweep", "Shapes, every seed a dot, the mean and the seeds' range a "
+        "line: KL beside the factors' information, reconstruction MSE, MIG, DCI and FactorVAE "
+        "score against beta (autoencoder: dotted line and band)."),
+    ("beta", "study", "beta_tradeoff", "Shapes (means over seeds) and CIFAR-10 (one seed): "
+        "reconstruction MSE, MIG/DCI and KL against beta (autoencoder dotted)."),
     ("beta", "study", "interpolation_smoothness", "Largest over mean step between decoded frames "
         "along latent paths: autoencoder vs every beta."),
     ("beta", "study", "autoencoder_vs_vae", "Autoencoder vs beta = {low} and {high}: prior "
@@ -140,7 +142,8 @@ def roles(params: dict) -> dict:
         "cifar": list(quality["runs"]),
         "pair": pair,
         "baseline": others[0],
-        "shapes": list(study["runs"]),
+        # the first seed of each beta: the shapes runs whose curves and traversals are shown
+        "shapes": [group[0] for group in shapes_runs(params, study).values()],
         "autoencoder": study["autoencoder"],
         "faces": faces,
     }
@@ -248,15 +251,25 @@ def _score_change(before: float, after: float, what: str) -> str:
     return f"{'raised' if direction > 0 else 'lowered'} {what} from {before:.2f} to {after:.2f}"
 
 
+def _seed_change(before: dict, after: dict, key: str, what: str, fmt: str = "{:.3g}") -> str:
+    """`_change` over seeds (`sweep.spread` entries): a direction only outside the seeds' spread."""
+    a, b = mean_pm(before[key], fmt), mean_pm(after[key], fmt)
+    direction = differs(before[key], after[key], key)
+    if not direction:
+        return f"had no clear effect on {what} ({a} vs {b})"
+    return f"{'raised' if direction > 0 else 'lowered'} {what} from {a} to {b}"
+
+
 def shapes_summary(study: dict, every_beta: bool = True) -> str:
-    """The shapes paragraph of the summary: reconstruction against MIG and DCI as beta rose; with
-    `every_beta` False only the compared pair (a long sweep would not fit in 300 words)."""
-    shapes = study["shapes"]
+    """The shapes paragraph of the summary: reconstruction and KL against MIG, DCI and the FactorVAE
+    score as beta rose, over seeds; with `every_beta` False only the compared pair and the turn (a
+    long sweep would not fit in 300 words)."""
+    shapes, seeds = study["shapes"], study["shapes_spread"]
     low, high = study["compared"]["low"], study["compared"]["high"]
-    a, b = shapes[low], shapes[high]
-    directions = {_score_direction(a[key], b[key]) for key in ("mig", "dci")}
+    a, b = seeds[low], seeds[high]
+    directions = {differs(a[key], b[key], key) for key in SCORES}
     if {1, -1} <= directions:
-        organisation = "MIG and DCI disagree"
+        organisation = "the disentanglement scores disagree"
     elif 1 in directions:
         organisation = "the code was more disentangled"
     elif -1 in directions:
@@ -267,22 +280,68 @@ def shapes_summary(study: dict, every_beta: bool = True) -> str:
         1: "reconstruction got worse",
         -1: "reconstruction got better",
         0: "no clear effect on reconstruction",
-    }[_direction(a["recon_mse"], b["recon_mse"])]
+    }[differs(a["recon_mse"], b["recon_mse"], "recon_mse")]
+    labels = sorted(shapes, key=float)
+    best = max(labels, key=lambda label: seeds[label]["factor_vae"]["mean"])
+    gain = differs(seeds[labels[0]]["factor_vae"], seeds[best]["factor_vae"], "factor_vae")
+    turn = (
+        f"FactorVAE was highest at the lowest beta ({labels[0]}): no turn is measurable."
+        if best == labels[0]
+        else f"FactorVAE peaked at beta = {best} "
+        f"({mean_pm(seeds[best]['factor_vae'], '{:.2f}')}, KL "
+        f"{seeds[best]['kl']['mean']:.1f} nats; the factors hold "
+        f"{study['factor_information_nats']:.1f})"
+        + (
+            f", clearly above beta = {labels[0]}."
+            if gain > 0 and best != labels[0]
+            else f", not clearly above beta = {labels[0]}: no turn is measurable."
+        )
+    )
     sweep = ": "
     if every_beta:
-        labels = sorted(shapes, key=float)
-        mse, mig, dci = (
+        mse, kl, fvae = (
             ", ".join(fmt.format(shapes[label][key]) for label in labels)
-            for key, fmt in (("recon_mse", "{:.3g}"), ("mig", "{:.2f}"), ("dci", "{:.2f}"))
+            for key, fmt in (("recon_mse", "{:.3g}"), ("kl", "{:.0f}"), ("factor_vae", "{:.2f}"))
         )
-        sweep = f", beta = {', '.join(labels)} gave MSE {mse}; MIG {mig}; DCI {dci}. "
+        sweep = f", beta = {', '.join(labels)} gave MSE {mse}; KL {kl} nats; FactorVAE {fvae}. "
+    runs = shapes[low]["seeds"]
     return (
-        "**On shapes, where the factors are known** (`reports/metrics_beta.json`, "
-        f"`{study['figures']['beta_tradeoff']}`){sweep}beta = {high} against {low} "
-        f"{_change(a['recon_mse'], b['recon_mse'], 'the MSE')}, "
-        f"{_score_change(a['mig'], b['mig'], 'MIG')} and "
-        f"{_score_change(a['dci'], b['dci'], 'DCI')}: {cost}, and {organisation}."
+        f"**On shapes** (known factors; fixed-scale likelihood; mean±sd over {runs} seeds; "
+        f"`{study['figures']['beta_sweep']}`){sweep}beta = {high} against {low} "
+        f"{_seed_change(a, b, 'recon_mse', 'the MSE')}, "
+        f"{_seed_change(a, b, 'mig', 'MIG', '{:.2f}')} and "
+        f"{_seed_change(a, b, 'factor_vae', 'the FactorVAE score', '{:.2f}')}: {cost}, and "
+        f"{organisation}. {turn} Limits: {runs} seeds, {shapes[low].get('epochs', '?')} epochs "
+        "each; nothing inside the seeds' range is called an effect."
     )
+
+
+def scale_sentence(study: dict) -> list[str]:
+    """What the CIFAR-10 pair's beta did under a learned decoder sigma against a fixed one (a
+    paragraph and a blank line), or nothing without the fixed-scale pair."""
+    learned, fixed = study["cifar10"], study.get("cifar10_fixed_scale") or {}
+    if len(fixed) != 2 or len(learned) != 2:
+        return []
+    (l1, l5), (f1, f5) = learned.values(), fixed.values()
+    learned_drop, fixed_drop = l5["kl"] / l1["kl"], f5["kl"] / f1["kl"]
+    sigma = (
+        f" (its sigma {l1['decoder_sigma']:.3f} and {l5['decoder_sigma']:.3f})"
+        if l1.get("decoder_sigma") and l5.get("decoder_sigma")
+        else ""
+    )
+    if clear_change(learned_drop, fixed_drop) and fixed_drop < learned_drop:
+        reading = "the learned sigma blunted beta"
+    elif clear_change(learned_drop, fixed_drop):
+        reading = "here the learned sigma did not blunt beta"
+    else:
+        reading = "here the scale made no clear difference to what beta did"
+    return [
+        f"**Learned vs fixed scale.** With sigma fixed at {f1['likelihood_sigma']:g} "
+        f"(`{f1['model']}`, `{f5['model']}`), beta = {f5['beta']:g} "
+        f"{_change(f1['kl'], f5['kl'], 'the KL', ' nats')}; with sigma learned it "
+        f"{_change(l1['kl'], l5['kl'], 'the KL', ' nats')}{sigma}: {reading}.",
+        "",
+    ]
 
 
 def used_dims(m: dict) -> int:
@@ -300,26 +359,21 @@ def beta_summary(cifar: dict, pair: list[str], baseline: str, study: dict | None
     lines = [
         f"# What beta = {beta} changed",
         "",
-        f"The same VAE, trained for {one.get('epochs', '?')} (beta = {beta_one}) and "
-        f"{five.get('epochs', '?')} (beta = {beta}) epochs on CIFAR-10 (`{pair[0]}`, `{pair[1]}`); "
-        "only the KL term's weight differs. Test-set numbers from `reports/eval/`. One seed each, "
-        f"so changes under {CLEAR_CHANGE:.0%} are called no clear effect, and larger ones are this "
-        "seed's differences, not established effects.",
+        f"The same VAE on CIFAR-10 (`{pair[0]}`, `{pair[1]}`; {one.get('epochs', '?')} and "
+        f"{five.get('epochs', '?')} epochs), only the KL weight differs; test set, one seed each, "
+        f"so changes under {CLEAR_CHANGE:.0%} count as none.",
         "",
-        f"- **Reconstruction.** beta = {beta} "
+        f"- **Reconstruction:** beta = {beta} "
         f"{_change(one['test_recon_mse'], five['test_recon_mse'], 'the per-pixel MSE')}.",
-        "- **Information in the code.** It "
-        f"{_change(one['test_kl'], five['test_kl'], 'the KL to the prior', ' nats')}; the dims "
-        f"carrying at least {USED_DIM_NATS} nats went from {used_dims(one)} to "
-        f"{used_dims(five)} of {five['latent_dim']}.",
-        "- **Likelihood bound** (bits/dim, lower is better). It "
+        "- **Code:** it "
+        f"{_change(one['test_kl'], five['test_kl'], 'the KL', ' nats')}; dims with at least "
+        f"{USED_DIM_NATS} nats: {used_dims(one)} and {used_dims(five)} of {five['latent_dim']}.",
+        "- **Bits/dim:** it "
         f"{_change(one['test_bpd'], five['test_bpd'], 'the bound', '', 4, tolerance=0.01)}.",
-        "- **Sample sharpness** (prior samples' mean absolute Laplacian over real images'): it "
-        f"{_change(one['sample_sharpness'], five['sample_sharpness'], 'sharpness')}.",
-        "- **Realism, judged by the classifier** (prior samples): it "
-        f"{_change(p1['fd_clf'], p5['fd_clf'], 'fd_clf')} (lower is better), "
-        f"{_score_change(p1['precision'], p5['precision'], 'precision')} and "
-        f"{_score_change(p1['recall'], p5['recall'], 'recall')}.",
+        "- **Samples:** it "
+        f"{_change(one['sample_sharpness'], five['sample_sharpness'], 'sharpness')} (Laplacian "
+        f"relative to real images) and {_change(p1['fd_clf'], p5['fd_clf'], 'fd_clf')} (lower "
+        "is better).",
         "",
     ]
     # The bullets' tolerance decides the verdict too.
@@ -339,7 +393,7 @@ def beta_summary(cifar: dict, pair: list[str], baseline: str, study: dict | None
     else:
         verdict = (
             "These numbers do not show the usual trade-off (more reconstruction error for a "
-            "smaller KL); look at the figures before drawing conclusions."
+            "smaller KL)."
         )
     if study is None:
         if traded:
@@ -358,14 +412,23 @@ def beta_summary(cifar: dict, pair: list[str], baseline: str, study: dict | None
         ]
     else:  # the shapes numbers answer the independence question; they take the baseline's room
         tc_one, tc_five = (study["cifar10"][key]["gaussian_tc"] for key in (beta_one, beta))
-        verdict += (
+        correlation = (
             f" CIFAR-10 has no ground-truth factors; beta = {beta} "
             f"{_change(tc_one, tc_five, 'the Gaussian total correlation of the code', ' nats')} "
             "(linear dependence between its dims)."
         )
-        lines += [verdict, "", shapes_summary(study)]
-        if len("\n".join(lines).split()) > 300:
-            lines[-1] = shapes_summary(study, every_beta=False)
+        # Longest first; each later version drops what the figures and README tables also say.
+        for with_correlation, every_beta in ((True, True), (True, False), (False, False)):
+            text = [
+                *lines,
+                verdict + (correlation if with_correlation else ""),
+                "",
+                *scale_sentence(study),
+                shapes_summary(study, every_beta),
+            ]
+            if len("\n".join(text).split()) <= SUMMARY_WORDS:
+                break
+        lines = text
     return "\n".join(lines) + "\n"
 
 
@@ -478,12 +541,14 @@ def target_checks(cifar: dict, reference: dict, name: str, judge_accuracy: float
                 )
             )
         fd = {sampler: scores["fd_clf"] for sampler, scores in row["samplers"].items()}
-        checks.append(
-            (
-                fd["gmm"] < fd["prior"],
-                f"{run}: the GMM sampler lowers fd_clf: {fd['gmm']:.2f} vs prior {fd['prior']:.2f}",
+        if "gmm" in fd:
+            checks.append(
+                (
+                    fd["gmm"] < fd["prior"],
+                    f"{run}: the GMM sampler lowers fd_clf: {fd['gmm']:.2f} vs prior "
+                    f"{fd['prior']:.2f}",
+                )
             )
-        )
         if "two_stage" in fd:
             checks.append(
                 (
@@ -494,31 +559,71 @@ def target_checks(cifar: dict, reference: dict, name: str, judge_accuracy: float
     return [f"- {'met' if ok else '**missed**'}: {text}" for ok, text in checks]
 
 
-def beta_section(study: dict) -> list[str]:
-    """The beta study's numbers as one table (markdown paragraphs); the words are in summary.md
-    and theory.md."""
+def cifar_scale_table(study: dict) -> list[str]:
+    """The CIFAR-10 beta pairs under a learned and a fixed decoder sigma (one seed each)."""
     columns = [
-        ("recon_mse", "recon MSE", "{:.5f}"),
+        ("recon_mse", "recon MSE", "{:.4f}"),
         ("kl", "KL (nats/img)", "{:.1f}"),
         ("active_units", "active units", "{}"),
+        ("bpd", "bits/dim", "{:.3f}"),
+        ("sample_sharpness", "sample sharpness", "{:.2f}"),
+        ("decoder_sigma", "decoder sigma (last epoch)", "{:.3f}"),
+    ]
+    rows = [
+        [f"`{m['model']}`", scale, f"{m['beta']:g}", *_cells(m, columns)]
+        for key, scale in (("cifar10", "learned"), ("cifar10_fixed_scale", "fixed"))
+        for m in (study.get(key) or {}).values()
+    ]
+    if not rows:
+        return []
+    return [
+        "CIFAR-10, the beta pair under each decoder scale (one seed each, "
+        "`cifar10` and `cifar10_fixed_scale` in `reports/metrics_beta.json`):",
+        markdown_table(["run", "sigma", "beta", *(title for _, title, _ in columns)], rows),
+    ]
+
+
+def beta_section(study: dict) -> list[str]:
+    """The beta study's numbers as one table of means ± sd over seeds (markdown paragraphs); the
+    words are in summary.md and theory.md."""
+    columns = [
+        ("recon_mse", "recon MSE", "{:.4f}"),
+        ("kl", "KL (nats/img)", "{:.1f}"),
+        ("active_units", "active units", "{:.1f}"),
         ("mig", "MIG", "{:.3f}"),
         ("dci", "DCI", "{:.3f}"),
+        ("factor_vae", "FactorVAE score", "{:.2f}"),
         ("gaussian_tc", "Gaussian TC (nats)", "{:.2f}"),
         ("prior_relative_error", "prior-sample error vs blank", "{:.2f}"),
         ("path_max_over_mean", "path max/mean step", "{:.2f}"),
     ]
-    models = [(f"VAE, beta = {label}", row) for label, row in study["shapes"].items()]
-    models.append(("autoencoder (no KL)", study["shapes_autoencoder"]))
+    models = [(f"VAE, beta = {label}", row) for label, row in study["shapes_spread"].items()]
+    models.append(("autoencoder (no KL)", study["autoencoder_spread"]))
     runs = study["runs"]
+    seeds = study["shapes"][study["compared"]["low"]]["seeds"]
+    sigma = study.get("likelihood_sigma")
     return [
         "## The beta study (shapes, where the factors are known)",
-        f"VAEs {', '.join(f'`{run}`' for run in runs['shapes'].values())} and the autoencoder "
-        f"`{runs['autoencoder']}` on the shapes test set ({study['evaluation']['test_images']:,} "
-        "images); numbers from `reports/metrics_beta.json`. The four theory questions, answered "
-        "with these numbers: [theory.md](theory.md).",
+        f"{sum(len(group) for group in runs['shapes'].values())} VAEs ({len(runs['shapes'])} betas "
+        f"x {seeds} seeds) and {len(runs['autoencoders'])} autoencoders (the same network without "
+        f"the KL), all under a {study.get('likelihood', '?')} likelihood"
+        + (f" of fixed sigma = {sigma:g}" if sigma is not None else "")
+        + f", on the shapes test set ({study['evaluation']['test_images']:,} images); each cell is "
+        "the mean ± the sample standard deviation over seeds (`shapes_spread` in "
+        "`reports/metrics_beta.json`, every seed's value there). Active units: latent dims whose "
+        "posterior mean varies across test images with variance above `active_threshold`. The "
+        f"factors hold {study['factor_information_nats']:.1f} nats (ln of the number of distinct "
+        "images). The four theory questions, answered with these numbers: [theory.md](theory.md).",
+        *cifar_scale_table(study),
         markdown_table(
             ["shapes model", *(title for _, title, _ in columns)],
-            [[label, *_cells(m, columns)] for label, m in models],
+            [
+                [
+                    label,
+                    *("n/a" if key not in m else mean_pm(m[key], fmt) for key, _, fmt in columns),
+                ]
+                for label, m in models
+            ],
         ),
     ]
 
@@ -747,11 +852,14 @@ def report_readme(
         "images inside the images' manifold (variety). `is_clf` is the Inception-Score analogue "
         "from its predictions (1 to 10), `recognisable` the share labelled with confidence >= 0.9, "
         "probabilities temperature-scaled because the classifier trains with label smoothing, "
-        "which caps its raw confidence. Samplers: `prior` draws z ~ N(0, I); `gmm` draws from a "
-        "Gaussian mixture fitted to the training set's posterior means; `two_stage` decodes "
-        "u ~ N(0, I) through a second VAE trained on those means (Dai & Wipf 2019). The "
-        "nearest-training-image figures put each sample above the training image closest to it "
-        "in pixels, so copies would show.",
+        "which caps its raw confidence. Samplers (`compare.sample_quality.samplers`; this run: "
+        f"{', '.join(quality.get('samplers', ['prior', 'gmm', 'two_stage']))}): `prior` draws "
+        "z ~ N(0, I); `gmm` draws from a Gaussian mixture fitted to the training set's posterior "
+        "means; `two_stage` decodes u ~ N(0, I) through a second VAE trained on those means (Dai & "
+        "Wipf 2019), measured once and not kept, as it did not lower fd_clf "
+        "(docs/benchmarks.md). Precision and recall compare equal numbers of images (the first "
+        f"{quality['real_images']:,} of each sampler's). The nearest-training-image figures put "
+        "each sample above the training image closest to it in pixels, so copies would show.",
         quality_table(cifar, quality["reference"]),
         "Targets:",
         "\n".join(

@@ -6,7 +6,7 @@ a rerun that changes them cannot leave a false sentence behind."""
 
 from __future__ import annotations
 
-CLEAR_CHANGE = 0.05  # relative differences below 5% are "no clear difference" (here and in report)
+from .sweep import CLEAR_CHANGE, CLEAR_SCORE, differs
 
 ELBO_DERIVATION = r"""For any encoder $q(z \mid x)$, Jensen's inequality ($\log$ is concave) gives
 
@@ -38,39 +38,38 @@ values of $f$, not its slope: each sample's weight is the whole log-likelihood, 
 swamps the small differences between samples, so its variance is far larger."""
 
 
-def clear_change(before: float, after: float, tolerance: float = CLEAR_CHANGE) -> bool:
-    """Whether `after` differs from `before` by at least `tolerance` of `before`: the one test
-    behind every direction word of the generated text."""
-    return before != 0 and abs(after - before) / abs(before) >= tolerance
-
-
-def _trend(first: float, last: float, what: str, fmt: str = "{:.3g}") -> str:
-    if not clear_change(first, last):
-        return f"{what} showed no clear effect ({fmt.format(first)} to {fmt.format(last)})"
-    verb = "rose" if last > first else "fell"
-    return f"{what} {verb} from {fmt.format(first)} to {fmt.format(last)}"
+def _trend(first: dict, last: dict, key: str, what: str, fmt: str = "{:.3g}") -> str:
+    """How `key` moved between two betas' seed spreads (`sweep.spread` entries)."""
+    a, b = fmt.format(first[key]["mean"]), fmt.format(last[key]["mean"])
+    direction = differs(first[key], last[key], key)
+    if not direction:
+        return f"{what} showed no clear effect ({a} to {b})"
+    return f"{what} {'rose' if direction > 0 else 'fell'} from {a} to {b}"
 
 
 def _compare_all(values: dict[str, float], reference: float, fmt: str = "{:.2f}") -> str:
-    """'autoencoder 0.95; beta = 1: 0.31, beta = 5: 0.40' as a list, values keyed by beta."""
+    """'0.95 for the autoencoder against 0.31 (beta = 1), 0.40 (beta = 5)', means keyed by beta."""
     listed = ", ".join(f"{fmt.format(v)} (beta = {b})" for b, v in values.items())
     return f"{fmt.format(reference)} for the autoencoder against {listed}"
 
 
-def _side(reference: float, values: list[float], lower_is: str, higher_is: str) -> str:
-    """Where the autoencoder's value lies against every VAE's: below all, above all, or among."""
-    if all(clear_change(v, reference) and reference < v for v in values):
+def _side(ae: dict, vaes: list[dict], key: str, lower_is: str, higher_is: str) -> str:
+    """Where the autoencoder's seeds lie against every beta's: clearly below all, above all, or
+    neither (`sweep.differs` on the `key` entries of the spreads)."""
+    directions = {differs(vae[key], ae[key], key) for vae in vaes}
+    if directions == {-1}:
         return lower_is
-    if all(clear_change(v, reference) and reference > v for v in values):
+    if directions == {1}:
         return higher_is
-    return "among the VAEs' values, so no clear difference between the autoencoder and the VAEs"
+    return "not clearly apart from every VAE's, so no clear difference between the autoencoder and the VAEs"
 
 
 def theory_markdown(study: dict) -> str:
     shapes, ae, cifar = study["shapes"], study["shapes_autoencoder"], study["cifar10"]
+    seeds, ae_seeds = study["shapes_spread"], study["autoencoder_spread"]
     low = study["compared"]["low"]
     first_beta, last_beta = min(shapes, key=float), max(shapes, key=float)
-    first, last = shapes[first_beta], shapes[last_beta]
+    first, last = seeds[first_beta], seeds[last_beta]
     evaluation = study["evaluation"]
     tradeoff, smoothness, versus = (
         f"`{study['figures'][key]}`"
@@ -93,17 +92,19 @@ def theory_markdown(study: dict) -> str:
         "= a copy of a real shape, 1 = no better than a blank image): "
         f"{_compare_all(prior, ae['prior_relative_error'])}. The autoencoder's samples are "
         + _side(
-            ae["prior_relative_error"],
-            list(prior.values()),
+            ae_seeds,
+            list(seeds.values()),
+            "prior_relative_error",
             "closer to real shapes than every VAE's, so on this measure the KL did not help",
             "farther from real shapes than every VAE's: the KL is what makes the prior usable",
         )
         + f" (left column of {versus}). The KL is also the price of information in the code: "
         f"from beta = {first_beta} to beta = {last_beta}, "
-        f"{_trend(first['kl'], last['kl'], 'the KL (nats/image)')}, "
-        f"{_trend(first['active_units'], last['active_units'], 'active units', '{:.0f}')} of "
-        f"{first['latent_dim']}, and "
-        f"{_trend(first['recon_mse'], last['recon_mse'], 'the reconstruction MSE', '{:.4f}')} "
+        f"{_trend(first, last, 'kl', 'the KL (nats/image)')} (the factors hold "
+        f"{study['factor_information_nats']:.1f} nats), "
+        f"{_trend(first, last, 'active_units', 'active units', '{:.1f}')} of "
+        f"{shapes[first_beta]['latent_dim']}, and "
+        f"{_trend(first, last, 'recon_mse', 'the reconstruction MSE', '{:.4f}')} "
         f"({tradeoff}).\n"
     )
 
@@ -141,8 +142,9 @@ def theory_markdown(study: dict) -> str:
     midpoint = column("midpoint_relative_error")
     recon = column("recon_mse")
     spread_cost = _side(
-        ae["recon_mse"],
-        list(recon.values()),
+        ae_seeds,
+        list(seeds.values()),
+        "recon_mse",
         "lower than every VAE's: the spread costs reconstruction detail",
         "higher than every VAE's: here the spread cost no reconstruction detail",
     )
@@ -156,8 +158,9 @@ def theory_markdown(study: dict) -> str:
         f"{_compare_all(midpoint, ae['midpoint_relative_error'])}; the autoencoder's midpoints "
         "are "
         + _side(
-            ae["midpoint_relative_error"],
-            list(midpoint.values()),
+            ae_seeds,
+            list(seeds.values()),
+            "midpoint_relative_error",
             "closer to real shapes than every VAE's, so here the spread did not fill the gaps "
             "better",
             "farther from real shapes than every VAE's: the spread filled the gaps",
@@ -177,22 +180,26 @@ def theory_markdown(study: dict) -> str:
         "frames over the mean step (1 = the image changes evenly): "
         f"{_compare_all(ratios, ae['path_max_over_mean'])}. The autoencoder's paths are "
         + _side(
-            ae["path_max_over_mean"],
-            list(ratios.values()),
+            ae_seeds,
+            list(seeds.values()),
+            "path_max_over_mean",
             "more even than every VAE's, so this measure does not show the KL smoothing the paths",
             "more abrupt than every VAE's: the KL made the paths smoother",
         )
         + f"; from beta = {first_beta} to beta = {last_beta} "
-        f"{_trend(first['path_max_over_mean'], last['path_max_over_mean'], 'the ratio', '{:.2f}')}"
+        f"{_trend(first, last, 'path_max_over_mean', 'the ratio', '{:.2f}')}"
         f" ({smoothness}). Whether the smooth space is also organised by factor: MIG "
         f"{per_beta('mig')} against {ae['mig']:.3f} for the autoencoder; DCI disentanglement "
-        f"{per_beta('dci')} against {ae['dci']:.3f}. The Gaussian total correlation of the codes "
+        f"{per_beta('dci')} against {ae['dci']:.3f}; FactorVAE score {per_beta('factor_vae', '{:.2f}')} "
+        f"against {ae['factor_vae']:.2f}. The Gaussian total correlation of the codes "
         f"(linear dependence between dims, 0 = none) was {per_beta('gaussian_tc', '{:.2f}')} nats "
         f"against {ae['gaussian_tc']:.2f} for the autoencoder; on CIFAR-10, which has no known "
         f"factors, it went from {cifar[first_cifar]['gaussian_tc']:.2f} (beta = {first_cifar}) to "
-        f"{cifar[last_cifar]['gaussian_tc']:.2f} nats (beta = {last_cifar}) ({tradeoff}). One "
-        f"seed per model: differences under {CLEAR_CHANGE:.0%} are called no clear difference, "
-        "and larger ones are this seed's, not a measured spread.\n"
+        f"{cifar[last_cifar]['gaussian_tc']:.2f} nats (beta = {last_cifar}) ({tradeoff}, one seed "
+        f"each). Shapes numbers are means over {shapes[first_beta]['seeds']} seeds per model; a "
+        f"difference is called one only when the means differ by at least {CLEAR_CHANGE:.0%} "
+        f"({CLEAR_SCORE} for scores in [0, 1]) and the seeds' ranges do not overlap "
+        f"(`shapes_spread` in `metrics_beta.json`, and `{study['figures']['beta_sweep']}`).\n"
     )
 
     header = (
@@ -200,7 +207,8 @@ def theory_markdown(study: dict) -> str:
         "`beta_study` stage with `reports/metrics_beta.json`; do not edit by hand. Shapes: the "
         "coloured-shapes dataset with six known factors, VAEs at beta = "
         f"{', '.join(shapes)} and a plain autoencoder (the same network, code z = mu, no "
-        f"sampling, no KL), all trained alike; {evaluation['test_images']:,} held-out test "
+        f"sampling, no KL), all trained alike under a Gaussian likelihood of fixed scale "
+        f"(sigma = {study['likelihood_sigma']:g}), {shapes[first_beta]['seeds']} seeds each; {evaluation['test_images']:,} held-out test "
         "images. Reconstruction errors are per-pixel MSE on the 0..1 scale.\n"
     )
     return "\n".join([header, kl_matters, reparameterization, probabilistic, smooth])

@@ -75,12 +75,15 @@ def precision_recall(
 ) -> dict[str, float]:
     """Precision, recall, density and coverage of (M, F) generated features against (N, F) real
     ones, each in [0, 1] (density can exceed 1): precision low = unrealistic images, recall low =
-    missing variety."""
+    missing variety. The larger set is cut to the smaller's size (its first rows): a k-NN radius
+    shrinks as its set grows, so unequal sets would bias precision up and recall down
+    (Kynkaanniemi et al. use equal sizes)."""
     from prdc import compute_prdc
 
+    count = min(len(real_features), len(fake_features))
     with contextlib.redirect_stdout(io.StringIO()):  # it prints the two set sizes
         scores = compute_prdc(
-            real_features.float().numpy(), fake_features.float().numpy(), nearest_k
+            real_features[:count].float().numpy(), fake_features[:count].float().numpy(), nearest_k
         )
     return {name: float(value) for name, value in scores.items()}
 

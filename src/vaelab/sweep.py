@@ -1,0 +1,160 @@
+"""A sweep over seeds: the beta study's runs grouped by beta, every number as its mean and spread
+over the seeds, and the one rule that calls a difference between two groups an effect.
+
+The rule (`differs`): the means differ by at least `CLEAR_CHANGE` of the first (scores in [0, 1]:
+by at least `CLEAR_SCORE`), and the seeds' ranges do not overlap. With three seeds that is strict
+on purpose: a difference a fourth seed could erase is not reported as a finding.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from . import plots
+
+CLEAR_CHANGE = 0.05  # relative differences below 5% are "no clear difference" (in every text)
+CLEAR_SCORE = (
+    0.05  # scores in [0, 1] (MIG, DCI, FactorVAE): absolute differences below this are noise
+)
+SCORES = ("mig", "dci", "factor_vae")
+# The numbers of a shapes model summarised over seeds (each eval JSON keeps the rest).
+SPREAD_KEYS = (
+    "recon_mse",
+    "kl",
+    "active_units",
+    *SCORES,
+    "gaussian_tc",
+    "prior_relative_error",
+    "midpoint_relative_error",
+    "path_max_over_mean",
+    "neg_elbo",
+    "bpd",
+)
+
+
+def clear_change(before: float, after: float, tolerance: float = CLEAR_CHANGE) -> bool:
+    """Whether `after` differs from `before` by at least `tolerance` of `before`: the size test
+    behind every direction word of the generated text."""
+    return before != 0 and abs(after - before) / abs(before) >= tolerance
+
+
+def spread(rows: list[dict], keys: tuple[str, ...] = SPREAD_KEYS) -> dict[str, dict]:
+    """Per key present in the rows (one per seed): mean, sample standard deviation, min, max and
+    the values themselves, in the rows' order."""
+    out = {}
+    for key in keys:
+        values = [float(row[key]) for row in rows if key in row]
+        if values:
+            out[key] = {
+                "mean": float(np.mean(values)),
+                "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+                "min": min(values),
+                "max": max(values),
+                "values": values,
+            }
+    return out
+
+
+def mean_row(rows: list[dict], runs: list[str]) -> dict:
+    """The first seed's row with every spread key replaced by its mean over the seeds, and which
+    runs it summarises. Per-dim lists (KL per dim, factor of each dim) stay the first seed's: dims
+    of different seeds are not the same dims."""
+    summary = spread(rows)
+    return {
+        **rows[0],
+        **{key: stats["mean"] for key, stats in summary.items()},
+        "seeds": len(rows),
+        "runs": runs,
+    }
+
+
+def differs(before: dict, after: dict, key: str) -> int:
+    """1 if `after` (a `spread` entry) is clearly above `before`, -1 if clearly below, 0 if the
+    difference is inside the seeds' spread or too small to call."""
+    a, b = before["mean"], after["mean"]
+    big = abs(b - a) >= CLEAR_SCORE if key in SCORES else clear_change(a, b, CLEAR_CHANGE)
+    apart = before["max"] < after["min"] or after["max"] < before["min"]
+    if not (big and apart):
+        return 0
+    return 1 if b > a else -1
+
+
+def mean_pm(stats: dict, fmt: str = "{:.3g}") -> str:
+    """'0.0123±0.0004' (mean ± sample standard deviation over seeds; one word in a word count)."""
+    return f"{fmt.format(stats['mean'])}±{fmt.format(stats['std'])}"
+
+
+def plot_sweep(by_beta: dict[str, dict], autoencoder: dict, factor_nats: float, path: Path) -> None:
+    """Every seed as a dot and the mean with its range as a line, against beta (`by_beta`: beta
+    label -> `spread`): KL beside the factors' information, reconstruction MSE beside the
+    autoencoder's band, and MIG, DCI and FactorVAE score."""
+    labels = sorted(by_beta, key=float)
+    xs = np.arange(len(labels))
+    fig = Figure(figsize=(16, 4.4))
+    kl, recon, scores = axes = fig.subplots(1, 3)
+
+    def draw(ax, key: str, colour: str, name: str, shift: float = 0.0) -> None:
+        means = [by_beta[label][key]["mean"] for label in labels]
+        # max(0, ...): with equal seeds the mean can round past its own min or max
+        low = [max(0.0, m - by_beta[b][key]["min"]) for m, b in zip(means, labels, strict=True)]
+        high = [max(0.0, by_beta[b][key]["max"] - m) for m, b in zip(means, labels, strict=True)]
+        ax.errorbar(
+            xs + shift,
+            means,
+            yerr=[low, high],
+            fmt="o-",
+            color=colour,
+            capsize=3,
+            label=f"{name} (mean, seed range)",
+        )
+        for x, label in zip(xs, labels, strict=True):
+            values = by_beta[label][key]["values"]
+            ax.scatter([x + shift] * len(values), values, s=10, color=colour, alpha=0.5)
+
+    def band(ax, key: str, colour: str, name: str) -> None:
+        stats = autoencoder[key]
+        ax.axhspan(stats["min"], stats["max"], color=colour, alpha=0.15)
+        ax.axhline(stats["mean"], color=colour, linestyle=":", label=f"{name} (autoencoder)")
+
+    draw(kl, "kl", "tab:purple", "KL")
+    kl.axhline(
+        factor_nats,
+        color="black",
+        linestyle="--",
+        label=f"information in the factors: {factor_nats:.1f} nats",
+    )
+    kl.set_yscale("log")
+    kl.set_title("KL to the prior (nats per test image)", fontsize=10)
+    draw(recon, "recon_mse", "tab:blue", "VAE")
+    band(recon, "recon_mse", "tab:blue", "MSE")
+    recon.set_yscale("log")
+    recon.set_title("reconstruction MSE per pixel (test, lower is closer)", fontsize=10)
+    for (key, colour, name), shift in zip(
+        (
+            ("mig", "tab:red", "MIG"),
+            ("dci", "tab:green", "DCI"),
+            ("factor_vae", "tab:orange", "FactorVAE score"),
+        ),
+        (-0.12, 0.0, 0.12),
+        strict=True,
+    ):
+        draw(scores, key, colour, name, shift)
+        band(scores, key, colour, name)
+    scores.set_ylim(0, 1)
+    scores.set_title("disentanglement (1 = one factor per dim)", fontsize=10)
+    for ax in axes:
+        ax.set_xticks(xs, labels)
+        ax.set_xlabel("beta (fixed decoder scale)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    plots.save_figure(fig, path)
+
+
+def factor_information(factors: np.ndarray) -> float:
+    """ln(number of distinct factor combinations), in nats: what a code must carry to name every
+    image of a dataset that holds each combination once."""
+    return math.log(len(np.unique(factors, axis=0)))
