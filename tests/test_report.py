@@ -322,7 +322,8 @@ def test_a_long_sweep_keeps_the_summary_within_300_words():
     )
     text = summary(flat_pair(), study)
     assert len(text.split()) <= 300
-    assert "beta = 5 against 0.25 raised the MSE from 0.0123±0 to 0.0741±0" in text
+    assert "beta = 5 against 0.25 lowered the KL from 30.0±0.0 to 5.0±0.0" in text
+    assert "raised the MSE from 0.0123±0 to 0.0741±0" in text
 
 
 def test_roles_come_from_params_and_a_pair_outside_the_judged_runs_is_refused(project):  # noqa: F811

@@ -308,6 +308,7 @@ def shapes_summary(study: dict, every_beta: bool = True) -> str:
     return (
         f"**On shapes** (known factors; fixed-scale likelihood; mean±sd over {runs} seeds; "
         f"`{study['figures']['beta_sweep']}`){sweep}beta = {high} against {low} "
+        f"{_seed_change(a, b, 'kl', 'the KL', '{:.1f}')}, "
         f"{_seed_change(a, b, 'recon_mse', 'the MSE')}, "
         f"{_seed_change(a, b, 'mig', 'MIG', '{:.2f}')} and "
         f"{_seed_change(a, b, 'factor_vae', 'the FactorVAE score', '{:.2f}')}: {cost}, and "
@@ -371,9 +372,8 @@ def beta_summary(cifar: dict, pair: list[str], baseline: str, study: dict | None
         "- **Bits/dim:** it "
         f"{_change(one['test_bpd'], five['test_bpd'], 'the bound', '', 4, tolerance=0.01)}.",
         "- **Samples:** it "
-        f"{_change(one['sample_sharpness'], five['sample_sharpness'], 'sharpness')} (Laplacian "
-        f"relative to real images) and {_change(p1['fd_clf'], p5['fd_clf'], 'fd_clf')} (lower "
-        "is better).",
+        f"{_change(one['sample_sharpness'], five['sample_sharpness'], 'sharpness')} and "
+        f"{_change(p1['fd_clf'], p5['fd_clf'], 'fd_clf')} (lower is better).",
         "",
     ]
     # The bullets' tolerance decides the verdict too.
@@ -414,8 +414,7 @@ def beta_summary(cifar: dict, pair: list[str], baseline: str, study: dict | None
         tc_one, tc_five = (study["cifar10"][key]["gaussian_tc"] for key in (beta_one, beta))
         correlation = (
             f" CIFAR-10 has no ground-truth factors; beta = {beta} "
-            f"{_change(tc_one, tc_five, 'the Gaussian total correlation of the code', ' nats')} "
-            "(linear dependence between its dims)."
+            f"{_change(tc_one, tc_five, 'the Gaussian total correlation of the code', ' nats')}."
         )
         # Longest first; each later version drops what the figures and README tables also say.
         for with_correlation, every_beta in ((True, True), (True, False), (False, False)):
