@@ -330,12 +330,11 @@ def scale_sentence(study: dict) -> list[str]:
         if l1.get("decoder_sigma") and l5.get("decoder_sigma")
         else ""
     )
-    if clear_change(learned_drop, fixed_drop) and fixed_drop < learned_drop:
-        reading = "the learned sigma blunted beta"
-    elif clear_change(learned_drop, fixed_drop):
-        reading = "here the learned sigma did not blunt beta"
-    else:
-        reading = "here the scale made no clear difference to what beta did"
+    reading = {
+        -1: "the learned sigma blunted beta",
+        1: "here the learned sigma did not blunt beta",
+        0: "here the scale made no clear difference to what beta did",
+    }[_direction(learned_drop, fixed_drop)]
     return [
         f"**Learned vs fixed scale.** With sigma fixed at {f1['likelihood_sigma']:g} "
         f"(`{f1['model']}`, `{f5['model']}`), beta = {f5['beta']:g} "
