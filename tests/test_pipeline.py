@@ -1,4 +1,5 @@
-"""The whole DAG, end to end: `dvc repro` on tiny params in a temporary copy of the project."""
+"""The whole DAG, end to end: `dvc repro` on tiny params in a temporary copy of the project,
+logging to a loopback `mlflow server` as a team would; then queued experiments beside it."""
 
 import json
 import math
@@ -6,8 +7,11 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -85,10 +89,55 @@ def without_runs(dvc_yaml: str, removed: list[str]) -> str:
     return "".join(line for line in dvc_yaml.splitlines(keepends=True) if not pattern.search(line))
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @pytest.fixture(scope="module")
-def smoke_project(tmp_path_factory):
+def mlflow_server(tmp_path_factory):
+    """A loopback `mlflow server` (its own sqlite store and artifact folder); yields its URI."""
+    home = tmp_path_factory.mktemp("mlflow_server")
+    uri = f"http://127.0.0.1:{free_port()}"
+    command = [
+        str(Path(sys.executable).parent / "mlflow"),
+        "server",
+        "--host", "127.0.0.1",
+        "--port", uri.rsplit(":", 1)[1],
+        "--workers", "1",
+        "--backend-store-uri", f"sqlite:///{home}/mlflow.db",
+        "--artifacts-destination", str(home / "artifacts"),
+    ]  # fmt: skip
+    log = (home / "server.log").open("w")
+    server = subprocess.Popen(
+        command,
+        cwd=home,
+        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its workers are stopped with it
+    )
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            urllib.request.urlopen(uri + "/health", timeout=5).close()
+            break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                os.killpg(server.pid, signal.SIGKILL)
+                pytest.fail(f"mlflow server did not start:\n{(home / 'server.log').read_text()}")
+            time.sleep(1)
+    yield uri
+    os.killpg(server.pid, signal.SIGTERM)
+    server.wait(timeout=60)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def smoke_project(tmp_path_factory, mlflow_server):
     project = tmp_path_factory.mktemp("project")
-    for item in ("dvc.yaml", "params.yaml", "pipeline", "src"):
+    for item in (".gitignore", "dvc.yaml", "params.yaml", "pipeline", "src"):
         (shutil.copytree if (ROOT / item).is_dir() else shutil.copy)(ROOT / item, project / item)
     mirror = project.parent / "mirror"
     mirror.mkdir()
@@ -103,7 +152,7 @@ def smoke_project(tmp_path_factory):
     env = {
         **os.environ,
         "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
-        "MLFLOW_TRACKING_URI": f"sqlite:///{project}/mlflow.db",
+        "MLFLOW_TRACKING_URI": mlflow_server,
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "DVC_NO_ANALYTICS": "1",
         "OMP_NUM_THREADS": "2",
@@ -148,9 +197,12 @@ def test_repro_runs_every_stage_and_evaluates_every_run(smoke_project):
 
 
 def test_every_training_stage_has_one_mlflow_run_and_no_stage_adds_a_paramless_one(smoke_project):
+    """On the server: downstream stages find their runs by tag, never by a local id."""
     project, env, _, params, _ = smoke_project
     import mlflow
 
+    assert env["MLFLOW_TRACKING_URI"].startswith("http://")
+    assert not (project / "mlflow.db").exists()  # everything went to the server
     client = mlflow.MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
     runs = [r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])]
     assert sorted(r.data.tags["vaelab.run"] for r in runs) == sorted(params["runs"])
@@ -278,3 +330,44 @@ def test_same_params_seed_and_threads_give_identical_metrics(smoke_project):
     run(dvc + ["repro", "-f", "-s", "train@fc"], project, env)
     run(dvc + ["repro", "-f", "-s", "evaluate@fc"], project, env)
     assert (project / "reports" / "eval" / "fc.json").read_text() == before
+
+
+def test_queued_experiments_run_two_at_a_time_and_keep_their_mlflow_runs(smoke_project):
+    """`dvc exp run --queue` + `dvc queue start -j 2`: each experiment runs in a temporary copy of
+    the repository that DVC deletes afterwards; its MLflow run must land in the repository's own
+    store (found from DVC_ROOT), tagged with the experiment's name."""
+    import mlflow
+
+    project, env, dvc, _, _ = smoke_project
+    env = {key: value for key, value in env.items() if key != "MLFLOW_TRACKING_URI"}
+    git = ["git", "-c", "user.name=vaelab tests", "-c", "user.email=tests@vaelab.invalid"]
+    run(git + ["add", "-A"], project, env)
+    run(git + ["commit", "-q", "-m", "baseline"], project, env)  # experiments need a baseline
+    learning_rates = {"lr-two": "0.002", "lr-three": "0.003"}
+    for name, lr in learning_rates.items():
+        run(
+            dvc + ["exp", "run", "--queue", "--name", name, "-S", f"runs.fc.lr={lr}", "train@fc"],
+            project,
+            env,
+        )
+    run(dvc + ["queue", "start", "-j", "2"], project, env)
+    try:
+        deadline = time.monotonic() + 900
+        while True:
+            status = run(dvc + ["queue", "status"], project, env)
+            rows = [line for line in status.splitlines() if any(n in line for n in learning_rates)]
+            if len(rows) == 2 and not any(s in status for s in ("Queued", "Running")):
+                break
+            assert time.monotonic() < deadline, status
+            time.sleep(5)
+    finally:
+        run(dvc + ["queue", "stop", "--kill"], project, env)
+    assert all("Success" in row for row in rows), status
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project}/mlflow.db")
+    runs = [r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])]
+    assert sorted((r.data.tags["dvc.exp_name"], r.data.params["lr"]) for r in runs) == sorted(
+        learning_rates.items()
+    )
+    assert all(r.data.tags["vaelab.run"] == "fc" and r.info.status == "FINISHED" for r in runs)
+    assert not list((project / ".dvc" / "tmp" / "exps").rglob("mlflow.db"))

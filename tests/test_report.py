@@ -415,11 +415,15 @@ def fake_run_outputs(params):
                 )
 
 
-def test_render_writes_the_report_linking_exactly_the_figure_list(project, figures):  # noqa: F811
+def test_render_writes_the_report_linking_exactly_the_figure_list(project, figures, capsys):  # noqa: F811
     params = project["params"]
     fake_run_outputs(params)
     quality, study = compare.sample_quality(params), compare.beta_study(params)
+    capsys.readouterr()
     written = report.render(params)
+    said = capsys.readouterr().out
+    assert all(f"wrote {path}" in said for path in written[:-2])  # each figure as it is drawn
+    assert f"wrote {report.SUMMARY} and {report.README}" in said
     readme = Path("reports/README.md").read_text()
     listed = [path for _, path, _ in report.figure_list(params, quality, study)]
     linked = re.findall(r"!\[[^]]*\]\(([^)]+)\)", readme)
@@ -499,3 +503,11 @@ def test_a_spike_in_the_test_loss_misses_the_stability_target():
     checks = "\n".join(report.target_checks(spiky, QUALITY["reference"], "conv", 0.93))
     assert "**missed**: fc: no epoch's test -ELBO more than 1% above the best before it" in checks
     assert "met: conv: no epoch's test -ELBO more than 1% above the best before it" in checks
+
+
+def test_the_set_size_sentence_follows_the_sizes_the_rows_were_measured_on():
+    equal = report.set_size_sentence({**QUALITY, "sample_count": 5000})
+    assert "Every row, sampler or reference, has 5,000 images" in equal
+    unequal = report.set_size_sentence(QUALITY)  # 10,000 samples against 5,000 real images
+    assert "fd_clf compares 10,000 samples with 5,000 real images" in unequal
+    assert "Every row" not in unequal

@@ -474,7 +474,9 @@ def cifar_entries(
     where: str = "compare.beta_study.cifar_pair",
 ) -> dict[str, dict]:
     """The CIFAR-10 pair's evaluations keyed by their beta, in the shape of the shapes rows, with
-    the decoder's last sigma (null for a fixed scale) from the training curves."""
+    the decoder's last sigma from the training curves: learned, or the fixed one (a fixed-scale
+    Gaussian records its constant sigma); null for the logistic mixture, whose scale is per
+    pixel."""
     out = {}
     for name, m in evals.items():
         key = beta_key(betas[name])
@@ -497,7 +499,7 @@ def cifar_entries(
             "sample_sharpness": m["sample_sharpness"],
             "beta": betas[name],
             "epochs": m.get("epochs"),
-            "decoder_sigma": sigma if sigma == sigma else None,  # NaN in the CSV = no learned sigma
+            "decoder_sigma": sigma if sigma == sigma else None,  # NaN in the CSV = no sigma
         }
     return dict(sorted(out.items(), key=lambda item: float(item[0])))
 
@@ -609,11 +611,15 @@ def beta_study(params: dict) -> dict:
         )
         gradient["beta"] = low
     likelihood = run_config(params, shown[low])["model"]["likelihood"]
+    spreads = {label: spread(rows) for label, rows in seed_rows.items()}
+    ae_spread = spread(ae_rows)
     study = {
-        "shapes": {label: mean_row(rows, runs[label]) for label, rows in seed_rows.items()},
-        "shapes_spread": {label: spread(rows) for label, rows in seed_rows.items()},
-        "shapes_autoencoder": mean_row(ae_rows, autoencoders),
-        "autoencoder_spread": spread(ae_rows),
+        "shapes": {
+            label: mean_row(rows, runs[label], spreads[label]) for label, rows in seed_rows.items()
+        },
+        "shapes_spread": spreads,
+        "shapes_autoencoder": mean_row(ae_rows, autoencoders, ae_spread),
+        "autoencoder_spread": ae_spread,
         "factor_information_nats": factor_information(
             np.concatenate(
                 [np.asarray(dataset["factors_train"]), np.asarray(dataset["factors_test"])]

@@ -18,7 +18,7 @@ from .compare import METRICS_BETA, SAMPLE_QUALITY, load_run_model, read_eval, sh
 from .config import compare_config, evaluate_config, run_config
 from .errors import VaelabError
 from .runtime import resolve_device
-from .sweep import CLEAR_CHANGE, CLEAR_SCORE, SCORES, clear_change, differs, mean_pm
+from .sweep import CLEAR_CHANGE, SCORES, differs, direction, mean_pm
 
 SUMMARY = store.REPORTS / "summary.md"
 README = store.REPORTS / "README.md"
@@ -212,20 +212,6 @@ def figure_blocks(figures: list[tuple[str, str, str]], section: str) -> list[str
 # --- the numbers-driven wording ------------------------------------------------------------------
 
 
-def _direction(before: float, after: float, tolerance: float = CLEAR_CHANGE) -> int:
-    """1 if `after` is clearly above `before`, -1 if clearly below, 0 for no clear change."""
-    if not clear_change(before, after, tolerance):
-        return 0
-    return 1 if after > before else -1
-
-
-def _score_direction(before: float, after: float) -> int:
-    """`_direction` for scores in [0, 1], where a relative change says little near 0."""
-    if abs(after - before) < CLEAR_SCORE:
-        return 0
-    return 1 if after > before else -1
-
-
 def _change(
     before: float,
     after: float,
@@ -236,28 +222,28 @@ def _change(
 ) -> str:
     """'raised <what> from a to b (x1.8)' or 'had no clear effect on <what> (a vs b)'."""
     a, b = f"{before:.{digits}g}{unit}", f"{after:.{digits}g}{unit}"
-    direction = _direction(before, after, tolerance)
-    if not direction:
+    change = direction(before, after, tolerance=tolerance)
+    if not change:
         return f"had no clear effect on {what} ({a} vs {b})"
-    verb = "raised" if direction > 0 else "lowered"
+    verb = "raised" if change > 0 else "lowered"
     return f"{verb} {what} from {a} to {b} (x{after / before:.2f})"
 
 
 def _score_change(before: float, after: float, what: str) -> str:
     """`_change` for scores in [0, 1] (MIG, DCI, precision, recall)."""
-    direction = _score_direction(before, after)
-    if not direction:
+    change = direction(before, after, score=True)
+    if not change:
         return f"had no clear effect on {what} ({before:.2f} vs {after:.2f})"
-    return f"{'raised' if direction > 0 else 'lowered'} {what} from {before:.2f} to {after:.2f}"
+    return f"{'raised' if change > 0 else 'lowered'} {what} from {before:.2f} to {after:.2f}"
 
 
 def _seed_change(before: dict, after: dict, key: str, what: str, fmt: str = "{:.3g}") -> str:
     """`_change` over seeds (`sweep.spread` entries): a direction only outside the seeds' spread."""
     a, b = mean_pm(before[key], fmt), mean_pm(after[key], fmt)
-    direction = differs(before[key], after[key], key)
-    if not direction:
+    change = differs(before[key], after[key], key)
+    if not change:
         return f"had no clear effect on {what} ({a} vs {b})"
-    return f"{'raised' if direction > 0 else 'lowered'} {what} from {a} to {b}"
+    return f"{'raised' if change > 0 else 'lowered'} {what} from {a} to {b}"
 
 
 def shapes_summary(study: dict, every_beta: bool = True) -> str:
@@ -334,7 +320,7 @@ def scale_sentence(study: dict) -> list[str]:
         -1: "the learned sigma blunted beta",
         1: "here the learned sigma did not blunt beta",
         0: "here the scale made no clear difference to what beta did",
-    }[_direction(learned_drop, fixed_drop)]
+    }[direction(learned_drop, fixed_drop)]
     return [
         f"**Learned vs fixed scale.** With sigma fixed at {f1['likelihood_sigma']:g} "
         f"(`{f1['model']}`, `{f5['model']}`), beta = {f5['beta']:g} "
@@ -377,8 +363,8 @@ def beta_summary(cifar: dict, pair: list[str], baseline: str, study: dict | None
     ]
     # The bullets' tolerance decides the verdict too.
     traded = (
-        _direction(one["test_recon_mse"], five["test_recon_mse"]) > 0
-        and _direction(one["test_kl"], five["test_kl"]) < 0
+        direction(one["test_recon_mse"], five["test_recon_mse"]) > 0
+        and direction(one["test_kl"], five["test_kl"]) < 0
     )
     if traded:
         verdict = f"In short, beta = {beta} paid with reconstruction detail for a smaller code"
@@ -386,7 +372,7 @@ def beta_summary(cifar: dict, pair: list[str], baseline: str, study: dict | None
         if switched_off > 0:
             plural = "s" if switched_off > 1 else ""
             verdict += f", switching off {switched_off} latent dimension{plural}"
-        if _direction(one["sample_sharpness"], five["sample_sharpness"]) < 0:
+        if direction(one["sample_sharpness"], five["sample_sharpness"]) < 0:
             verdict += ", and its samples are blurrier"
         verdict += "."
     else:
@@ -774,7 +760,7 @@ def faces_section(run: str, m: dict, figures: list[tuple[str, str, str]]) -> str
         blocks.append(
             "The faces came without attributes, so there are no attribute directions or probes."
         )
-    verb = {1: "raises", -1: "lowers", 0: "does not clearly change"}[_direction(prior, gmm)]
+    verb = {1: "raises", -1: "lowers", 0: "does not clearly change"}[direction(prior, gmm)]
     blocks += [
         "### Prior holes: the prior vs a mixture fitted to the training codes",
         f"A {m['gmm_components']}-component Gaussian mixture fitted to the training set's "
@@ -803,6 +789,23 @@ def faces_section(run: str, m: dict, figures: list[tuple[str, str, str]]) -> str
 
 
 # --- the README ----------------------------------------------------------------------------------
+
+
+def set_size_sentence(quality: dict) -> str:
+    """Whether the sampler rows have as many images as the real reference: fd_clf's bias and the
+    k-NN radius of precision/recall both depend on set size, so rows compare only at equal sizes."""
+    real, count = quality["real_images"], quality["sample_count"]
+    if count == real == quality["scored_images"]:
+        return (
+            f"Every row, sampler or reference, has {real:,} images, as many as the real "
+            "reference: fd_clf is biased by the set size (Chong & Forsyth 2020) and precision and "
+            "recall by the k-NN radius, so equal sizes keep the rows comparable."
+        )
+    return (
+        f"Precision and recall compare equal numbers of images (the first {min(real, count):,} of "
+        f"each set); fd_clf compares {count:,} samples with {real:,} real images, so its rows "
+        "differ in set size from the reference rows' and its bias (Chong & Forsyth 2020) differs too."
+    )
 
 
 def report_readme(
@@ -855,9 +858,8 @@ def report_readme(
         "z ~ N(0, I); `gmm` draws from a Gaussian mixture fitted to the training set's posterior "
         "means; `two_stage` decodes u ~ N(0, I) through a second VAE trained on those means (Dai & "
         "Wipf 2019), measured once and not kept, as it did not lower fd_clf "
-        "(docs/benchmarks.md). Precision and recall compare equal numbers of images (the first "
-        f"{quality['real_images']:,} of each sampler's). The nearest-training-image figures put "
-        "each sample above the training image closest to it in pixels, so copies would show.",
+        f"(docs/benchmarks.md). {set_size_sentence(quality)} The nearest-training-image figures "
+        "put each sample above the training image closest to it in pixels, so copies would show.",
         quality_table(cifar, quality["reference"]),
         "Targets:",
         "\n".join(
@@ -887,10 +889,15 @@ def draw_comparisons(
         "faces_curves": r["faces"],
     }
     drawn = []
+
+    def wrote(figure: Path) -> None:  # progress: the stage says what it writes as it goes
+        drawn.append(figure)
+        print(f"wrote {figure}", flush=True)
+
     for key, runs in curves.items():
         if runs:  # no faces runs, no faces curves
             plots.plot_curves({run: histories[run] for run in runs}, path[key])
-            drawn.append(path[key])
+            wrote(path[key])
 
     one, five, baseline = *r["pair"], r["baseline"]
     dataset = run_config(params, one)["dataset"]
@@ -911,6 +918,7 @@ def draw_comparisons(
         images,
         path["baseline_vs_pair"],
     )
+    wrote(path["baseline_vs_pair"])
     plots.plot_side_by_side(
         (f"beta = {run_config(params, one)['beta']:g}", models[one], shared),
         (f"beta = {run_config(params, five)['beta']:g}", models[five], codes(five)),
@@ -918,7 +926,8 @@ def draw_comparisons(
         path["beta_comparison"],
         kl_per_dim={one: evals[one]["kl_per_dim"], five: evals[five]["kl_per_dim"]},
     )
-    return [*drawn, path["baseline_vs_pair"], path["beta_comparison"]]
+    wrote(path["beta_comparison"])
+    return drawn
 
 
 def render(params: dict) -> list[Path]:
@@ -970,5 +979,5 @@ def render(params: dict) -> list[Path]:
     faces = {run: {**evals[run], "fit": fit_sentence(histories[run])} for run in r["faces"]}
     readme = report_readme(r, cifar, quality, summary, figures, study, faces)
     store.atomic_write(README, lambda tmp: Path(tmp).write_text(readme))
-    print(f"wrote {SUMMARY}, {README} and {len(drawn)} figures in {store.figures_dir('compare')}")
+    print(f"wrote {SUMMARY} and {README} ({len(drawn)} figures drawn)")
     return [*drawn, SUMMARY, README]

@@ -59,11 +59,10 @@ def spread(rows: list[dict], keys: tuple[str, ...] = SPREAD_KEYS) -> dict[str, d
     return out
 
 
-def mean_row(rows: list[dict], runs: list[str]) -> dict:
-    """The first seed's row with every spread key replaced by its mean over the seeds, and which
-    runs it summarises. Per-dim lists (KL per dim, factor of each dim) stay the first seed's: dims
-    of different seeds are not the same dims."""
-    summary = spread(rows)
+def mean_row(rows: list[dict], runs: list[str], summary: dict[str, dict]) -> dict:
+    """The first seed's row with every key of `summary` (the rows' `spread`) replaced by its mean
+    over the seeds, and which runs it summarises. Per-dim lists (KL per dim, factor of each dim)
+    stay the first seed's: dims of different seeds are not the same dims."""
     return {
         **rows[0],
         **{key: stats["mean"] for key, stats in summary.items()},
@@ -72,15 +71,22 @@ def mean_row(rows: list[dict], runs: list[str]) -> dict:
     }
 
 
-def differs(before: dict, after: dict, key: str) -> int:
-    """1 if `after` (a `spread` entry) is clearly above `before`, -1 if clearly below, 0 if the
-    difference is inside the seeds' spread or too small to call."""
-    a, b = before["mean"], after["mean"]
-    big = abs(b - a) >= CLEAR_SCORE if key in SCORES else clear_change(a, b, CLEAR_CHANGE)
-    apart = before["max"] < after["min"] or after["max"] < before["min"]
-    if not (big and apart):
+def direction(
+    before: float, after: float, score: bool = False, tolerance: float = CLEAR_CHANGE
+) -> int:
+    """1 if `after` is clearly above `before`, -1 if clearly below, 0 for no clear change: a
+    relative change of at least `tolerance`, or for a score in [0, 1] (where a relative change
+    says little near 0) an absolute change of at least CLEAR_SCORE."""
+    big = abs(after - before) >= CLEAR_SCORE if score else clear_change(before, after, tolerance)
+    if not big:
         return 0
-    return 1 if b > a else -1
+    return 1 if after > before else -1
+
+
+def differs(before: dict, after: dict, key: str) -> int:
+    """`direction` of two `spread` entries' means, 0 unless the seeds' ranges are apart too."""
+    apart = before["max"] < after["min"] or after["max"] < before["min"]
+    return direction(before["mean"], after["mean"], key in SCORES) if apart else 0
 
 
 def mean_pm(stats: dict, fmt: str = "{:.3g}") -> str:

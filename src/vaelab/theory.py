@@ -6,7 +6,7 @@ a rerun that changes them cannot leave a false sentence behind."""
 
 from __future__ import annotations
 
-from .sweep import CLEAR_CHANGE, CLEAR_SCORE, differs
+from .sweep import CLEAR_CHANGE, CLEAR_SCORE, differs, direction
 
 ELBO_DERIVATION = r"""For any encoder $q(z \mid x)$, Jensen's inequality ($\log$ is concave) gives
 
@@ -111,13 +111,11 @@ def theory_markdown(study: dict) -> str:
     gradient = study.get("reparameterization")
     if gradient:
         ratio = gradient["variance_ratio_median"]
-        noisier = (
-            "the score-function estimate is the noisier one"
-            if ratio > 1 + CLEAR_CHANGE
-            else "here the two were about equally noisy"
-            if ratio >= 1 - CLEAR_CHANGE
-            else "here the pathwise estimate was the noisier one"
-        )
+        noisier = {
+            1: "the score-function estimate is the noisier one",
+            0: "here the two were about equally noisy",
+            -1: "here the pathwise estimate was the noisier one",
+        }[direction(1.0, ratio)]
         evidence = (
             f"Measured on the beta = {gradient['beta']} shapes model, for {gradient['images']} "
             f"test images x {gradient['samples']} samples in its {gradient['dims']} active dims: "
