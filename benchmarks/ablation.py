@@ -40,9 +40,11 @@ LIKELIHOOD_ARMS = {
     "logistic_mixture:1": {"likelihood": {"kind": "logistic_mixture", "sigma": 0.1, "mixtures": 1}},
     "logistic_mixture:3": {"likelihood": {"kind": "logistic_mixture", "sigma": 0.1, "mixtures": 3}},
 }
-# Width and latent trade-offs the conv builder takes as config (widths: one stride-2 stage each).
+# Width, depth and latent trade-offs the conv builder takes as config (widths: one stride-2 stage
+# each, so their count sets the side of the code's feature map). Every arm names its widths, so the
+# table means the same whatever params.yaml's default.
 ARCHITECTURE_ARMS = {
-    "conv 32-256, z128": {},
+    "conv 32-256, z128": {"widths": [32, 64, 128, 256]},
     "conv 16-128, z128": {"widths": [16, 32, 64, 128]},
     "conv 64-512, z128": {"widths": [64, 128, 256, 512]},
     "conv 32-128 (4x4 code map), z128": {"widths": [32, 64, 128]},
@@ -50,9 +52,9 @@ ARCHITECTURE_ARMS = {
     "conv 32-64 (8x8 code map), z128": {"widths": [32, 64]},
     "conv 64-128 (8x8 code map), z128": {"widths": [64, 128]},
     "conv 32 (16x16 code map), z128": {"widths": [32]},
-    "conv 32-256, z64": {"latent_dim": 64},
-    "conv 32-256, z256": {"latent_dim": 256},
-    "fc 1024-512, z128": {"arch": "fc", "hidden": [1024, 512]},
+    "conv 32-256, z64": {"widths": [32, 64, 128, 256], "latent_dim": 64},
+    "conv 32-256, z256": {"widths": [32, 64, 128, 256], "latent_dim": 256},
+    "fc 1024-512, z128": {"arch": "fc", "hidden": [1024, 512], "latent_dim": 128},
 }
 STUDIES = {"likelihood": LIKELIHOOD_ARMS, "architecture": ARCHITECTURE_ARMS}
 

@@ -1,6 +1,7 @@
 """The whole DAG, end to end: `dvc repro` on tiny params in a temporary copy of the project,
 logging to a loopback `mlflow server` as a team would; then queued experiments beside it."""
 
+import contextlib
 import json
 import math
 import os
@@ -129,7 +130,8 @@ def mlflow_server(tmp_path_factory):
                 pytest.fail(f"mlflow server did not start:\n{(home / 'server.log').read_text()}")
             time.sleep(1)
     yield uri
-    os.killpg(server.pid, signal.SIGTERM)
+    with contextlib.suppress(ProcessLookupError):  # it may have died on its own
+        os.killpg(server.pid, signal.SIGTERM)
     server.wait(timeout=60)
     log.close()
 
@@ -340,9 +342,16 @@ def test_queued_experiments_run_two_at_a_time_and_keep_their_mlflow_runs(smoke_p
 
     project, env, dvc, _, _ = smoke_project
     env = {key: value for key, value in env.items() if key != "MLFLOW_TRACKING_URI"}
-    git = ["git", "-c", "user.name=vaelab tests", "-c", "user.email=tests@vaelab.invalid"]
-    run(git + ["add", "-A"], project, env)
-    run(git + ["commit", "-q", "-m", "baseline"], project, env)  # experiments need a baseline
+    identity = {"NAME": "vaelab tests", "EMAIL": "tests@vaelab.invalid"}
+    for role, (key, value) in ((r, i) for r in ("AUTHOR", "COMMITTER") for i in identity.items()):
+        env[f"GIT_{role}_{key}"] = value  # DVC commits each experiment
+    run(["git", "add", "-A"], project, env)
+    run(["git", "commit", "-q", "-m", "baseline"], project, env)  # experiments need a baseline
+    store = f"sqlite:///{project}/mlflow.db"
+    # Created before the two jobs start, as after any earlier run: two processes creating one
+    # sqlite store at the same moment race on its schema (MLflow initialises it unlocked).
+    client = mlflow.MlflowClient(tracking_uri=store)
+    client.search_experiments()
     learning_rates = {"lr-two": "0.002", "lr-three": "0.003"}
     for name, lr in learning_rates.items():
         run(
@@ -350,8 +359,17 @@ def test_queued_experiments_run_two_at_a_time_and_keep_their_mlflow_runs(smoke_p
             project,
             env,
         )
-    run(dvc + ["queue", "start", "-j", "2"], project, env)
     try:
+        # The workers outlive `queue start` and hold its stdout: no capture, or it never returns.
+        started = subprocess.run(
+            dvc + ["queue", "start", "-j", "2"],
+            cwd=project,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=120,
+        )
+        assert started.returncode == 0
         deadline = time.monotonic() + 900
         while True:
             status = run(dvc + ["queue", "status"], project, env)
@@ -364,10 +382,11 @@ def test_queued_experiments_run_two_at_a_time_and_keep_their_mlflow_runs(smoke_p
         run(dvc + ["queue", "stop", "--kill"], project, env)
     assert all("Success" in row for row in rows), status
 
-    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project}/mlflow.db")
     runs = [r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])]
     assert sorted((r.data.tags["dvc.exp_name"], r.data.params["lr"]) for r in runs) == sorted(
         learning_rates.items()
     )
     assert all(r.data.tags["vaelab.run"] == "fc" and r.info.status == "FINISHED" for r in runs)
+    # Two at a time: each training run started before the other ended.
+    assert max(r.info.start_time for r in runs) < min(r.info.end_time for r in runs)
     assert not list((project / ".dvc" / "tmp" / "exps").rglob("mlflow.db"))

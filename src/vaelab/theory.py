@@ -41,10 +41,10 @@ swamps the small differences between samples, so its variance is far larger."""
 def _trend(first: dict, last: dict, key: str, what: str, fmt: str = "{:.3g}") -> str:
     """How `key` moved between two betas' seed spreads (`sweep.spread` entries)."""
     a, b = fmt.format(first[key]["mean"]), fmt.format(last[key]["mean"])
-    direction = differs(first[key], last[key], key)
-    if not direction:
+    change = differs(first[key], last[key], key)
+    if not change:
         return f"{what} showed no clear effect ({a} to {b})"
-    return f"{what} {'rose' if direction > 0 else 'fell'} from {a} to {b}"
+    return f"{what} {'rose' if change > 0 else 'fell'} from {a} to {b}"
 
 
 def _compare_all(values: dict[str, float], reference: float, fmt: str = "{:.2f}") -> str:
