@@ -342,9 +342,8 @@ def test_queued_experiments_run_two_at_a_time_and_keep_their_mlflow_runs(smoke_p
 
     project, env, dvc, _, _ = smoke_project
     env = {key: value for key, value in env.items() if key != "MLFLOW_TRACKING_URI"}
-    identity = {"NAME": "vaelab tests", "EMAIL": "tests@vaelab.invalid"}
-    for role, (key, value) in ((r, i) for r in ("AUTHOR", "COMMITTER") for i in identity.items()):
-        env[f"GIT_{role}_{key}"] = value  # DVC commits each experiment
+    for role in ("AUTHOR", "COMMITTER"):  # DVC commits each experiment: git needs an identity
+        env[f"GIT_{role}_NAME"], env[f"GIT_{role}_EMAIL"] = "vaelab tests", "tests@vaelab.invalid"
     run(["git", "add", "-A"], project, env)
     run(["git", "commit", "-q", "-m", "baseline"], project, env)  # experiments need a baseline
     store = f"sqlite:///{project}/mlflow.db"

@@ -229,14 +229,6 @@ def _change(
     return f"{verb} {what} from {a} to {b} (x{after / before:.2f})"
 
 
-def _score_change(before: float, after: float, what: str) -> str:
-    """`_change` for scores in [0, 1] (MIG, DCI, precision, recall)."""
-    change = direction(before, after, score=True)
-    if not change:
-        return f"had no clear effect on {what} ({before:.2f} vs {after:.2f})"
-    return f"{'raised' if change > 0 else 'lowered'} {what} from {before:.2f} to {after:.2f}"
-
-
 def _seed_change(before: dict, after: dict, key: str, what: str, fmt: str = "{:.3g}") -> str:
     """`_change` over seeds (`sweep.spread` entries): a direction only outside the seeds' spread."""
     a, b = mean_pm(before[key], fmt), mean_pm(after[key], fmt)
