@@ -391,24 +391,24 @@ def test_beta_study_summarises_every_beta_over_its_seeds(project, figures):
     assert (
         len(image_cells(figures["autoencoder_vs_vae_shapes.png"])) == 6
     )  # 3 models x (samples, path)
-    assert project["logged"] == ["shapes_b1_s0"]
+    assert project["logged"] == ["shapes_b1/s0"]
 
 
 def test_beta_study_takes_betas_from_the_run_configs_and_wants_the_same_seeds(project):
     params = copy.deepcopy(project["params"])
     for seed in range(3):  # the names say 5; the configs decide
-        params["runs"][f"shapes_b5_s{seed}"]["beta"] = 0.5
+        params["runs"][f"shapes_b5/s{seed}"]["beta"] = 0.5
     study = compare.beta_study(params)
     assert list(study["shapes"]) == ["0.5", "1", "16", "64", "256"]
     assert study["compared"]["low"] == "0.5"
-    params["runs"]["shapes_b64_s0"]["beta"] = 16.0  # beta 16 then has seed 0 twice, beta 64 once
+    params["runs"]["shapes_b64/s0"]["beta"] = 16.0  # beta 16 then has seed 0 twice, beta 64 once
     with pytest.raises(VaelabError, match="every beta with the same distinct seeds"):
         compare.beta_study(params)
 
 
 def test_beta_study_refuses_a_vae_as_its_autoencoder(project):
     params = copy.deepcopy(project["params"])
-    params["compare"]["beta_study"]["autoencoders"].append("shapes_b1_s0")
+    params["compare"]["beta_study"]["autoencoders"].append("shapes_b1/s0")
     with pytest.raises(
         VaelabError, match="whose objective is vae, where a run of objective ae belongs"
     ):
@@ -416,10 +416,10 @@ def test_beta_study_refuses_a_vae_as_its_autoencoder(project):
 
 
 def test_beta_study_says_which_evaluation_is_missing(project):
-    store.eval_path("shapes_b5_s1").unlink()
+    store.eval_path("shapes_b5/s1").unlink()
     with pytest.raises(
         VaelabError,
-        match=r"reports/eval/shapes_b5_s1.json is missing; run "
-        r"evaluate@shapes_b5_s1",
+        match=r"reports/eval/shapes_b5/s1.json is missing; run "
+        r"evaluate_sweep@shapes_b5",
     ):
         compare.beta_study(project["params"])

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vaelab.config import check_params, load_params, run_config
+from vaelab.config import check_params, load_params, run_config, stage_name, sweep_runs
 from vaelab.errors import VaelabError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,6 +27,27 @@ def test_the_project_params_are_valid_and_hold_the_required_study():
     assert {run["model"]["arch"] for run in params["runs"].values()} == {"fc", "conv", "resnet"}
     for run in params["runs"].values():
         assert run["dataset"] in params["datasets"] and run["epochs"] >= 1 and run["lr"] > 0
+
+
+def test_a_sweep_is_one_run_per_seed_and_stands_for_them_in_a_comparison():
+    params = load_params(ROOT / "params.yaml")
+    seeds = project_params()["sweeps"]["shapes_b5"]["seeds"]
+    runs = sweep_runs(params, "shapes_b5")
+    assert runs == [f"shapes_b5/s{seed}" for seed in seeds] and len(seeds) >= 3
+    assert [run_config(params, run)["seed"] for run in runs] == seeds
+    assert {run_config(params, run)["beta"] for run in runs} == {5.0}
+    assert "seeds" not in run_config(
+        params, runs[0]
+    )  # a run's config (its checkpoint key) is its own
+    assert sweep_runs(params, "conv") is None and sweep_runs(params, runs[0]) is None
+    with pytest.raises(
+        VaelabError, match=r"unknown run or sweep 'shapes_b7'; choose one of .*shapes_b5"
+    ):
+        sweep_runs(params, "shapes_b7")
+    study = params["compare"]["beta_study"]
+    assert set(runs) <= set(study["runs"]) and "shapes_b5" not in study["runs"]
+    assert stage_name("train", runs[1]) == "train_sweep@shapes_b5"
+    assert stage_name("evaluate", "conv") == "evaluate@conv"
 
 
 @pytest.mark.parametrize(
@@ -78,7 +99,31 @@ def test_the_project_params_are_valid_and_hold_the_required_study():
         (lambda p: p["evaluate"].pop("shapes"), r"evaluate.shapes is missing"),
         (
             lambda p: p["compare"]["sample_quality"].update(runs=["fc", "vq"]),
-            r"compare.sample_quality names run 'vq'",
+            r"compare.sample_quality.runs names 'vq', which is neither a run",
+        ),
+        (
+            lambda p: p["sweeps"]["shapes_b5"].update(lr="fast"),
+            r"sweeps.shapes_b5.lr must be a number, got 'fast'",
+        ),
+        (
+            lambda p: p["sweeps"]["shapes_b5"].update(seeds=[0, 1, 0]),
+            r"sweeps.shapes_b5.seeds must not repeat a seed",
+        ),
+        (
+            lambda p: p["sweeps"]["shapes_b5"].update(seeds=[]),
+            r"sweeps.shapes_b5.seeds must be a non-empty list",
+        ),
+        (
+            lambda p: p["sweeps"]["shapes_b5"].update(seed=3),
+            r"sweeps.shapes_b5.seed is not a sweep's key",
+        ),
+        (
+            lambda p: p["runs"].update({"conv/s1": p["runs"]["conv"]}),
+            r"runs.conv/s1 has a / in its name",
+        ),
+        (
+            lambda p: p["sweeps"].update(conv=p["sweeps"]["shapes_b5"]),
+            r"sweeps.conv must be named unlike every run",
         ),
         (lambda p: p.pop("runs"), r"runs is missing"),
         (
@@ -134,7 +179,7 @@ def test_an_unknown_run_name_lists_the_choices(tmp_path):
         timeout=120,
     )
     assert done.returncode == 1 and done.stderr.count("\n") == 1
-    assert "unknown run 'vq'; choose one of" in done.stderr and "conv_beta5" in done.stderr
+    assert "unknown run or sweep 'vq'; choose one of" in done.stderr and "conv_beta5" in done.stderr
 
 
 def test_dvc_exp_run_set_param_rewrites_only_the_changed_line(tmp_path):

@@ -98,6 +98,18 @@ def test_each_run_stage_reads_only_its_own_params_and_data(stages):
         assert f"models/{run}" in stages[f"evaluate@{run}"][1]
 
 
+def test_each_sweep_stage_reads_only_its_own_params_and_data(stages):
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    assert params["sweeps"]
+    for sweep, settings in params["sweeps"].items():
+        for kind in ("train_sweep", "evaluate_sweep"):
+            _, deps, used = stages[f"{kind}@{sweep}"]
+            assert f"sweeps.{sweep}" in used and not {p for p in used if p.startswith("runs")}
+            assert not {p for p in used if p.startswith("sweeps.")} - {f"sweeps.{sweep}"}
+            assert f"data/{settings['dataset']}.npz" in deps
+        assert f"models/{sweep}" in stages[f"evaluate_sweep@{sweep}"][1]
+
+
 def test_comparisons_depend_on_every_model_they_name(stages):
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     for name, settings in params["compare"].items():
@@ -110,4 +122,5 @@ def test_comparisons_depend_on_every_model_they_name(stages):
         ]
         deps = stages[name][1]
         for run in named:
-            assert f"models/{run}" in deps, f"{name} reads models/{run} but does not depend on it"
+            folder = f"models/{run.split('/')[0]}"  # a sweep's runs live in models/<sweep>/
+            assert folder in deps, f"{name} reads {folder} but does not depend on it"

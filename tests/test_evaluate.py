@@ -42,8 +42,9 @@ RUNS = {
 }
 
 
-def tiny_params() -> dict:
+def tiny_params(sweeps: dict | None = None) -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["sweeps"].update(sweeps or {})
     params["device"] = "cpu"
     for name, (dataset, objective) in RUNS.items():
         run = {
@@ -154,8 +155,8 @@ def write_faces(rng) -> None:
     )
 
 
-def save_tiny_model(name: str, objective: str) -> None:
-    torch.manual_seed(0)
+def save_tiny_model(name: str, objective: str, seed: int = 0) -> None:
+    torch.manual_seed(seed)
     model_config = (
         {"arch": "resnet", "width": 2}
         if objective == "classifier"
@@ -207,13 +208,13 @@ def finite_numbers(value) -> list[float]:
 
 
 def run(project: dict, name: str) -> tuple[dict, set[str]]:
-    metrics = evaluate.evaluate_run(project["params"], name)
+    evaluate.evaluate_stage(project["params"], name)
     written = json.loads(store.eval_path(name).read_text())
-    assert written == json.loads(json.dumps(metrics))
-    assert project["logged"][name] == metrics  # the same numbers go to the run's MLflow run
+    # the same numbers go to the run's MLflow run
+    assert json.loads(json.dumps(project["logged"][name])) == written
     assert all(math.isfinite(x) for x in finite_numbers(written))
     # The DVC metrics file: a handful of headline numbers, none named like a param of the run.
-    headline = json.loads(evaluate.headline_path(name).read_text())
+    headline = json.loads(store.headline_path(name).read_text())
     assert 1 <= len(headline) <= 10 and all(
         written[key] == value for key, value in headline.items()
     )
@@ -240,6 +241,24 @@ def test_a_vae_on_labelled_data(project):
     assert 0 <= metrics["active_units"] <= 4 and metrics["beta"] == 2.0 and metrics["epochs"] == 2
     assert figures == VAE_FIGURES
     assert "mig" not in metrics and "shells" not in metrics  # no factors, no tour settings
+
+
+def test_a_sweep_is_measured_run_by_run_and_its_metrics_are_the_mean_and_spread(project):
+    tiny = {**tiny_params()["runs"]["tiny_shapes"], "seeds": [0, 1]}
+    del tiny["seed"]
+    params = tiny_params({"tiny_sweep": tiny})
+    for seed in (0, 1):
+        save_tiny_model(f"tiny_sweep/s{seed}", "vae", seed=seed)
+    evaluate.evaluate_stage(params, "tiny_sweep")
+    evals = [json.loads(store.eval_path(f"tiny_sweep/s{seed}").read_text()) for seed in (0, 1)]
+    assert all(store.figures_dir(f"tiny_sweep/s{seed}").is_dir() for seed in (0, 1))
+    sweep = json.loads(store.headline_path("tiny_sweep").read_text())
+    assert set(sweep) == {"mean", "std"} and {"mig", "test_kl"} <= set(sweep["mean"])
+    for key, mean in sweep["mean"].items():
+        values = [e[key] for e in evals]
+        assert mean == pytest.approx(sum(values) / 2)
+        assert sweep["std"][key] == pytest.approx(abs(values[0] - values[1]) / 2**0.5)
+    assert evals[0]["test_kl"] != evals[1]["test_kl"]  # two models, two sets of numbers
 
 
 def test_a_vae_on_factor_data_has_the_disentanglement_numbers_under_their_old_names(project):

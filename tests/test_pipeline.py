@@ -45,7 +45,7 @@ def tiny_params(params: dict, mirror: Path) -> dict:
         test_count=12,
     )
     datasets["shapes"].update(hue=2, scale=2, rotation=2, x=3, y=3, test_count=60)
-    for run_params in params["runs"].values():
+    for run_params in [*params["runs"].values(), *params["sweeps"].values()]:
         run_params.update(
             epochs=1, batch_size={"cifar10": 64, "faces": 16, "shapes": 32}[run_params["dataset"]]
         )
@@ -67,20 +67,28 @@ def tiny_params(params: dict, mirror: Path) -> dict:
 
 
 def shrink_sweep(params: dict, betas=(1.0, 5.0), seeds=(0, 1)) -> list[str]:
-    """Keep two betas x two seeds (and two autoencoders) of the shapes sweep, so the smoke run
-    stays short; returns the runs removed."""
-    study = params["compare"]["beta_study"]
+    """Keep two betas x two seeds (and two autoencoders) of the shapes sweeps, so the smoke run
+    stays short; returns the sweeps removed."""
     removed = [
-        run
-        for run in [*study["runs"], *study["autoencoders"]]
-        if params["runs"][run]["seed"] not in seeds
-        or (params["runs"][run]["objective"] == "vae" and params["runs"][run]["beta"] not in betas)
+        name
+        for name, sweep in params["sweeps"].items()
+        if sweep["objective"] == "vae" and sweep["beta"] not in betas
     ]
-    for key in ("runs", "autoencoders"):
-        study[key] = [run for run in study[key] if run not in removed]
-    for run in removed:
-        del params["runs"][run]
+    for name in removed:
+        del params["sweeps"][name]
+    for sweep in params["sweeps"].values():
+        sweep["seeds"] = list(seeds)
+    study = params["compare"]["beta_study"]
+    study["runs"] = [name for name in study["runs"] if name not in removed]
     return removed
+
+
+def every_run(params: dict) -> dict[str, dict]:
+    """The runs of params.yaml and each seed's run `<sweep>/s<seed>` of every sweep, by name."""
+    runs = dict(params["runs"])
+    for name, sweep in params["sweeps"].items():
+        runs.update({f"{name}/s{seed}": {**sweep, "seed": seed} for seed in sweep["seeds"]})
+    return runs
 
 
 def without_runs(dvc_yaml: str, removed: list[str]) -> str:
@@ -188,6 +196,17 @@ def test_repro_runs_every_stage_and_evaluates_every_run(smoke_project):
         assert (project / "reports" / "figures" / name).is_dir()
         rows = (project / "reports" / "curves" / f"{name}.csv").read_text().splitlines()
         assert rows[0].startswith("epoch,") and len(rows) == 2
+    for name, sweep in params["sweeps"].items():
+        assert f"'train_sweep@{name}'" in output and f"'evaluate_sweep@{name}'" in output
+        seeds = [f"s{seed}" for seed in sweep["seeds"]]
+        for folder in ("models", "reports/figures"):
+            assert sorted(p.name for p in (project / folder / name).iterdir()) == seeds
+        for folder, suffix in (("reports/eval", ".json"), ("reports/curves", ".csv")):
+            found = sorted(p.name for p in (project / folder / name).iterdir())
+            assert found == [seed + suffix for seed in seeds]
+        headline = json.loads((project / "reports" / "metrics" / f"{name}.json").read_text())
+        assert set(headline) == {"mean", "std"} and finite_numbers(headline)
+        assert "test_recon_mse" in headline["mean"] and headline["std"]["test_recon_mse"] > 0
     for stage in ("sample_quality", "beta_study", "render"):
         assert f"'{stage}'" in output
     conv = json.loads((project / "reports" / "eval" / "conv.json").read_text())
@@ -207,6 +226,7 @@ def test_every_training_stage_has_one_mlflow_run_and_no_stage_adds_a_paramless_o
     assert not (project / "mlflow.db").exists()  # everything went to the server
     client = mlflow.MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
     runs = [r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])]
+    params = {"runs": every_run(params)}
     assert sorted(r.data.tags["vaelab.run"] for r in runs) == sorted(params["runs"])
     for ml_run in runs:
         name = ml_run.data.tags["vaelab.run"]

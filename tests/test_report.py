@@ -340,13 +340,13 @@ def test_roles_come_from_params_and_a_pair_outside_the_judged_runs_is_refused(pr
         "pair": PAIR,
         "baseline": "fc",
         "shapes": [
-            "shapes_b1_s0",
-            "shapes_b5_s0",
-            "shapes_b16_s0",
-            "shapes_b64_s0",
-            "shapes_b256_s0",
+            "shapes_b1/s0",
+            "shapes_b5/s0",
+            "shapes_b16/s0",
+            "shapes_b64/s0",
+            "shapes_b256/s0",
         ],
-        "autoencoder": "shapes_ae_s0",
+        "autoencoder": "shapes_ae/s0",
         "faces": ["faces"],
     }
     params = copy.deepcopy(params)
@@ -472,6 +472,14 @@ def test_render_names_the_stage_of_a_missing_figure(project):  # noqa: F811
         VaelabError,
         match=r"reports/figures/conv_beta5/traversals.png is missing; "
         r".*evaluate@conv_beta5",
+    ):
+        report.render(params)
+    (store.figures_dir("conv_beta5") / "traversals.png").write_bytes(b"png")  # back; a sweep's:
+    (store.figures_dir("shapes_b16/s0") / "traversals.png").unlink()
+    with pytest.raises(
+        VaelabError,
+        match=r"reports/figures/shapes_b16/s0/traversals.png is missing; "
+        r".*dvc repro evaluate_sweep@shapes_b16$",
     ):
         report.render(params)
     quality = store.read_json(compare.SAMPLE_QUALITY)

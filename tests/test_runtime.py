@@ -17,3 +17,9 @@ def test_auto_uses_bf16_where_the_cpu_has_it(monkeypatch):
     monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)
     assert runtime.use_mixed_precision("auto", torch.device("cpu"))
     assert runtime.use_mixed_precision("auto", torch.device("cuda"))  # fp16 with a GradScaler
+
+
+def test_cuda_means_half_precision_on_cuda_and_fp32_on_every_cpu(monkeypatch):
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)
+    assert not runtime.use_mixed_precision("cuda", torch.device("cpu"))
+    assert runtime.use_mixed_precision("cuda", torch.device("cuda"))

@@ -1,9 +1,12 @@
+import os
 import time
 
+import mlflow
 import pytest
 
 from vaelab import tracking
 from vaelab.errors import VaelabError
+from vaelab.parallel import run_each
 
 
 def test_unreachable_tracking_server_is_reported_at_once(monkeypatch):
@@ -91,3 +94,19 @@ def test_runs_are_named_and_tagged_so_they_can_be_told_apart(tmp_path, monkeypat
     inputs = logged.inputs.dataset_inputs
     assert [i.dataset.name for i in inputs] == ["toy"] and inputs[0].dataset.digest == "f" * 16
     assert np.isfinite(float(logged.data.params["lr"]))
+
+
+def open_new_store(params: dict, name: str, uri: str) -> str:
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    tracking.check_tracking_server()
+    with tracking.store_lock(uri):
+        return mlflow.set_experiment("vaelab-shapes").experiment_id
+
+
+def test_runs_that_start_together_create_one_sqlite_store_and_experiment(tmp_path):
+    """A sweep's runs (or `dvc queue start -j 2`) open a store that does not exist yet at once:
+    the lock keeps MLflow from creating its tables (and the experiment) twice."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    ids = run_each(open_new_store, {"device": "cpu"}, ["s0", "s1", "s2"], uri)
+    assert len(set(ids.values())) == 1
+    assert (tmp_path / "mlflow.db.lock").exists()

@@ -3,12 +3,15 @@ against divergence, and its files written so that a failure loses nothing."""
 
 import errno
 import json
+import math
 
 import pytest
 import torch
 
 from vaelab import store
+from vaelab.datasets import to_model_input
 from vaelab.errors import VaelabError
+from vaelab.losses import vae_loss
 from vaelab.models import build_model
 from vaelab.train import DivergedError, fit
 
@@ -230,3 +233,22 @@ def test_a_full_disk_while_checkpointing_is_one_line_and_keeps_the_old_file(tmp_
     monkeypatch.undo()
     assert store.load_training_state(path)["epoch"] == 1
     assert [p.name for p in tmp_path.iterdir()] == [store.TRAINING_STATE]  # no temporary file left
+
+
+@pytest.mark.parametrize("likelihood", [None, {"kind": "logistic_mixture", "mixtures": 2}])
+def test_a_vae_under_autocast_keeps_its_loss_in_fp32_and_learns(tmp_path, likelihood):
+    """The GPU path (fp16 + GradScaler) run as bf16 on the CPU: the likelihood and the KL are
+    summed in fp32, so the numbers stay comparable with an fp32 run."""
+    run = {**VAE_RUN, "mixed_precision": True, "epochs": 2}
+    if likelihood:
+        run["model"] = {**run["model"], "likelihood": likelihood}
+    model, data = fresh_model(run), tiny_data()
+    x = to_model_input(data["x_train"][:8], CPU)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        decoded, mu, logvar = model(x)
+        parts = vae_loss(model.reconstruction_nll(x, decoded), mu, logvar, 1.0)
+    assert decoded.dtype == torch.bfloat16  # the network itself ran in half precision
+    assert all(value.dtype == torch.float32 for value in parts.values())
+    history = fit(model, run, data, CPU, tmp_path / store.TRAINING_STATE)
+    assert all(math.isfinite(row["test_neg_elbo"]) for row in history)
+    assert history[-1]["train_loss"] < history[0]["train_loss"]

@@ -25,9 +25,15 @@ import torch
 from torchvision.transforms.functional import gaussian_blur
 
 from . import datasets, plots, store, tracking
-from .config import compare_config, dataset_config, evaluate_config, fail, run_config
+from .config import (
+    compare_config,
+    dataset_config,
+    evaluate_config,
+    fail,
+    run_config,
+    stage_name,
+)
 from .errors import VaelabError
-from .evaluate import headline_path
 from .metrics.disentanglement import gaussian_total_correlation
 from .metrics.latent import estimator_variances, nearest_index, reference_pixels
 from .metrics.sample_quality import (
@@ -97,7 +103,7 @@ def beta_key(beta: float) -> str:
 
 
 def read_eval(run: str) -> dict:
-    return store.read_json(store.eval_path(run), f"evaluate@{run}")
+    return store.read_json(store.eval_path(run), stage_name("evaluate", run))
 
 
 def load_run_model(run: str, device: torch.device):
@@ -375,7 +381,7 @@ def sample_quality(params: dict) -> dict:
         "figures": figures,
     }
     store.write_json(SAMPLE_QUALITY, result)
-    store.write_json(headline_path("sample_quality"), quality_headline(result))
+    store.write_json(store.headline_path("sample_quality"), quality_headline(result))
     return result
 
 
@@ -667,7 +673,7 @@ def beta_study(params: dict) -> dict:
     text = theory_markdown(study)
     store.atomic_write(THEORY, lambda tmp: Path(tmp).write_text(text))
     store.write_json(METRICS_BETA, study)
-    store.write_json(headline_path("beta_study"), study_headline(study))
+    store.write_json(store.headline_path("beta_study"), study_headline(study))
     if gradient is not None:
         tracking.log_final(shown[low], {"reparameterization": gradient})
     print(

@@ -29,8 +29,8 @@ def fail(key: str, problem: str) -> None:
 
 # Rules: ("int", low), ("float", low, low_exclusive), ("fraction",) in [0, 1), ("bool",), ("str",),
 # ("path",) a string or null, ("choice", options), and non-empty lists: ("ints",) of positive
-# ints, ("floats",), ("strs",).
-LIST_ITEMS = {"ints": ("int", 1), "floats": ("float",), "strs": ("str",)}
+# ints, ("floats",), ("strs",), ("seeds",) of distinct ints >= 0.
+LIST_ITEMS = {"ints": ("int", 1), "floats": ("float",), "strs": ("str",), "seeds": ("int", 0)}
 
 
 def _check(value, rule: tuple, key: str):
@@ -57,7 +57,10 @@ def _check(value, rule: tuple, key: str):
     if kind in LIST_ITEMS:
         if not isinstance(value, list) or not value:
             fail(key, f"must be a non-empty list, got {value!r}")
-        return [_check(item, LIST_ITEMS[kind], f"{key}[{i}]") for i, item in enumerate(value)]
+        items = [_check(item, LIST_ITEMS[kind], f"{key}[{i}]") for i, item in enumerate(value)]
+        if kind == "seeds" and len(set(items)) != len(items):
+            fail(key, f"must not repeat a seed, got {value!r}")
+        return items
     if kind == "choice" and value not in rule[1]:
         fail(key, f"must be one of {', '.join(map(str, rule[1]))}, got {value!r}")
     if kind == "bool" and not isinstance(value, bool):
@@ -129,8 +132,9 @@ CLASSIFIER_SCHEMA = {
     "weight_decay": ("float", 0),
     "label_smoothing": ("fraction",),
     "augment": ("bool",),
-    "mixed_precision": ("choice", ("auto", True, False)),
 }
+# Optional for every run (runtime.use_mixed_precision): auto, cuda, true or false; false when absent.
+MIXED_PRECISION = {"mixed_precision": (("choice", ("auto", "cuda", True, False)), False)}
 EVALUATE_SCHEMA = {
     "batch_size": ("int", 1),
     "active_threshold": ("float", 0),
@@ -154,7 +158,9 @@ EVALUATE_EXTRA = {
     },
     "cifar10": {},
 }
-# "runs" and "cifar_pair" are lists of run names, "judge" and "autoencoder" one run name.
+# The keys of a comparison that name runs: lists ("runs" and "autoencoders" may also name sweeps,
+# each standing for its seeds' runs), or one run ("judge", "autoencoder").
+NAMED_RUNS = ("runs", "autoencoders", "cifar_pair", "cifar_fixed_pair", "judge", "autoencoder")
 COMPARE_SCHEMAS = {
     "sample_quality": {
         "runs": ("strs",),
@@ -200,6 +206,36 @@ def _check_likelihood(likelihood, where: str) -> dict:
     return {"kind": kind, key: _checked(likelihood, {key: rule}, where)[key]}
 
 
+def _check_run(section, where: str, datasets: dict) -> dict:
+    run = _checked(section, RUN_SCHEMA, where, MIXED_PRECISION)
+    if run["dataset"] not in datasets:
+        fail(f"{where}.dataset", f"names no dataset of datasets ({', '.join(datasets)})")
+    run["model"] = _check_model(section.get("model"), run["objective"], f"{where}.model")
+    # Checked on top of `run`, not of `section`, so the converted values above are kept.
+    if run["objective"] == "classifier":
+        run = _checked(run, CLASSIFIER_SCHEMA, where)
+        if datasets[run["dataset"]]["source"] not in LABELLED_SOURCES:
+            fail(f"{where}.dataset", "must be a labelled dataset (cifar10) for a classifier")
+    elif run["objective"] == "vae":
+        run = _checked(run, {"beta": ("float", 0)}, where)
+    else:
+        run["beta"] = 0.0  # the plain autoencoder's objective is recon alone
+    return run
+
+
+def member_name(sweep: str, seed: int) -> str:
+    """The run of one seed of a sweep: `<sweep>/s<seed>`, so its files nest in the sweep's folders
+    (models/<sweep>/s<seed>/, reports/eval/<sweep>/s<seed>.json, ...), which are the stage's outputs."""
+    return f"{sweep}/s{seed}"
+
+
+def stage_name(kind: str, run: str) -> str:
+    """The DVC stage that makes a run's files: `<kind>@<run>`, or `<kind>_sweep@<sweep>` for the
+    run of one seed of a sweep."""
+    sweep, seed_of_sweep, _ = run.partition("/")
+    return f"{kind}_sweep@{sweep}" if seed_of_sweep else f"{kind}@{run}"
+
+
 def check_params(params) -> dict:
     """The whole params.yaml checked, numbers converted; raises VaelabError naming the first bad key."""
     if not isinstance(params, dict):
@@ -220,21 +256,25 @@ def check_params(params) -> dict:
 
     out["runs"] = {}
     for name, section in _section(params.get("runs"), "runs").items():
-        where = f"runs.{name}"
-        run = _checked(section, RUN_SCHEMA, where)
-        if run["dataset"] not in out["datasets"]:
-            fail(f"{where}.dataset", f"names no dataset of datasets ({', '.join(out['datasets'])})")
-        run["model"] = _check_model(section.get("model"), run["objective"], f"{where}.model")
-        # Checked on top of `run`, not of `section`, so the converted values above are kept.
-        if run["objective"] == "classifier":
-            run = _checked(run, CLASSIFIER_SCHEMA, where)
-            if out["datasets"][run["dataset"]]["source"] not in LABELLED_SOURCES:
-                fail(f"{where}.dataset", "must be a labelled dataset (cifar10) for a classifier")
-        elif run["objective"] == "vae":
-            run = _checked(run, {"beta": ("float", 0)}, where)
-        else:
-            run["beta"] = 0.0  # the plain autoencoder's objective is recon alone
-        out["runs"][name] = run
+        if "/" in name:
+            fail(
+                f"runs.{name}", "has a / in its name (reserved for the seeds of a sweep); rename it"
+            )
+        out["runs"][name] = _check_run(section, f"runs.{name}", out["datasets"])
+    out["sweeps"] = {}
+    for name, section in _section(params.get("sweeps", {}), "sweeps").items():
+        where = f"sweeps.{name}"
+        if name in out["runs"] or "/" in name:
+            fail(where, "must be named unlike every run and without a /; rename it")
+        section = _section(section, where)
+        if "seed" in section:
+            fail(f"{where}.seed", "is not a sweep's key: a sweep trains one run per seed of seeds")
+        seeds = _check(section.get("seeds"), ("seeds",), f"{where}.seeds")
+        shared = {key: value for key, value in section.items() if key != "seeds"}
+        for seed in seeds:
+            run = _check_run({**shared, "seed": seed}, where, out["datasets"])
+            out["runs"][member_name(name, seed)] = run
+        out["sweeps"][name] = [member_name(name, seed) for seed in seeds]
 
     evaluate = _section(params.get("evaluate"), "evaluate")
     out["evaluate"] = {}
@@ -246,14 +286,27 @@ def check_params(params) -> dict:
     out["compare"] = {}
     for name, schema in COMPARE_SCHEMAS.items():
         section = _checked(compare.get(name), schema, f"compare.{name}")
-        for key in ("runs", "cifar_pair", "judge", "autoencoder"):
+        for key in ("runs", "autoencoders"):  # lists of models: a sweep's name stands for its seeds
+            if key in section:
+                section[key] = with_sweeps_expanded(section[key], out, f"compare.{name}.{key}")
+        for key in NAMED_RUNS:
             named = section.get(key, [])
             for run in named if isinstance(named, list) else [named]:
                 if run not in out["runs"]:
-                    fail(f"compare.{name}", f"names run {run!r}, which runs does not define")
+                    fail(
+                        f"compare.{name}.{key}",
+                        f"names {run!r}, which is neither a run of runs nor a sweep of sweeps",
+                    )
         out["compare"][name] = section
     out["render"] = _checked(params.get("render"), {"seed": ("int", 0)}, "render")
     return out
+
+
+def with_sweeps_expanded(names, params: dict, where: str) -> list[str]:
+    """A list of run names in which the name of a sweep stands for its seeds' runs."""
+    if not isinstance(names, list):
+        fail(where, f"must be a list of runs or sweeps, got {names!r}")
+    return [member for name in names for member in params["sweeps"].get(name, [name])]
 
 
 def load_params(path: str | Path = "params.yaml") -> dict:
@@ -282,6 +335,19 @@ def _entry(params: dict, section: str, name: str, what: str) -> dict:
 def run_config(params: dict, name: str) -> dict:
     """The checked `runs.<name>`, with its name."""
     return {"name": name, **_entry(params, "runs", name, "run")}
+
+
+def sweep_runs(params: dict, name: str) -> list[str] | None:
+    """The runs of the sweep `name` (one per seed), or None when `name` is a run."""
+    if name in params["runs"]:
+        return None
+    if name not in params["sweeps"]:
+        names = [run for run in params["runs"] if "/" not in run] + list(params["sweeps"])
+        raise VaelabError(
+            f"unknown run or sweep {name!r}; choose one of {', '.join(names)} "
+            "(params.yaml runs, sweeps)"
+        )
+    return params["sweeps"][name]
 
 
 def dataset_config(params: dict, name: str) -> dict:

@@ -25,13 +25,14 @@ Numbers judged by the CIFAR-10 classifier (fd_clf, recognisability) are cross-ru
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from . import datasets, plots, store
-from .config import dataset_config, evaluate_config, run_config
+from . import datasets, parallel, plots, store
+from .config import dataset_config, evaluate_config, run_config, stage_name, sweep_runs
 from .datasets import to_display
 from .datasets.shapes import FACTOR_LABELS
 from .errors import VaelabError
@@ -69,10 +70,10 @@ from .models import classify_batches, decode_batches, encode_batches
 from .runtime import resolve_device
 
 EDITED_FACES = 200  # test faces whose codes are moved along each attribute direction
-# The headline numbers of a run, declared as DVC metrics (reports/metrics/<run>.json) so that
-# `dvc metrics show` and `dvc exp show` stay readable; everything else (histograms, per-factor and
-# per-attribute scores, paths) is plain JSON in reports/eval/<run>.json. No key is named like a param.
-HEADLINE_DIR = store.REPORTS / "metrics"
+# The headline numbers of a run, declared as DVC metrics (reports/metrics/<run>.json; a sweep's:
+# their mean and standard deviation over its seeds) so that `dvc metrics show` and `dvc exp show`
+# stay readable; everything else (histograms, per-factor and per-attribute scores, paths) is plain
+# JSON in reports/eval/<run>.json. No key is named like a param.
 SUMMARY_KEYS = (
     "test_accuracy",
     "test_neg_elbo",
@@ -88,13 +89,32 @@ SUMMARY_KEYS = (
 OLD_NAMES = ("recon_mse", "kl", "neg_elbo", "bpd")
 
 
-def headline_path(name: str) -> Path:
-    """reports/metrics/<name>.json: one run's or comparison's DVC metrics."""
-    return HEADLINE_DIR / f"{name}.json"
-
-
 def headline(metrics: dict) -> dict:
     return {key: metrics[key] for key in SUMMARY_KEYS if key in metrics}
+
+
+def sweep_headline(runs_metrics: list[dict]) -> dict:
+    """{"mean": {key: ...}, "std": {key: ...}} over a sweep's seeds (sample standard deviation)."""
+    rows = [headline(metrics) for metrics in runs_metrics]
+    keys = [key for key in SUMMARY_KEYS if all(key in row for row in rows)]
+    values = {key: [float(row[key]) for row in rows] for key in keys}
+    return {
+        "mean": {key: statistics.fmean(v) for key, v in values.items()},
+        "std": {key: statistics.stdev(v) if len(v) > 1 else 0.0 for key, v in values.items()},
+    }
+
+
+def evaluate_stage(params: dict, name: str) -> None:
+    """`evaluate@<run>`, or `evaluate_sweep@<sweep>`: every seed's run side by side
+    (parallel.run_each), then the sweep's headline over its seeds."""
+    runs = sweep_runs(params, name)
+    if runs is None:
+        store.write_json(store.headline_path(name), headline(evaluate_run(params, name)))
+        return
+    from . import tracking  # noqa: F401  imported once here, inherited by each forked run
+
+    evaluated = parallel.run_each(evaluate_run, params, runs)
+    store.write_json(store.headline_path(name), sweep_headline([evaluated[r] for r in runs]))
 
 
 @dataclass
@@ -121,7 +141,8 @@ class Evaluation:
 
 
 def evaluate_run(params: dict, name: str) -> dict:
-    """Measure the trained run `name`; write and return the numbers of reports/eval/<name>.json."""
+    """Measure the trained run `name`; write and return the numbers of reports/eval/<name>.json
+    (its figures in reports/figures/<name>/, its final numbers in its MLflow run)."""
     run = run_config(params, name)
     dataset_name, objective = run["dataset"], run["objective"]
     device = resolve_device(params["device"])
@@ -150,7 +171,6 @@ def evaluate_run(params: dict, name: str) -> dict:
         metrics.update(code_metrics(ev, objective), epochs=epochs, beta=beta)
 
     store.write_json(store.eval_path(name), metrics)
-    store.write_json(headline_path(name), headline(metrics))
     from . import tracking  # imports mlflow: only when the stage runs
 
     tracking.log_final(name, metrics, ev.figures)
@@ -162,17 +182,17 @@ def evaluate_run(params: dict, name: str) -> dict:
 def check_model(name: str, run: dict, model_config: dict, dataset: dict) -> None:
     """The saved model must be the one params.yaml describes, for images of this dataset."""
     trained_as = model_config.get("objective", run["objective"])
+    retrain = f"retrain it (dvc repro {stage_name('train', name)})"
     if trained_as != run["objective"]:
         raise VaelabError(
-            f"models/{name} was trained as {trained_as}, but runs.{name}.objective is "
-            f"{run['objective']}; retrain it (dvc repro train@{name})"
+            f"models/{name} was trained as {trained_as}, but params.yaml asks for objective "
+            f"{run['objective']}; {retrain}"
         )
     size = model_config["model"].get("image_size")
     if size is not None and size != dataset["x_test"].shape[1]:
         raise VaelabError(
             f"models/{name} takes {size}x{size} images, but data/{run['dataset']}.npz holds "
-            f"{dataset['x_test'].shape[1]}x{dataset['x_test'].shape[2]}; retrain it "
-            f"(dvc repro train@{name})"
+            f"{dataset['x_test'].shape[1]}x{dataset['x_test'].shape[2]}; {retrain}"
         )
 
 

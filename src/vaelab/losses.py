@@ -117,7 +117,9 @@ def logistic_mixture_mean(params: torch.Tensor, mixtures: int) -> torch.Tensor:
 
 
 def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, exp(logvar)) || N(0, I)) per latent dimension, shape (B, latent_dim), in nats."""
+    """KL(N(mu, exp(logvar)) || N(0, I)) per latent dimension, shape (B, latent_dim), in nats
+    (in fp32 under autocast: a half-precision exp(logvar) overflows at logvar > 11)."""
+    mu, logvar = mu.float(), logvar.float()
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
 
 

@@ -67,6 +67,9 @@ class VAE(nn.Module):
 
     def reconstruction_nll(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
         """-log P(image | z) in nats on the 8-bit grid, (B,), for dequantised x (B, C, H, W)."""
+        # fp32 under autocast too: the sums over 3,072 pixels and the logistic bins' CDF differences
+        # lose the digits bits/dim is read from in half precision.
+        x, params = x.float(), params.float()
         if self.likelihood == "logistic_mixture":
             return losses.logistic_mixture_nll(x, params, self.mixtures)
         return losses.dequantised_gaussian_nll(x, torch.sigmoid(params), self.log_sigma)

@@ -15,7 +15,7 @@ import torch
 
 from . import datasets, plots, store
 from .compare import METRICS_BETA, SAMPLE_QUALITY, load_run_model, read_eval, shapes_runs
-from .config import compare_config, evaluate_config, run_config
+from .config import compare_config, evaluate_config, run_config, stage_name
 from .errors import VaelabError
 from .runtime import resolve_device
 from .sweep import CLEAR_CHANGE, SCORES, differs, direction, mean_pm
@@ -948,7 +948,8 @@ def render(params: dict) -> list[Path]:
     ]
     if missing:
         owner = Path(missing[0]).parts[1]  # a run's figures are drawn by evaluate@<run>
-        stage = f"evaluate@{owner}" if owner in params["runs"] else owner
+        owner = params["sweeps"].get(owner, [owner])[0]  # a sweep's, by evaluate_sweep@<sweep>
+        stage = stage_name("evaluate", owner) if owner in params["runs"] else owner
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise VaelabError(
             f"reports/{missing[0]} is missing{more}; run its stage first: dvc repro {stage}"

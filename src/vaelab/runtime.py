@@ -56,7 +56,10 @@ def cpu_has_native_bf16() -> bool:
 
 
 def use_mixed_precision(setting, device: torch.device) -> bool:
-    """`auto`: on CUDA, and on a CPU with native bf16; `True`/`False` force it."""
+    """`auto`: on CUDA, and on a CPU with native bf16; `cuda`: on CUDA only (the CPU keeps fp32
+    whatever it is, so a run's CPU numbers do not depend on the CPU model); `True`/`False` force it."""
+    if setting == "cuda":
+        return device.type == "cuda"
     if setting != "auto":
         return bool(setting)
     if device.type == "cuda":

@@ -44,6 +44,11 @@ def eval_path(run: str) -> Path:
     return REPORTS / "eval" / f"{run}.json"
 
 
+def headline_path(name: str) -> Path:
+    """reports/metrics/<name>.json: a run's, a sweep's or a comparison's DVC metrics."""
+    return REPORTS / "metrics" / f"{name}.json"
+
+
 def figures_dir(owner: str) -> Path:
     """reports/figures/<owner>/: a run's figures (evaluate@<run>) or a comparison's."""
     return REPORTS / "figures" / owner

@@ -46,6 +46,20 @@ def use_repository_store() -> str:
     return uri
 
 
+@contextlib.contextmanager
+def store_lock(uri: str):
+    """One process at a time creates a sqlite store's tables and its experiments: MLflow does
+    neither under a lock, and a sweep's runs (or `dvc queue start -j 2`) start together."""
+    if not uri.startswith("sqlite:///") or os.name != "posix":
+        yield
+        return
+    import fcntl
+
+    with open(uri.removeprefix("sqlite:///") + ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
+
+
 def check_tracking_server() -> str:
     """Fail fast, in one line, when the tracking store cannot be reached (before any work)."""
     uri = use_repository_store()
@@ -59,7 +73,8 @@ def check_tracking_server() -> str:
             ) from None
         return uri
     try:
-        mlflow.MlflowClient().search_experiments(max_results=1)
+        with store_lock(uri):
+            mlflow.MlflowClient().search_experiments(max_results=1)
     except Exception as e:  # a broken sqlite path, a refused file store, ...
         raise VaelabError(
             f"MLflow tracking store {uri} is unusable ({str(e).splitlines()[0]}); fix "
@@ -96,8 +111,8 @@ def params_digest(run: dict) -> str:
 def training_run(run: dict, run_id: str | None = None):
     """Start the MLflow run of a training stage (its params logged), or continue an interrupted
     one (`run_id`)."""
-    use_repository_store()
-    mlflow.set_experiment(f"vaelab-{run['dataset']}")
+    with store_lock(use_repository_store()):
+        mlflow.set_experiment(f"vaelab-{run['dataset']}")
     digest = params_digest(run)
     experiment = os.environ.get("DVC_EXP_NAME", "")
     name = "-".join(part for part in (run["name"], digest[:8], experiment) if part)

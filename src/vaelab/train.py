@@ -19,12 +19,13 @@ import json
 import math
 import shutil
 import time
+import warnings
 
 import torch
 from tqdm import tqdm
 
-from . import datasets, store
-from .config import dataset_config, run_config
+from . import datasets, parallel, store
+from .config import dataset_config, run_config, sweep_runs
 from .errors import VaelabError
 from .losses import ae_loss, classifier_loss, vae_loss
 from .metrics.likelihood import autoencoder_metrics, classifier_accuracy, elbo_metrics
@@ -219,7 +220,28 @@ def fit(
     return history
 
 
-def train_run(params: dict, name: str, resume: str = "auto") -> dict:
+def train_stage(params: dict, name: str, resume: str = "auto") -> None:
+    """`train@<run>`, or `train_sweep@<sweep>`: every seed's run side by side (parallel.run_each).
+    A sweep's checkpoints stay until all its runs are done: DVC deletes the whole sweep's outputs
+    before a rerun, so a finished run is then restored from its last checkpoint, not retrained."""
+    runs = sweep_runs(params, name)
+    if runs is None:
+        train_run(params, name, resume)
+        return
+    from . import plots, tracking  # noqa: F401  imported once here, inherited by each forked run
+
+    parallel.run_each(train_run, params, runs, resume, True)
+    for run in runs:
+        shutil.rmtree(checkpoint_dir_of(params, run), ignore_errors=True)
+
+
+def checkpoint_dir_of(params: dict, name: str):
+    run = run_config(params, name)
+    dataset = dataset_config(params, run["dataset"])
+    return checkpoint_dir(run, dataset, store.file_digest(store.data_path(run["dataset"])))
+
+
+def train_run(params: dict, name: str, resume: str = "auto", keep_checkpoint: bool = False) -> dict:
     """The `train@<name>` stage: models/<name>/ (state_dict + config + MLflow run id) and
     reports/curves/<name>.csv, logged to MLflow (params, per-epoch metrics, sample grids, model).
 
@@ -270,7 +292,7 @@ def train_run(params: dict, name: str, resume: str = "auto") -> dict:
     print(
         f"{name}: {run['objective']} on {run['dataset']}, {parameters:,} parameters, "
         f"{len(x_train):,} training images of {tuple(x_train.shape[1:])}, device {device}, "
-        f"mixed precision {use_mixed_precision(run.get('mixed_precision', False), device)}"
+        f"mixed precision {use_mixed_precision(run['mixed_precision'], device)}"
         + (f", resuming after epoch {state['epoch']}" if state else "")
     )
     fixed_z = None
@@ -317,12 +339,17 @@ def train_run(params: dict, name: str, resume: str = "auto") -> dict:
             # The servable model is the generator, z (B, latent) -> images (B, C, H, W); pt2
             # (torch.export) loads without unpickling code.
             example = torch.randn(2, run["model"]["latent_dim"]).numpy()
-            mlflow.pytorch.log_model(
-                Generator(model.cpu().eval()),
-                name="decoder",
-                serialization_format="pt2",
-                input_example=example,
-                pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
-            )
-    shutil.rmtree(ckpt_dir, ignore_errors=True)  # the finished model now lives in models/<name>
+            with warnings.catch_warnings():
+                # torch.export's archive writer warns that a weight it writes from a view "may
+                # cause issues when your weights are not on CPU": they are (model.cpu() here).
+                warnings.filterwarnings("ignore", message="No complete tensor found in the group")
+                mlflow.pytorch.log_model(
+                    Generator(model.cpu().eval()),
+                    name="decoder",
+                    serialization_format="pt2",
+                    input_example=example,
+                    pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+                )
+    if not keep_checkpoint:
+        shutil.rmtree(ckpt_dir, ignore_errors=True)  # the finished model now lives in models/<name>
     return config
