@@ -37,3 +37,24 @@ def test_a_failed_run_is_named_and_the_others_still_finish(tmp_path):
     with pytest.raises(VaelabError, match=r"^b: loss became nan at epoch 2; lower lr$"):
         run_each(fail_one, PARAMS, ["a", "b", "c"], str(tmp_path))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "c"]
+
+
+def die(params: dict, name: str, folder: str) -> dict:
+    if name == "b":
+        os._exit(9)  # as the kernel's OOM killer would leave it: no exception, no message
+    return report_worker(params, name, folder)
+
+
+def test_a_run_whose_process_dies_is_named_and_takes_no_other_run_with_it(tmp_path):
+    with pytest.raises(VaelabError, match=r"^b: its process died"):
+        run_each(die, PARAMS, ["a", "b", "c"], str(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "c"]
+
+
+def fail_with_its_name(params: dict, name: str, folder: str) -> dict:
+    raise VaelabError(f"{name}: loss became nan at epoch 1")
+
+
+def test_a_message_that_names_its_run_is_not_prefixed_twice(tmp_path):
+    with pytest.raises(VaelabError, match=r"^a: loss became nan at epoch 1 \(and 1 more\)$"):
+        run_each(fail_with_its_name, PARAMS, ["a", "b"], str(tmp_path))

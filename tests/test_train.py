@@ -252,3 +252,30 @@ def test_a_vae_under_autocast_keeps_its_loss_in_fp32_and_learns(tmp_path, likeli
     history = fit(model, run, data, CPU, tmp_path / store.TRAINING_STATE)
     assert all(math.isfinite(row["test_neg_elbo"]) for row in history)
     assert history[-1]["train_loss"] < history[0]["train_loss"]
+
+
+def test_a_step_whose_gradient_overflowed_is_left_out_of_the_epochs_grad_norm(
+    tmp_path, monkeypatch
+):
+    """Under fp16 the GradScaler skips a step whose gradients overflowed; its inf norm must not
+    make the epoch look diverged."""
+    real_clip, calls = torch.nn.utils.clip_grad_norm_, []
+
+    def overflow_first(parameters, max_norm):
+        norm = real_clip(parameters, max_norm)
+        calls.append(norm)
+        return torch.tensor(float("inf")) if len(calls) == 1 else norm
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", overflow_first)
+    run = {**VAE_RUN, "grad_clip": 100.0, "epochs": 1}
+    history = fit(fresh_model(run), run, tiny_data(), CPU, tmp_path / store.TRAINING_STATE)
+    finite = [float(n) for n in calls[1:]]
+    assert math.isclose(history[0]["train_grad_norm"], sum(finite) / len(finite), rel_tol=0.1)
+
+
+def test_a_checkpoint_of_other_code_is_not_resumed(monkeypatch):
+    from vaelab import train
+
+    key = train.checkpoint_dir(VAE_RUN, {"name": "d"}, "abc")
+    monkeypatch.setattr(train, "code_digest", lambda: "other code")
+    assert train.checkpoint_dir(VAE_RUN, {"name": "d"}, "abc") != key

@@ -229,6 +229,13 @@ def member_name(sweep: str, seed: int) -> str:
     return f"{sweep}/s{seed}"
 
 
+def params_key(run: str) -> str:
+    """Where a run's settings are in params.yaml: `runs.<run>`, or `sweeps.<sweep>` for the run of
+    one seed of a sweep."""
+    sweep, seed_of_sweep, _ = run.partition("/")
+    return f"sweeps.{sweep}" if seed_of_sweep else f"runs.{run}"
+
+
 def stage_name(kind: str, run: str) -> str:
     """The DVC stage that makes a run's files: `<kind>@<run>`, or `<kind>_sweep@<sweep>` for the
     run of one seed of a sweep."""

@@ -1,6 +1,7 @@
-"""The `evaluate@<run>` stage: one evaluation for any run of params.yaml.
+"""The `evaluate@<run>` and `evaluate_sweep@<sweep>` stages: one evaluation for any run.
 
-Writes reports/eval/<run>.json (DVC metrics) and the run's figures in reports/figures/<run>/, and
+Writes reports/eval/<run>.json, its headline numbers as DVC metrics (reports/metrics/<run>.json;
+a sweep's: their mean and std over its seeds) and the run's figures in reports/figures/<run>/, and
 adds the numbers and figures to the run's MLflow training run. What is measured follows from the
 run's objective and from what its dataset carries:
 
@@ -108,8 +109,11 @@ def evaluate_stage(params: dict, name: str) -> None:
     """`evaluate@<run>`, or `evaluate_sweep@<sweep>`: every seed's run side by side
     (parallel.run_each), then the sweep's headline over its seeds."""
     runs = sweep_runs(params, name)
-    if runs is None:
+    if runs is None and "/" not in name:
         store.write_json(store.headline_path(name), headline(evaluate_run(params, name)))
+        return
+    if runs is None:  # one seed of a sweep alone: still one thread, as in its sweep
+        parallel.run_each(evaluate_run, params, [name])
         return
     from . import tracking  # noqa: F401  imported once here, inherited by each forked run
 

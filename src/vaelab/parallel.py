@@ -1,18 +1,18 @@
-"""The runs of a sweep side by side: one process per run, one torch thread each.
+"""The runs of a sweep side by side: one process per run, one thread each.
 
 Why: a shapes run is small. One process with two threads keeps two cores only ~70% busy (the
 shapes VAE trains at ~1,190 img/s), and every stage pays ~13 s of Python, torch and MLflow
 start-up. Single-thread processes forked from one stage pay the start-up once and fill the cores
-(two of them: ~1,730 img/s together, docs/benchmarks.md). One thread per run also makes each run's
-numbers independent of how many cores the machine has.
+(two of them: ~1,730 img/s together, docs/benchmarks.md). One thread per run (torch, and the BLAS
+and OpenMP pools of numpy and scikit-learn) also makes each run's numbers independent of how many
+cores the machine has.
 
-On an accelerator the runs go one after another in the stage's own process: they would share one
-device anyway.
+Each run has its own process: a run that dies (out of memory, killed) takes no other run with it. On an accelerator the runs go one after another in the stage's own process:
+they would share one device anyway.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import ctypes
 import multiprocessing
 import os
@@ -20,6 +20,7 @@ import signal
 import sys
 
 import torch
+from threadpoolctl import threadpool_limits
 
 from .errors import VaelabError
 from .runtime import resolve_device
@@ -27,39 +28,67 @@ from .runtime import resolve_device
 PR_SET_PDEATHSIG = 1  # linux/prctl.h: the signal a process gets when its parent dies
 
 
-def start_worker() -> None:
+def failure(name: str, error: BaseException) -> str:
+    text = str(error)
+    return text if text.startswith(name) else f"{name}: {text}"
+
+
+def run_in_child(connection, parent: int, function, params: dict, name: str, args: tuple) -> None:
+    """The body of one run's process: one thread, dies with the stage, sends back its outcome."""
     torch.set_num_threads(1)
+    threadpool_limits(1)
     if sys.platform == "linux":  # a killed stage (kill -9 included) leaves no orphan run behind
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the stage died before the line above
+            os._exit(1)
+    try:
+        outcome = ("done", function(params, name, *args))
+    except VaelabError as e:
+        outcome = ("failed", failure(name, e))
+    except BaseException as e:  # a full disk, Ctrl-C, a bug: raised again in the stage
+        outcome = ("raise", e)
+    connection.send(outcome)
+    connection.close()
 
 
 def run_each(function, params: dict, names: list[str], *args) -> dict:
     """{name: function(params, name, *args)} for every name; every run goes to its end (or its
     checkpoint), then the first failure is raised as one line that names its run."""
-    if resolve_device(params["device"]).type != "cpu":
-        return {name: function(params, name, *args) for name in names}
-    processes = min(len(names), 2 * (os.cpu_count() or 1))
-    # fork: the workers inherit the imports; the stage has touched neither torch's thread pool nor
-    # MLflow's store before this point, so nothing shared is forked mid-use.
-    context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
-    with concurrent.futures.ProcessPoolExecutor(
-        processes, mp_context=context, initializer=start_worker
-    ) as pool:
-        futures = {name: pool.submit(function, params, name, *args) for name in names}
-        concurrent.futures.wait(futures.values())
     results, failures = {}, []
-    for name, future in futures.items():
-        error = future.exception()
-        if error is None:
-            results[name] = future.result()
-        elif isinstance(error, concurrent.futures.process.BrokenProcessPool):
-            failures.append(
-                f"{name}: its process died (out of memory or killed); rerun to resume it"
+    if resolve_device(params["device"]).type != "cpu":
+        for name in names:
+            try:
+                results[name] = function(params, name, *args)
+            except VaelabError as e:
+                failures.append(failure(name, e))
+    else:
+        # fork: the children inherit the imports. All are forked before the stage starts any
+        # thread, touches torch's thread pool or opens MLflow's store, so nothing is forked mid-use.
+        context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+        children = {}
+        for name in names:
+            receive, send = context.Pipe(duplex=False)
+            child = context.Process(
+                target=run_in_child, args=(send, os.getpid(), function, params, name, args)
             )
-        elif isinstance(error, VaelabError):
-            failures.append(f"{name}: {error}")
-        else:
-            raise error
+            child.start()
+            send.close()  # the child's end: a dead child then reads as EOF here
+            children[name] = (child, receive)
+        reraise = None
+        for name, (child, receive) in children.items():
+            try:
+                kind, value = receive.recv()
+            except EOFError:
+                kind, value = "failed", f"{name}: its process died (out of memory or killed); rerun"
+            child.join()
+            if kind == "done":
+                results[name] = value
+            elif kind == "failed":
+                failures.append(value)
+            else:
+                reraise = reraise or value
+        if reraise is not None:
+            raise reraise
     if failures:
         others = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
         raise VaelabError(failures[0] + others)

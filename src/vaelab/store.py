@@ -50,7 +50,8 @@ def headline_path(name: str) -> Path:
 
 
 def figures_dir(owner: str) -> Path:
-    """reports/figures/<owner>/: a run's figures (evaluate@<run>) or a comparison's."""
+    """reports/figures/<owner>/: a run's figures (evaluate@<run>, evaluate_sweep@<sweep>) or a
+    comparison's."""
     return REPORTS / "figures" / owner
 
 

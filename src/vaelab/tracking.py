@@ -4,7 +4,7 @@ The tracking URI is `MLFLOW_TRACKING_URI` when set, else the sqlite file mlflow.
 the repository: `$DVC_ROOT`, which DVC sets for every stage and points at the parent repository
 for queued experiments (`dvc exp run --queue`), whose temporary copies DVC deletes. So `mlflow ui`
 at the root shows every run, queued and parallel ones included. One experiment per dataset
-(`vaelab-<dataset>`); one MLflow run per training stage, named `<run>-<params hash>` (plus the DVC
+(`vaelab-<dataset>`); one MLflow run per trained run (a sweep's stage: one per seed), named `<run>-<params hash>` (plus the DVC
 experiment name) and tagged with the run name, params hash, git commit, DVC experiment and
 baseline revision. Later stages (evaluate, compare) add their numbers to that run: found by the id
 recorded in models/<run>/run.json when the store in use knows it, else by its tags and model
@@ -113,10 +113,18 @@ def training_run(run: dict, run_id: str | None = None):
     one (`run_id`)."""
     with store_lock(use_repository_store()):
         mlflow.set_experiment(f"vaelab-{run['dataset']}")
+        # By id: when two processes create the experiment at once, MLflow's set_experiment may
+        # return before making it the active one, and the run would land in "Default".
+        experiment_id = mlflow.get_experiment_by_name(f"vaelab-{run['dataset']}").experiment_id
     digest = params_digest(run)
     experiment = os.environ.get("DVC_EXP_NAME", "")
     name = "-".join(part for part in (run["name"], digest[:8], experiment) if part)
-    with mlflow.start_run(run_id=run_id, run_name=None if run_id else name) as active:
+    started = mlflow.start_run(
+        run_id=run_id,
+        experiment_id=None if run_id else experiment_id,
+        run_name=None if run_id else name,
+    )
+    with started as active:
         if run_id is None:
             mlflow.log_params({k: str(v) for k, v in flatten("", run).items()})
             tags = {
@@ -165,7 +173,8 @@ def record_run(run_name: str, run) -> None:
 
 def find_run(run_name: str) -> str | None:
     """The id of the training run of `run_name` in the store in use, or None."""
-    use_repository_store()
+    with store_lock(use_repository_store()):  # a sweep's runs may open a new store together
+        mlflow.MlflowClient().search_experiments(max_results=1)
     run_file = store.model_dir(run_name) / RUN_FILE
     if run_file.is_file():
         with contextlib.suppress(MlflowException, KeyError):  # not in this store: search for it

@@ -20,12 +20,13 @@ import math
 import shutil
 import time
 import warnings
+from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from . import datasets, parallel, store
-from .config import dataset_config, run_config, sweep_runs
+from .config import dataset_config, params_key, run_config, sweep_runs
 from .errors import VaelabError
 from .losses import ae_loss, classifier_loss, vae_loss
 from .metrics.likelihood import autoencoder_metrics, classifier_accuracy, elbo_metrics
@@ -37,9 +38,21 @@ class DivergedError(VaelabError):
     """A non-finite loss, metric, weight or buffer."""
 
 
+def code_digest() -> str:
+    """The package's source: a checkpoint of other code is never resumed (nor restored)."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def checkpoint_dir(run: dict, dataset: dict, data_sha256: str):
-    """Only a run with the same params, the same data file and the same cut of it (limits) resumes."""
-    identity = json.dumps({"run": run, "dataset": dataset, "data": data_sha256}, sort_keys=True)
+    """Only a run with the same params, the same data file and the same cut of it (limits), trained
+    by the same code, resumes."""
+    identity = json.dumps(
+        {"run": run, "dataset": dataset, "data": data_sha256, "code": code_digest()},
+        sort_keys=True,
+    )
     return store.CHECKPOINTS / f"{run['name']}-{hashlib.sha256(identity.encode()).hexdigest()[:12]}"
 
 
@@ -151,6 +164,8 @@ def fit(
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
+        if scaler.is_enabled() and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
         history, first_epoch = list(state["history"]), state["epoch"] + 1
         torch.set_rng_state(state["torch_rng"])
         if device.type == "cuda" and "cuda_rng" in state:
@@ -160,11 +175,12 @@ def fit(
         kept = "no checkpoint was written"
         if epoch > 1:
             kept = f"the checkpoint of epoch {epoch - 1} is kept in {state_path}"
-        fix = f"{kept}; lower runs.{label}.lr and rerun"
+        fix = f"{kept}; lower {params_key(label)}.lr and rerun"
         model.train()
         generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
         order = torch.randperm(n, generator=generator)
         sums: dict[str, float] = {}
+        counts: dict[str, int] = {}  # images per key: a step skipped by the GradScaler has no norm
         started = time.perf_counter()
         desc = f"{label} epoch {epoch}/{run['epochs']}"
         with tqdm(total=n, unit="img", desc=desc, mininterval=5, leave=False) as bar:
@@ -181,17 +197,19 @@ def fit(
                 if run["grad_clip"] > 0:  # a rare huge gradient must not undo what was learned
                     scaler.unscale_(optimizer)
                     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), run["grad_clip"])
-                    parts["grad_norm"] = norm.detach()
+                    if torch.isfinite(norm):  # fp16 overflow: the scaler skips this step
+                        parts["grad_norm"] = norm.detach()
                 scaler.step(optimizer)
                 scaler.update()
                 schedule.step()
                 for key, value in parts.items():
                     sums[key] = sums.get(key, 0.0) + value.item() * len(index)
+                    counts[key] = counts.get(key, 0) + len(index)
                 bar.update(len(index))
         seconds = time.perf_counter() - started
         row = {
             "epoch": epoch,
-            **{f"train_{k}": v / n for k, v in sums.items()},
+            **{f"train_{k}": v / counts[k] for k, v in sums.items()},
             **{f"test_{k}": v for k, v in test_metrics(model, run, data, device).items()},
         }
         if getattr(model, "decoder_sigma", lambda: None)() is not None:
@@ -203,6 +221,7 @@ def fit(
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "schedule": schedule.state_dict(),
+            "scaler": scaler.state_dict(),
             "epoch": epoch,
             "history": history,
             "torch_rng": torch.get_rng_state(),
@@ -225,9 +244,10 @@ def train_stage(params: dict, name: str, resume: str = "auto") -> None:
     A sweep's checkpoints stay until all its runs are done: DVC deletes the whole sweep's outputs
     before a rerun, so a finished run is then restored from its last checkpoint, not retrained."""
     runs = sweep_runs(params, name)
-    if runs is None:
+    if runs is None and "/" not in name:
         train_run(params, name, resume)
         return
+    runs = runs or [name]  # one seed of a sweep alone: still one thread, as in its sweep
     from . import plots, tracking  # noqa: F401  imported once here, inherited by each forked run
 
     parallel.run_each(train_run, params, runs, resume, True)
@@ -273,7 +293,7 @@ def train_run(params: dict, name: str, resume: str = "auto", keep_checkpoint: bo
     if run.get("holdout"):  # the judge's calibration images (compare.sample_quality) stay unseen
         if run["holdout"] >= len(data["x_train"]):
             raise VaelabError(
-                f"runs.{name}.holdout ({run['holdout']}) leaves no training image of "
+                f"{params_key(name)}.holdout ({run['holdout']}) leaves no training image of "
                 f"{len(data['x_train'])}; lower it in params.yaml"
             )
         data = {**data, "x_train": data["x_train"][: -run["holdout"]]}
