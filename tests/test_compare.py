@@ -323,13 +323,6 @@ def test_no_test_label_fits_anything_the_temperature_comes_from_the_training_hol
     assert third["judge_accuracy"] != first["judge_accuracy"]
 
 
-@pytest.mark.parametrize("samplers", [["gmm"], ["prior", "flow"], "prior"])
-def test_a_sampler_list_without_the_prior_or_with_an_unknown_name_is_refused(samplers):
-    with pytest.raises(VaelabError, match="samplers must be a list of prior, gmm, two_stage"):
-        compare.checked_samplers({"samplers": samplers}, "compare.sample_quality")
-    assert compare.checked_samplers({}, "compare.sample_quality") == ["prior", "gmm"]
-
-
 def test_sample_quality_refuses_a_judge_without_a_holdout(project):
     params = copy.deepcopy(project["params"])
     params["runs"]["evaluator"]["holdout"] = 0

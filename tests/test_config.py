@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vaelab.config import check_params, load_params, run_config, stage_name, sweep_runs
+from vaelab.config import check_params, load_params, run_config, stage_name, sweep_of, sweep_runs
 from vaelab.errors import VaelabError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,6 +29,15 @@ def test_the_project_params_are_valid_and_hold_the_required_study():
         assert run["dataset"] in params["datasets"] and run["epochs"] >= 1 and run["lr"] > 0
 
 
+def test_the_samplers_and_the_autoencoders_have_defaults():
+    params = project_params()
+    params["compare"]["sample_quality"].pop("samplers", None)
+    params["compare"]["beta_study"].pop("autoencoders")
+    checked = check_params(params)["compare"]
+    assert checked["sample_quality"]["samplers"] == ["prior", "gmm"]
+    assert checked["beta_study"]["autoencoders"] == [checked["beta_study"]["autoencoder"]]
+
+
 def test_a_sweep_is_one_run_per_seed_and_stands_for_them_in_a_comparison():
     params = load_params(ROOT / "params.yaml")
     seeds = project_params()["sweeps"]["shapes_b5"]["seeds"]
@@ -48,6 +57,7 @@ def test_a_sweep_is_one_run_per_seed_and_stands_for_them_in_a_comparison():
     assert set(runs) <= set(study["runs"]) and "shapes_b5" not in study["runs"]
     assert stage_name("train", runs[1]) == "train_sweep@shapes_b5"
     assert stage_name("evaluate", "conv") == "evaluate@conv"
+    assert sweep_of(runs[1]) == "shapes_b5" and sweep_of("conv") is None
 
 
 @pytest.mark.parametrize(
@@ -140,6 +150,20 @@ def test_a_sweep_is_one_run_per_seed_and_stands_for_them_in_a_comparison():
         (lambda p: p["runs"]["fc"].update(grad_clip=-1), r"runs.fc.grad_clip must be >= 0"),
         (lambda p: p["runs"]["fc"].pop("warmup_fraction"), r"runs.fc.warmup_fraction is missing"),
         (lambda p: p["runs"]["evaluator"].pop("holdout"), r"runs.evaluator.holdout is missing"),
+        *[
+            (
+                lambda p, samplers=samplers: p["compare"]["sample_quality"].update(
+                    samplers=samplers
+                ),
+                r"compare.sample_quality.samplers must be a list of prior, gmm, two_stage that "
+                r"holds prior",
+            )
+            for samplers in (["gmm"], ["prior", "flow"], "prior")
+        ],
+        (
+            lambda p: p["compare"]["beta_study"].update(autoencoders=["shapes_b1"]),
+            r"compare.beta_study.autoencoders must hold autoencoder \(shapes_ae/s0\)",
+        ),
     ],
 )
 def test_invalid_params_name_the_key_and_the_fix(edit, message):

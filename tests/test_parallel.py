@@ -46,7 +46,7 @@ def die(params: dict, name: str, folder: str) -> dict:
 
 
 def test_a_run_whose_process_dies_is_named_and_takes_no_other_run_with_it(tmp_path):
-    with pytest.raises(VaelabError, match=r"^b: its process died"):
+    with pytest.raises(VaelabError, match=r"^b: its process died \(exit code 9; out of"):
         run_each(die, PARAMS, ["a", "b", "c"], str(tmp_path))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "c"]
 
@@ -58,3 +58,49 @@ def fail_with_its_name(params: dict, name: str, folder: str) -> dict:
 def test_a_message_that_names_its_run_is_not_prefixed_twice(tmp_path):
     with pytest.raises(VaelabError, match=r"^a: loss became nan at epoch 1 \(and 1 more\)$"):
         run_each(fail_with_its_name, PARAMS, ["a", "b"], str(tmp_path))
+
+
+def unpicklable(params: dict, name: str, folder: str):
+    report_worker(params, name, folder)
+    return lambda: name  # a lambda cannot be pickled back to the stage
+
+
+def test_an_outcome_that_cannot_be_sent_back_is_named_not_called_a_death(tmp_path):
+    with pytest.raises(VaelabError, match=r"^a: its outcome could not be sent to the stage"):
+        run_each(unpicklable, PARAMS, ["a"], str(tmp_path))
+
+
+STAGE = """
+import os, sys, time
+from pathlib import Path
+from vaelab.parallel import run_each
+
+def sleeper(params, name, folder):
+    Path(folder, name).write_text(str(os.getpid()))
+    time.sleep(120)
+
+run_each(sleeper, {"device": "cpu"}, ["a", "b"], sys.argv[1])
+"""
+
+
+def test_a_signal_to_the_stage_alone_stops_its_runs(tmp_path):
+    """A SIGINT to the stage process only (not its group): its runs must not go on without it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    stage = subprocess.Popen([sys.executable, "-c", STAGE, str(tmp_path)])
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(tmp_path.iterdir())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        runs = [int(p.read_text()) for p in tmp_path.iterdir()]
+        assert len(runs) == 2
+        stage.send_signal(signal.SIGINT)
+        assert stage.wait(timeout=60) != 0
+        time.sleep(0.5)
+        alive = [pid for pid in runs if Path(f"/proc/{pid}").exists()]
+        assert alive == [], "a run outlived its stage"
+    finally:
+        stage.kill()

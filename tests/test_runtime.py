@@ -23,3 +23,11 @@ def test_cuda_means_half_precision_on_cuda_and_fp32_on_every_cpu(monkeypatch):
     monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)
     assert not runtime.use_mixed_precision("cuda", torch.device("cpu"))
     assert runtime.use_mixed_precision("cuda", torch.device("cuda"))
+
+
+def test_evaluation_uses_mixed_precision_on_an_accelerator_only():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert runtime.use_mixed_precision_in_evaluation("cuda", cuda)
+    assert runtime.use_mixed_precision_in_evaluation(True, cuda)
+    assert not runtime.use_mixed_precision_in_evaluation(False, cuda)
+    assert not runtime.use_mixed_precision_in_evaluation(True, cpu)  # metrics stay fp32 on a CPU

@@ -110,3 +110,14 @@ def test_runs_that_start_together_create_one_sqlite_store_and_experiment(tmp_pat
     ids = run_each(open_new_store, {"device": "cpu"}, ["s0", "s1", "s2"], uri)
     assert len(set(ids.values())) == 1
     assert (tmp_path / "mlflow.db.lock").exists()
+
+
+def test_a_resumed_training_whose_run_is_gone_goes_on_in_a_new_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    tracking.check_tracking_server()
+    with tracking.training_run({"name": "tiny", "dataset": "toy"}) as run:
+        pass
+    assert tracking.resumable_run(run.info.run_id) == run.info.run_id
+    assert tracking.resumable_run(None) is None
+    assert tracking.resumable_run("0" * 32) is None  # e.g. the store was reset since the checkpoint
+    assert "training goes on in a new run" in capsys.readouterr().out

@@ -254,28 +254,73 @@ def test_a_vae_under_autocast_keeps_its_loss_in_fp32_and_learns(tmp_path, likeli
     assert history[-1]["train_loss"] < history[0]["train_loss"]
 
 
+def test_the_test_metrics_under_autocast_are_fp32_numbers_close_to_an_fp32_evaluation():
+    """Evaluation on a GPU runs the networks in half precision (bf16 here, on the CPU): bits/dim
+    must stay a float32 sum and within 1% of the fp32 number."""
+    from vaelab.metrics.likelihood import elbo_metrics
+    from vaelab.runtime import autocast
+
+    model, data = fresh_model(VAE_RUN), tiny_data()
+    exact = elbo_metrics(model, data["x_test"], CPU, seed=3)
+    with autocast(CPU, True):
+        half = elbo_metrics(model, data["x_test"], CPU, seed=3)
+    assert half.keys() == exact.keys()
+    assert all(math.isclose(half[k], exact[k], rel_tol=0.01) for k in ("bpd", "neg_elbo"))
+
+
+def overflow_on(monkeypatch, steps) -> list:
+    """clip_grad_norm_ reports an overflow (inf) on the given steps (1-based; None: every step)."""
+    real_clip, calls = torch.nn.utils.clip_grad_norm_, []
+
+    def clip(parameters, max_norm):
+        norm = real_clip(parameters, max_norm)
+        calls.append(norm)
+        return torch.tensor(float("inf")) if steps is None or len(calls) in steps else norm
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", clip)
+    return calls
+
+
+def with_a_grad_scaler(monkeypatch) -> None:
+    """The fp16 path's GradScaler, enabled on the CPU (train.py enables it on CUDA only)."""
+    real = torch.amp.GradScaler
+    monkeypatch.setattr(torch.amp, "GradScaler", lambda device, enabled: real("cpu"))
+
+
 def test_a_step_whose_gradient_overflowed_is_left_out_of_the_epochs_grad_norm(
     tmp_path, monkeypatch
 ):
     """Under fp16 the GradScaler skips a step whose gradients overflowed; its inf norm must not
     make the epoch look diverged."""
-    real_clip, calls = torch.nn.utils.clip_grad_norm_, []
-
-    def overflow_first(parameters, max_norm):
-        norm = real_clip(parameters, max_norm)
-        calls.append(norm)
-        return torch.tensor(float("inf")) if len(calls) == 1 else norm
-
-    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", overflow_first)
+    calls = overflow_on(monkeypatch, {1})
+    with_a_grad_scaler(monkeypatch)
     run = {**VAE_RUN, "grad_clip": 100.0, "epochs": 1}
     history = fit(fresh_model(run), run, tiny_data(), CPU, tmp_path / store.TRAINING_STATE)
     finite = [float(n) for n in calls[1:]]
     assert math.isclose(history[0]["train_grad_norm"], sum(finite) / len(finite), rel_tol=0.1)
 
 
+def test_an_epoch_whose_every_step_overflowed_is_diverged(tmp_path, monkeypatch):
+    overflow_on(monkeypatch, None)
+    with_a_grad_scaler(monkeypatch)
+    run = {**VAE_RUN, "grad_clip": 100.0, "epochs": 1}
+    with pytest.raises(DivergedError, match="diverged at epoch 1 .non-finite train_grad_norm"):
+        fit(fresh_model(run), run, tiny_data(), CPU, tmp_path / store.TRAINING_STATE)
+
+
+def test_a_non_finite_gradient_without_a_grad_scaler_stops_the_run(tmp_path, monkeypatch):
+    """fp32 (every CPU run): no scaler would skip the step, so the weights would be ruined."""
+    overflow_on(monkeypatch, {2})
+    run = {**VAE_RUN, "grad_clip": 100.0, "epochs": 1}
+    with pytest.raises(
+        DivergedError, match="the gradient norm became inf at epoch 1; no checkpoint"
+    ):
+        fit(fresh_model(run), run, tiny_data(), CPU, tmp_path / store.TRAINING_STATE)
+
+
 def test_a_checkpoint_of_other_code_is_not_resumed(monkeypatch):
     from vaelab import train
 
     key = train.checkpoint_dir(VAE_RUN, {"name": "d"}, "abc")
-    monkeypatch.setattr(train, "code_digest", lambda: "other code")
+    monkeypatch.setattr(train, "CODE_DIGEST", "other code")
     assert train.checkpoint_dir(VAE_RUN, {"name": "d"}, "abc") != key

@@ -37,7 +37,6 @@ from .errors import VaelabError
 from .metrics.disentanglement import gaussian_total_correlation
 from .metrics.latent import estimator_variances, nearest_index, reference_pixels
 from .metrics.sample_quality import (
-    SAMPLERS,
     fit_latent_gmm,
     fit_second_stage,
     fit_temperature,
@@ -283,27 +282,10 @@ def judge_run(
     return row, {kind: relative(path) for kind, path in figures.items()}
 
 
-def checked_samplers(config: dict, where: str) -> list[str]:
-    """`samplers` of compare.sample_quality: a list of SAMPLERS holding the prior (the VAE's own
-    sampler, which every other is measured against); absent = prior and gmm."""
-    samplers = config.get("samplers", ["prior", "gmm"])
-    if (
-        not isinstance(samplers, list)
-        or "prior" not in samplers
-        or any(s not in SAMPLERS for s in samplers)
-    ):
-        fail(
-            f"{where}.samplers",
-            f"must be a list of {', '.join(SAMPLERS)} that holds prior, got {samplers!r}",
-        )
-    return list(dict.fromkeys(samplers))
-
-
 def sample_quality(params: dict) -> dict:
     """reports/sample_quality.json, reports/figures/sample_quality/, models/samplers/."""
     where = "compare.sample_quality"
-    config = dict(compare_config(params, "sample_quality"))
-    config["samplers"] = checked_samplers(config, where)
+    config = compare_config(params, "sample_quality")
     require_objective(params, config["judge"], "classifier", f"{where}.judge")
     for run in config["runs"]:
         require_objective(params, run, "vae", f"{where}.runs")
@@ -435,19 +417,6 @@ def shapes_runs(params: dict, config: dict) -> dict[str, list[str]]:
             f"must hold every beta with the same distinct seeds, got {listed}",
         )
     return dict(sorted(out.items(), key=lambda item: float(item[0])))
-
-
-def autoencoder_runs(params: dict, config: dict) -> list[str]:
-    """`autoencoders` of compare.beta_study (one per seed), holding `autoencoder`, the one drawn."""
-    runs = config.get("autoencoders", [config["autoencoder"]])
-    where = "compare.beta_study.autoencoders"
-    if not isinstance(runs, list) or config["autoencoder"] not in runs:
-        fail(where, f"must be a list of runs holding autoencoder ({config['autoencoder']})")
-    for run in runs:
-        if run not in params["runs"]:
-            fail(where, f"names run {run!r}, which runs does not define")
-        require_objective(params, run, "ae", where)
-    return runs
 
 
 def cifar_pair(params: dict, config: dict, key: str, device: torch.device) -> dict[str, dict]:
@@ -586,7 +555,9 @@ def beta_study(params: dict) -> dict:
     device, seed = resolve_device(params["device"]), config["seed"]
     runs = shapes_runs(params, config)
     autoencoder = config["autoencoder"]
-    autoencoders = autoencoder_runs(params, config)
+    autoencoders = config["autoencoders"]
+    for run in autoencoders:
+        require_objective(params, run, "ae", "compare.beta_study.autoencoders")
     every_run = [run for group in runs.values() for run in group]
     shapes_name = one_dataset(
         params, [*every_run, *autoencoders], "compare.beta_study (runs and autoencoders)"

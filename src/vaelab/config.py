@@ -158,6 +158,10 @@ EVALUATE_EXTRA = {
     },
     "cifar10": {},
 }
+# The ways of drawing a VAE's codes that compare.sample_quality knows (metrics/sample_quality.py):
+# its own prior, an ex-post Gaussian mixture, a second-stage VAE (Dai & Wipf 2019).
+SAMPLERS = ("prior", "gmm", "two_stage")
+DEFAULT_SAMPLERS = ["prior", "gmm"]
 # The keys of a comparison that name runs: lists ("runs" and "autoencoders" may also name sweeps,
 # each standing for its seeds' runs), or one run ("judge", "autoencoder").
 NAMED_RUNS = ("runs", "autoencoders", "cifar_pair", "cifar_fixed_pair", "judge", "autoencoder")
@@ -229,18 +233,24 @@ def member_name(sweep: str, seed: int) -> str:
     return f"{sweep}/s{seed}"
 
 
+def sweep_of(run: str) -> str | None:
+    """The sweep whose seed `run` is (`<sweep>/s<seed>`), or None for a run of its own."""
+    sweep, seed_of_sweep, _ = run.partition("/")
+    return sweep if seed_of_sweep else None
+
+
 def params_key(run: str) -> str:
     """Where a run's settings are in params.yaml: `runs.<run>`, or `sweeps.<sweep>` for the run of
     one seed of a sweep."""
-    sweep, seed_of_sweep, _ = run.partition("/")
-    return f"sweeps.{sweep}" if seed_of_sweep else f"runs.{run}"
+    sweep = sweep_of(run)
+    return f"sweeps.{sweep}" if sweep else f"runs.{run}"
 
 
 def stage_name(kind: str, run: str) -> str:
     """The DVC stage that makes a run's files: `<kind>@<run>`, or `<kind>_sweep@<sweep>` for the
     run of one seed of a sweep."""
-    sweep, seed_of_sweep, _ = run.partition("/")
-    return f"{kind}_sweep@{sweep}" if seed_of_sweep else f"{kind}@{run}"
+    sweep = sweep_of(run)
+    return f"{kind}_sweep@{sweep}" if sweep else f"{kind}@{run}"
 
 
 def check_params(params) -> dict:
@@ -293,6 +303,11 @@ def check_params(params) -> dict:
     out["compare"] = {}
     for name, schema in COMPARE_SCHEMAS.items():
         section = _checked(compare.get(name), schema, f"compare.{name}")
+        if name == "sample_quality":
+            where = f"compare.{name}.samplers"
+            section["samplers"] = _check_samplers(section.get("samplers", DEFAULT_SAMPLERS), where)
+        if name == "beta_study":  # the autoencoders (one per seed), the one drawn among them
+            section.setdefault("autoencoders", [section["autoencoder"]])
         for key in ("runs", "autoencoders"):  # lists of models: a sweep's name stands for its seeds
             if key in section:
                 section[key] = with_sweeps_expanded(section[key], out, f"compare.{name}.{key}")
@@ -304,9 +319,26 @@ def check_params(params) -> dict:
                         f"compare.{name}.{key}",
                         f"names {run!r}, which is neither a run of runs nor a sweep of sweeps",
                     )
+        if name == "beta_study" and section["autoencoder"] not in section["autoencoders"]:
+            fail(
+                f"compare.{name}.autoencoders",
+                f"must hold autoencoder ({section['autoencoder']}), the one its figures draw",
+            )
         out["compare"][name] = section
     out["render"] = _checked(params.get("render"), {"seed": ("int", 0)}, "render")
     return out
+
+
+def _check_samplers(samplers, where: str) -> list[str]:
+    """A list of SAMPLERS holding the prior (the VAE's own sampler, which every other is measured
+    against), without repeats."""
+    if (
+        not isinstance(samplers, list)
+        or "prior" not in samplers
+        or any(s not in SAMPLERS for s in samplers)
+    ):
+        fail(where, f"must be a list of {', '.join(SAMPLERS)} that holds prior, got {samplers!r}")
+    return list(dict.fromkeys(samplers))
 
 
 def with_sweeps_expanded(names, params: dict, where: str) -> list[str]:

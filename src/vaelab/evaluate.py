@@ -33,7 +33,14 @@ from pathlib import Path
 import torch
 
 from . import datasets, parallel, plots, store
-from .config import dataset_config, evaluate_config, run_config, stage_name, sweep_runs
+from .config import (
+    dataset_config,
+    evaluate_config,
+    run_config,
+    stage_name,
+    sweep_of,
+    sweep_runs,
+)
 from .datasets import to_display
 from .datasets.shapes import FACTOR_LABELS
 from .errors import VaelabError
@@ -68,7 +75,7 @@ from .metrics.sample_quality import (
     sharpness,
 )
 from .models import classify_batches, decode_batches, encode_batches
-from .runtime import resolve_device
+from .runtime import autocast, resolve_device, use_mixed_precision_in_evaluation
 
 EDITED_FACES = 200  # test faces whose codes are moved along each attribute direction
 # The headline numbers of a run, declared as DVC metrics (reports/metrics/<run>.json; a sweep's:
@@ -109,7 +116,7 @@ def evaluate_stage(params: dict, name: str) -> None:
     """`evaluate@<run>`, or `evaluate_sweep@<sweep>`: every seed's run side by side
     (parallel.run_each), then the sweep's headline over its seeds."""
     runs = sweep_runs(params, name)
-    if runs is None and "/" not in name:
+    if runs is None and sweep_of(name) is None:
         store.write_json(store.headline_path(name), headline(evaluate_run(params, name)))
         return
     if runs is None:  # one seed of a sweep alone: still one thread, as in its sweep
@@ -168,11 +175,15 @@ def evaluate_run(params: dict, name: str) -> dict:
     # No timings here: same params, seed and threads give an identical file (timings are in the
     # curves' epoch_seconds).
     epochs = model_config["epochs_trained"]
-    if objective == "classifier":
-        metrics.update(classifier_metrics(ev), epochs=epochs)
-    else:
-        beta = model_config.get("beta", run["beta"])
-        metrics.update(code_metrics(ev, objective), epochs=epochs, beta=beta)
+    # On a GPU the networks run in half precision as in training; the likelihood and the KL are
+    # still summed in fp32 (losses.py), so bits/dim keeps its precision.
+    mixed = use_mixed_precision_in_evaluation(run.get("mixed_precision", False), device)
+    with autocast(device, mixed):
+        if objective == "classifier":
+            metrics.update(classifier_metrics(ev), epochs=epochs)
+        else:
+            beta = model_config.get("beta", run["beta"])
+            metrics.update(code_metrics(ev, objective), epochs=epochs, beta=beta)
 
     store.write_json(store.eval_path(name), metrics)
     from . import tracking  # imports mlflow: only when the stage runs

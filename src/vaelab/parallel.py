@@ -18,6 +18,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import traceback
 
 import torch
 from threadpoolctl import threadpool_limits
@@ -46,9 +47,40 @@ def run_in_child(connection, parent: int, function, params: dict, name: str, arg
     except VaelabError as e:
         outcome = ("failed", failure(name, e))
     except BaseException as e:  # a full disk, Ctrl-C, a bug: raised again in the stage
+        traceback.print_exc()  # the stage gets the exception, not where in this process it was
         outcome = ("raise", e)
-    connection.send(outcome)
+    try:
+        connection.send(outcome)
+    except Exception as e:  # a result or an exception that cannot be pickled
+        connection.send(("failed", f"{name}: its outcome could not be sent to the stage ({e!r})"))
     connection.close()
+
+
+def stop(children: dict) -> None:
+    """Interrupt the runs still going (each keeps its last checkpoint) and wait for them."""
+    for child, _ in children.values():
+        if child.is_alive():
+            os.kill(child.pid, signal.SIGINT)
+    for child, _ in children.values():
+        child.join(timeout=30)
+        if child.is_alive():
+            child.kill()
+            child.join()
+
+
+def receive_outcome(name: str, child, receive) -> tuple[str, object]:
+    try:
+        outcome = receive.recv()
+    except EOFError:  # the process ended without a word: killed, or out of memory
+        outcome = None
+    except Exception as e:  # the outcome arrived but cannot be unpickled here
+        outcome = ("failed", f"{name}: its outcome could not be read ({e!r})")
+    child.join()
+    if outcome is None:
+        code = child.exitcode
+        how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        return "failed", f"{name}: its process died ({how}; out of memory or killed); rerun"
+    return outcome
 
 
 def run_each(function, params: dict, names: list[str], *args) -> dict:
@@ -75,18 +107,17 @@ def run_each(function, params: dict, names: list[str], *args) -> dict:
             send.close()  # the child's end: a dead child then reads as EOF here
             children[name] = (child, receive)
         reraise = None
-        for name, (child, receive) in children.items():
-            try:
-                kind, value = receive.recv()
-            except EOFError:
-                kind, value = "failed", f"{name}: its process died (out of memory or killed); rerun"
-            child.join()
-            if kind == "done":
-                results[name] = value
-            elif kind == "failed":
-                failures.append(value)
-            else:
-                reraise = reraise or value
+        try:
+            for name, (child, receive) in children.items():
+                kind, value = receive_outcome(name, child, receive)
+                if kind == "done":
+                    results[name] = value
+                elif kind == "failed":
+                    failures.append(value)
+                else:
+                    reraise = reraise or value
+        finally:  # the stage alone got a signal or failed: its runs must not go on without it
+            stop(children)
         if reraise is not None:
             raise reraise
     if failures:

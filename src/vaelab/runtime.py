@@ -67,6 +67,13 @@ def use_mixed_precision(setting, device: torch.device) -> bool:
     return device.type == "cpu" and cpu_has_native_bf16()
 
 
+def use_mixed_precision_in_evaluation(setting, device: torch.device) -> bool:
+    """The run's training setting, on an accelerator only: on a CPU the measurements stay fp32,
+    since autocast would also turn the metrics' own CPU arithmetic (covariances, distances) into
+    bf16, and evaluation is a small part of a CPU run's time."""
+    return device.type != "cpu" and use_mixed_precision(setting, device)
+
+
 def autocast(device: torch.device, enabled: bool):
     """bf16 on the CPU, fp16 on CUDA (paired with a GradScaler in train.py); a no-op when disabled."""
     if not enabled or device.type not in ("cpu", "cuda"):

@@ -107,6 +107,21 @@ def params_digest(run: dict) -> str:
     return hashlib.sha256(json.dumps(run, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def resumable_run(run_id: str | None) -> str | None:
+    """`run_id` if the store in use still holds that run (an interrupted run goes on in it), else
+    None: the store was moved, reset or is another server, and the run starts a new MLflow run."""
+    if run_id is None:
+        return None
+    try:
+        return mlflow.MlflowClient().get_run(run_id).info.run_id
+    except MlflowException:
+        print(
+            f"note: MLflow run {run_id} of the checkpoint is not in {mlflow.get_tracking_uri()}; "
+            "training goes on in a new run"
+        )
+        return None
+
+
 @contextlib.contextmanager
 def training_run(run: dict, run_id: str | None = None):
     """Start the MLflow run of a training stage (its params logged), or continue an interrupted

@@ -26,7 +26,7 @@ import torch
 from tqdm import tqdm
 
 from . import datasets, parallel, store
-from .config import dataset_config, params_key, run_config, sweep_runs
+from .config import dataset_config, params_key, run_config, sweep_of, sweep_runs
 from .errors import VaelabError
 from .losses import ae_loss, classifier_loss, vae_loss
 from .metrics.likelihood import autoencoder_metrics, classifier_accuracy, elbo_metrics
@@ -41,16 +41,21 @@ class DivergedError(VaelabError):
 def code_digest() -> str:
     """The package's source: a checkpoint of other code is never resumed (nor restored)."""
     digest = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.rglob("*.py")):
+    for path in sorted(p for p in Path(__file__).parent.rglob("*.py") if p.is_file()):
         digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+# Read once, when the code that runs is loaded: an edit made while a sweep trains must not change
+# the key under which its finished runs' checkpoints are found (and removed) at its end.
+CODE_DIGEST = code_digest()
 
 
 def checkpoint_dir(run: dict, dataset: dict, data_sha256: str):
     """Only a run with the same params, the same data file and the same cut of it (limits), trained
     by the same code, resumes."""
     identity = json.dumps(
-        {"run": run, "dataset": dataset, "data": data_sha256, "code": code_digest()},
+        {"run": run, "dataset": dataset, "data": data_sha256, "code": CODE_DIGEST},
         sort_keys=True,
     )
     return store.CHECKPOINTS / f"{run['name']}-{hashlib.sha256(identity.encode()).hexdigest()[:12]}"
@@ -197,8 +202,12 @@ def fit(
                 if run["grad_clip"] > 0:  # a rare huge gradient must not undo what was learned
                     scaler.unscale_(optimizer)
                     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), run["grad_clip"])
-                    if torch.isfinite(norm):  # fp16 overflow: the scaler skips this step
+                    if torch.isfinite(norm):
                         parts["grad_norm"] = norm.detach()
+                    elif not scaler.is_enabled():  # with fp16 the scaler skips the step instead
+                        raise DivergedError(
+                            f"{label}: the gradient norm became {norm.item()} at epoch {epoch}; {fix}"
+                        )
                 scaler.step(optimizer)
                 scaler.update()
                 schedule.step()
@@ -207,6 +216,8 @@ def fit(
                     counts[key] = counts.get(key, 0) + len(index)
                 bar.update(len(index))
         seconds = time.perf_counter() - started
+        if run["grad_clip"] > 0 and "grad_norm" not in sums:
+            sums["grad_norm"], counts["grad_norm"] = math.nan, 1  # the scaler skipped every step
         row = {
             "epoch": epoch,
             **{f"train_{k}": v / counts[k] for k, v in sums.items()},
@@ -244,26 +255,21 @@ def train_stage(params: dict, name: str, resume: str = "auto") -> None:
     A sweep's checkpoints stay until all its runs are done: DVC deletes the whole sweep's outputs
     before a rerun, so a finished run is then restored from its last checkpoint, not retrained."""
     runs = sweep_runs(params, name)
-    if runs is None and "/" not in name:
+    if runs is None and sweep_of(name) is None:
         train_run(params, name, resume)
         return
     runs = runs or [name]  # one seed of a sweep alone: still one thread, as in its sweep
     from . import plots, tracking  # noqa: F401  imported once here, inherited by each forked run
 
-    parallel.run_each(train_run, params, runs, resume, True)
-    for run in runs:
-        shutil.rmtree(checkpoint_dir_of(params, run), ignore_errors=True)
+    checkpoints = parallel.run_each(train_run, params, runs, resume, True)
+    for folder in checkpoints.values():
+        shutil.rmtree(folder, ignore_errors=True)
 
 
-def checkpoint_dir_of(params: dict, name: str):
-    run = run_config(params, name)
-    dataset = dataset_config(params, run["dataset"])
-    return checkpoint_dir(run, dataset, store.file_digest(store.data_path(run["dataset"])))
-
-
-def train_run(params: dict, name: str, resume: str = "auto", keep_checkpoint: bool = False) -> dict:
+def train_run(params: dict, name: str, resume: str = "auto", keep_checkpoint: bool = False) -> Path:
     """The `train@<name>` stage: models/<name>/ (state_dict + config + MLflow run id) and
     reports/curves/<name>.csv, logged to MLflow (params, per-epoch metrics, sample grids, model).
+    Returns the run's checkpoint folder (removed at the end unless keep_checkpoint).
 
     resume: "auto" continues a compatible checkpoint if one exists, "always" requires one, "never"
     discards it (an unreadable one included)."""
@@ -321,18 +327,24 @@ def train_run(params: dict, name: str, resume: str = "auto", keep_checkpoint: bo
             16, run["model"]["latent_dim"], generator=torch.Generator().manual_seed(run["seed"])
         )
     history_so_far = list(state["history"]) if state else []
+
+    def log_epoch_metrics(row: dict) -> None:
+        mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"])
+
     every = params["tracking"]["sample_every"]
 
-    run_id = state.get("mlflow_run_id") if state else None
+    run_id = tracking.resumable_run(state.get("mlflow_run_id") if state else None)
     with tracking.training_run(run, run_id) as ml_run:
-        if state is None:
+        if run_id is None:  # a new MLflow run, of a resumed training too if its run is gone
             mlflow.set_tags({"data_sha256": data_sha256, "device": str(device)})
             data_file = store.data_path(run["dataset"])
             cpu_data = {"x_train": x_train, "y_train": data.get("y_train")}
             tracking.log_dataset(run["dataset"], cpu_data, data_file, data_sha256)
+            for row in history_so_far:  # the epochs trained before the interruption
+                log_epoch_metrics(row)
 
         def on_epoch(epoch: int, row: dict, trained) -> None:
-            mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=epoch)
+            log_epoch_metrics(row)
             history_so_far.append(row)
             store.write_curves(store.curves_path(name), history_so_far)
             if fixed_z is not None and (epoch % every == 0 or epoch == run["epochs"]):
@@ -372,4 +384,4 @@ def train_run(params: dict, name: str, resume: str = "auto", keep_checkpoint: bo
                 )
     if not keep_checkpoint:
         shutil.rmtree(ckpt_dir, ignore_errors=True)  # the finished model now lives in models/<name>
-    return config
+    return ckpt_dir

@@ -38,6 +38,7 @@ from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.inception import InceptionScore
 
+from ..config import SAMPLERS
 from ..errors import VaelabError
 from ..losses import gaussian_nll, kl_to_standard_normal
 from .latent import nearest_index
@@ -45,7 +46,6 @@ from .latent import nearest_index
 CONFIDENT = 0.9
 TEMPERATURE_RANGE = (0.05, 20.0)
 NEAREST_K = 3  # neighbours that define a manifold's radius; Kynkaanniemi et al. found k = 3 robust
-SAMPLERS = ("prior", "gmm", "two_stage")
 
 
 class _Precomputed(nn.Module):
