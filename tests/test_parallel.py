@@ -2,6 +2,7 @@
 failure named by its run in one line."""
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,7 @@ def die(params: dict, name: str, folder: str) -> dict:
 
 
 def test_a_run_whose_process_dies_is_named_and_takes_no_other_run_with_it(tmp_path):
-    with pytest.raises(VaelabError, match=r"^b: its process died \(exit code 9; out of"):
+    with pytest.raises(VaelabError, match=r"^b: its process died \(exit code 9\); rerun$"):
         run_each(die, PARAMS, ["a", "b", "c"], str(tmp_path))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "c"]
 
@@ -70,6 +71,34 @@ def test_an_outcome_that_cannot_be_sent_back_is_named_not_called_a_death(tmp_pat
         run_each(unpicklable, PARAMS, ["a"], str(tmp_path))
 
 
+class TwoArgumentError(Exception):
+    """Pickles, but cannot be unpickled (pickle calls it with its one message argument)."""
+
+    def __init__(self, message, detail):
+        super().__init__(message)
+
+
+def raise_unreadable(params: dict, name: str, folder: str):
+    raise TwoArgumentError("boom", "detail")
+
+
+def test_an_outcome_that_cannot_be_read_back_is_named(tmp_path):
+    with pytest.raises(VaelabError, match=r"^a: its outcome could not be read"):
+        run_each(raise_unreadable, PARAMS, ["a"], str(tmp_path))
+
+
+def kill_one(params: dict, name: str, folder: str) -> dict:
+    if name == "b":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return report_worker(params, name, folder)
+
+
+def test_a_killed_process_is_named_with_its_signal(tmp_path):
+    with pytest.raises(VaelabError, match=r"^b: its process died \(killed by SIGKILL, out of"):
+        run_each(kill_one, PARAMS, ["a", "b"], str(tmp_path))
+    assert [p.name for p in tmp_path.iterdir()] == ["a"]
+
+
 STAGE = """
 import os, sys, time
 from pathlib import Path
@@ -85,7 +114,6 @@ run_each(sleeper, {"device": "cpu"}, ["a", "b"], sys.argv[1])
 
 def test_a_signal_to_the_stage_alone_stops_its_runs(tmp_path):
     """A SIGINT to the stage process only (not its group): its runs must not go on without it."""
-    import signal
     import subprocess
     import sys
     import time

@@ -15,6 +15,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import mlflow
 import pytest
 import torch
 import yaml
@@ -336,8 +337,14 @@ def test_a_killed_training_resumes_to_the_same_weights_as_an_uninterrupted_one(
     process.wait(timeout=60)
     assert process.returncode == -signal.SIGKILL
     assert not (copies["killed"] / "models" / "conv" / "model.pt").exists()
-    resumed = run(train, copies["killed"], local_env)
-    assert "resuming after epoch 1" in resumed
+    # Resumed against another store (moved, reset, another server): a new MLflow run, which
+    # gets the epochs trained before the kill too.
+    moved = f"sqlite:///{tmp_path}/moved.db"
+    resumed = run(train, copies["killed"], {**local_env, "MLFLOW_TRACKING_URI": moved})
+    assert "resuming after epoch 1" in resumed and "training goes on in a new run" in resumed
+    run_id = json.loads((copies["killed"] / "models" / "conv" / "run.json").read_text())["run_id"]
+    history = mlflow.MlflowClient(moved).get_metric_history(run_id, "test_neg_elbo")
+    assert sorted(m.step for m in history) == [1, 2, 3]
     straight, killed = (
         weights(copies["straight"] / "models" / "conv"),
         weights(copies["killed"] / "models" / "conv"),

@@ -115,9 +115,14 @@ def test_runs_that_start_together_create_one_sqlite_store_and_experiment(tmp_pat
 def test_a_resumed_training_whose_run_is_gone_goes_on_in_a_new_run(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
     tracking.check_tracking_server()
-    with tracking.training_run({"name": "tiny", "dataset": "toy"}) as run:
+    run = {"name": "tiny", "dataset": "toy"}
+    with tracking.training_run(run) as started:
         pass
-    assert tracking.resumable_run(run.info.run_id) == run.info.run_id
-    assert tracking.resumable_run(None) is None
-    assert tracking.resumable_run("0" * 32) is None  # e.g. the store was reset since the checkpoint
-    assert "training goes on in a new run" in capsys.readouterr().out
+    run_id, experiment = started.info.run_id, tracking.experiment_name(run)
+    assert tracking.resumable_run(run_id, experiment) == run_id
+    assert tracking.resumable_run(None, experiment) is None
+    assert tracking.resumable_run(run_id, "vaelab-other") is None  # not in the run's experiment
+    assert tracking.resumable_run("0" * 32, experiment) is None  # e.g. the store was reset
+    mlflow.MlflowClient().delete_run(run_id)  # deleted in the UI: MLflow cannot reopen it
+    assert tracking.resumable_run(run_id, experiment) is None
+    assert capsys.readouterr().out.count("training goes on in a new run") == 3

@@ -304,7 +304,7 @@ def test_an_epoch_whose_every_step_overflowed_is_diverged(tmp_path, monkeypatch)
     overflow_on(monkeypatch, None)
     with_a_grad_scaler(monkeypatch)
     run = {**VAE_RUN, "grad_clip": 100.0, "epochs": 1}
-    with pytest.raises(DivergedError, match="diverged at epoch 1 .non-finite train_grad_norm"):
+    with pytest.raises(DivergedError, match="the GradScaler skipped every step of epoch 1"):
         fit(fresh_model(run), run, tiny_data(), CPU, tmp_path / store.TRAINING_STATE)
 
 

@@ -18,6 +18,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import time
 import traceback
 
 import torch
@@ -34,8 +35,16 @@ def failure(name: str, error: BaseException) -> str:
     return text if text.startswith(name) else f"{name}: {text}"
 
 
+def interrupt_once(signum, frame) -> None:
+    """Ctrl-C reaches a run twice (the terminal's, then the stage's stop()): the second must not
+    break the run's clean-up (its checkpoint's temporary file, its MLflow run's end)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def run_in_child(connection, parent: int, function, params: dict, name: str, args: tuple) -> None:
     """The body of one run's process: one thread, dies with the stage, sends back its outcome."""
+    signal.signal(signal.SIGINT, interrupt_once)
     torch.set_num_threads(1)
     threadpool_limits(1)
     if sys.platform == "linux":  # a killed stage (kill -9 included) leaves no orphan run behind
@@ -46,7 +55,9 @@ def run_in_child(connection, parent: int, function, params: dict, name: str, arg
         outcome = ("done", function(params, name, *args))
     except VaelabError as e:
         outcome = ("failed", failure(name, e))
-    except BaseException as e:  # a full disk, Ctrl-C, a bug: raised again in the stage
+    except KeyboardInterrupt as e:
+        outcome = ("raise", e)
+    except BaseException as e:  # a full disk, a bug: raised again in the stage
         traceback.print_exc()  # the stage gets the exception, not where in this process it was
         outcome = ("raise", e)
     try:
@@ -56,13 +67,15 @@ def run_in_child(connection, parent: int, function, params: dict, name: str, arg
     connection.close()
 
 
-def stop(children: dict) -> None:
-    """Interrupt the runs still going (each keeps its last checkpoint) and wait for them."""
+def stop(children: dict, grace: float = 30.0) -> None:
+    """Interrupt the runs still going (each keeps its last checkpoint) and wait for them, at most
+    `grace` seconds in all before killing the rest."""
     for child, _ in children.values():
         if child.is_alive():
             os.kill(child.pid, signal.SIGINT)
+    deadline = time.monotonic() + grace
     for child, _ in children.values():
-        child.join(timeout=30)
+        child.join(timeout=max(0.0, deadline - time.monotonic()))
         if child.is_alive():
             child.kill()
             child.join()
@@ -77,10 +90,20 @@ def receive_outcome(name: str, child, receive) -> tuple[str, object]:
         outcome = ("failed", f"{name}: its outcome could not be read ({e!r})")
     child.join()
     if outcome is None:
-        code = child.exitcode
-        how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
-        return "failed", f"{name}: its process died ({how}; out of memory or killed); rerun"
+        return "failed", f"{name}: its process died ({ending(child.exitcode)}); rerun"
     return outcome
+
+
+def ending(code: int) -> str:
+    """How a process that sent nothing ended: a signal (SIGKILL: most often the kernel's
+    out-of-memory killer), or an exit code."""
+    if code >= 0:
+        return f"exit code {code}"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:  # a real-time signal: not in the enum
+        name = f"signal {-code}"
+    return f"killed by {name}" + (", out of memory?" if -code == signal.SIGKILL else "")
 
 
 def run_each(function, params: dict, names: list[str], *args) -> dict:
@@ -97,17 +120,16 @@ def run_each(function, params: dict, names: list[str], *args) -> dict:
         # fork: the children inherit the imports. All are forked before the stage starts any
         # thread, touches torch's thread pool or opens MLflow's store, so nothing is forked mid-use.
         context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-        children = {}
-        for name in names:
-            receive, send = context.Pipe(duplex=False)
-            child = context.Process(
-                target=run_in_child, args=(send, os.getpid(), function, params, name, args)
-            )
-            child.start()
-            send.close()  # the child's end: a dead child then reads as EOF here
-            children[name] = (child, receive)
-        reraise = None
-        try:
+        children, reraise = {}, None
+        try:  # from the first fork: a stage stopped mid-way takes every started run with it
+            for name in names:
+                receive, send = context.Pipe(duplex=False)
+                child = context.Process(
+                    target=run_in_child, args=(send, os.getpid(), function, params, name, args)
+                )
+                child.start()
+                send.close()  # the child's end: a dead child then reads as EOF here
+                children[name] = (child, receive)
             for name, (child, receive) in children.items():
                 kind, value = receive_outcome(name, child, receive)
                 if kind == "done":

@@ -107,19 +107,40 @@ def params_digest(run: dict) -> str:
     return hashlib.sha256(json.dumps(run, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def resumable_run(run_id: str | None) -> str | None:
-    """`run_id` if the store in use still holds that run (an interrupted run goes on in it), else
-    None: the store was moved, reset or is another server, and the run starts a new MLflow run."""
+def experiment_name(run: dict) -> str:
+    """One MLflow experiment per dataset: its runs are compared side by side."""
+    return f"vaelab-{run['dataset']}"
+
+
+def resumable_run(run_id: str | None, experiment: str) -> str | None:
+    """`run_id` if the store in use still holds that run, not deleted, in `experiment` (an
+    interrupted training goes on in it), else None: the store was moved, reset or is another
+    server, or the run was deleted, and the training starts a new MLflow run."""
     if run_id is None:
         return None
+    uri = mlflow.get_tracking_uri()
     try:
-        return mlflow.MlflowClient().get_run(run_id).info.run_id
-    except MlflowException:
+        info = mlflow.MlflowClient().get_run(run_id).info
+    except MlflowException as e:
+        if e.error_code != "RESOURCE_DOES_NOT_EXIST":  # the server failed: no duplicate run
+            raise VaelabError(
+                f"MLflow {uri} could not be asked for run {run_id} ({str(e).splitlines()[0]}); "
+                "rerun when the tracking server answers"
+            ) from None
+        info = None
+    experiment_id = mlflow.get_experiment_by_name(experiment)
+    if (
+        info is None
+        or info.lifecycle_stage != "active"
+        or experiment_id is None
+        or info.experiment_id != experiment_id.experiment_id
+    ):
         print(
-            f"note: MLflow run {run_id} of the checkpoint is not in {mlflow.get_tracking_uri()}; "
-            "training goes on in a new run"
+            f"note: MLflow run {run_id} of the checkpoint is not a live run of {experiment} in "
+            f"{uri}; training goes on in a new run"
         )
         return None
+    return run_id
 
 
 @contextlib.contextmanager
@@ -127,10 +148,10 @@ def training_run(run: dict, run_id: str | None = None):
     """Start the MLflow run of a training stage (its params logged), or continue an interrupted
     one (`run_id`)."""
     with store_lock(use_repository_store()):
-        mlflow.set_experiment(f"vaelab-{run['dataset']}")
+        mlflow.set_experiment(experiment_name(run))
         # By id: when two processes create the experiment at once, MLflow's set_experiment may
         # return before making it the active one, and the run would land in "Default".
-        experiment_id = mlflow.get_experiment_by_name(f"vaelab-{run['dataset']}").experiment_id
+        experiment_id = mlflow.get_experiment_by_name(experiment_name(run)).experiment_id
     digest = params_digest(run)
     experiment = os.environ.get("DVC_EXP_NAME", "")
     name = "-".join(part for part in (run["name"], digest[:8], experiment) if part)

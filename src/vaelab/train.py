@@ -217,7 +217,10 @@ def fit(
                 bar.update(len(index))
         seconds = time.perf_counter() - started
         if run["grad_clip"] > 0 and "grad_norm" not in sums:
-            sums["grad_norm"], counts["grad_norm"] = math.nan, 1  # the scaler skipped every step
+            raise DivergedError(
+                f"{label}: the GradScaler skipped every step of epoch {epoch} (the gradients "
+                f"overflowed fp16 down to a scale of {scaler.get_scale():.3g}); {fix}"
+            )
         row = {
             "epoch": epoch,
             **{f"train_{k}": v / counts[k] for k, v in sums.items()},
@@ -333,7 +336,8 @@ def train_run(params: dict, name: str, resume: str = "auto", keep_checkpoint: bo
 
     every = params["tracking"]["sample_every"]
 
-    run_id = tracking.resumable_run(state.get("mlflow_run_id") if state else None)
+    experiment = tracking.experiment_name(run)
+    run_id = tracking.resumable_run(state.get("mlflow_run_id") if state else None, experiment)
     with tracking.training_run(run, run_id) as ml_run:
         if run_id is None:  # a new MLflow run, of a resumed training too if its run is gone
             mlflow.set_tags({"data_sha256": data_sha256, "device": str(device)})
