@@ -106,29 +106,48 @@ from vaelab.parallel import run_each
 
 def sleeper(params, name, folder):
     Path(folder, name).write_text(str(os.getpid()))
-    time.sleep(120)
+    try:
+        time.sleep(120)
+    finally:  # a clean-up that takes a while: a second SIGINT must not cut it short
+        time.sleep(1)
+        Path(folder, name + ".cleaned").write_text("")
 
-run_each(sleeper, {"device": "cpu"}, ["a", "b"], sys.argv[1])
+try:
+    run_each(sleeper, {"device": "cpu"}, ["a", "b"], sys.argv[1])
+except KeyboardInterrupt:
+    sys.exit(130)
 """
 
 
-def test_a_signal_to_the_stage_alone_stops_its_runs(tmp_path):
-    """A SIGINT to the stage process only (not its group): its runs must not go on without it."""
+@pytest.mark.parametrize("whole_group", [False, True], ids=["the stage alone", "Ctrl-C"])
+def test_a_sigint_to_the_stage_stops_its_runs_after_their_clean_up(tmp_path, whole_group):
+    """SIGINT to the stage process only: its runs must not go on without it. A terminal's Ctrl-C
+    (the whole group) reaches every run, then the stage's own stop() a second time: each run's
+    clean-up still ends, and no process prints a traceback."""
     import subprocess
     import sys
     import time
 
-    stage = subprocess.Popen([sys.executable, "-c", STAGE, str(tmp_path)])
+    stage = subprocess.Popen(
+        [sys.executable, "-c", STAGE, str(tmp_path)],
+        start_new_session=True,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while len(list(tmp_path.iterdir())) < 2 and time.monotonic() < deadline:
             time.sleep(0.2)
         runs = [int(p.read_text()) for p in tmp_path.iterdir()]
         assert len(runs) == 2
-        stage.send_signal(signal.SIGINT)
-        assert stage.wait(timeout=60) != 0
-        time.sleep(0.5)
-        alive = [pid for pid in runs if Path(f"/proc/{pid}").exists()]
-        assert alive == [], "a run outlived its stage"
+        if whole_group:
+            os.killpg(stage.pid, signal.SIGINT)
+        else:
+            stage.send_signal(signal.SIGINT)
+        _, stderr = stage.communicate(timeout=60)
+        assert stage.returncode == 130
+        assert [pid for pid in runs if Path(f"/proc/{pid}").exists()] == []
+        assert sorted(p.name for p in tmp_path.glob("*.cleaned")) == ["a.cleaned", "b.cleaned"]
+        assert "Traceback" not in stderr
     finally:
         stage.kill()

@@ -112,7 +112,9 @@ def test_runs_that_start_together_create_one_sqlite_store_and_experiment(tmp_pat
     assert (tmp_path / "mlflow.db.lock").exists()
 
 
-def test_a_resumed_training_whose_run_is_gone_goes_on_in_a_new_run(tmp_path, monkeypatch, capsys):
+def test_a_resumed_training_goes_on_in_its_run_or_a_new_one_when_it_is_gone(
+    tmp_path, monkeypatch, capsys
+):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
     tracking.check_tracking_server()
     run = {"name": "tiny", "dataset": "toy"}
@@ -120,9 +122,39 @@ def test_a_resumed_training_whose_run_is_gone_goes_on_in_a_new_run(tmp_path, mon
         pass
     run_id, experiment = started.info.run_id, tracking.experiment_name(run)
     assert tracking.resumable_run(run_id, experiment) == run_id
+    with tracking.training_run(run, run_id) as resumed:  # the same run goes on
+        assert resumed.info.run_id == run_id
     assert tracking.resumable_run(None, experiment) is None
+    mlflow.create_experiment("vaelab-other")
     assert tracking.resumable_run(run_id, "vaelab-other") is None  # not in the run's experiment
     assert tracking.resumable_run("0" * 32, experiment) is None  # e.g. the store was reset
     mlflow.MlflowClient().delete_run(run_id)  # deleted in the UI: MLflow cannot reopen it
     assert tracking.resumable_run(run_id, experiment) is None
     assert capsys.readouterr().out.count("training goes on in a new run") == 3
+
+
+def test_a_store_that_fails_to_answer_starts_no_duplicate_run(tmp_path, monkeypatch):
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import INTERNAL_ERROR
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    tracking.check_tracking_server()
+
+    def unavailable(self, run_id):
+        raise MlflowException("503 Service Unavailable", error_code=INTERNAL_ERROR)
+
+    monkeypatch.setattr(mlflow.MlflowClient, "get_run", unavailable)
+    with pytest.raises(VaelabError, match=r"could not be asked for run 1234 \(503 .*rerun when"):
+        tracking.resumable_run("1234", "vaelab-toy")
+
+
+def test_a_deleted_experiment_is_one_line_naming_how_to_restore_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    tracking.check_tracking_server()
+    mlflow.delete_experiment(mlflow.create_experiment("vaelab-toy"))
+    deleted = r"vaelab-toy is deleted in .*mlflow experiments restore"
+    with (
+        pytest.raises(VaelabError, match=deleted),
+        tracking.training_run({"name": "t", "dataset": "toy"}),
+    ):
+        pass

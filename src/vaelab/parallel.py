@@ -18,6 +18,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 
@@ -45,13 +46,13 @@ def interrupt_once(signum, frame) -> None:
 def run_in_child(connection, parent: int, function, params: dict, name: str, args: tuple) -> None:
     """The body of one run's process: one thread, dies with the stage, sends back its outcome."""
     signal.signal(signal.SIGINT, interrupt_once)
-    torch.set_num_threads(1)
-    threadpool_limits(1)
-    if sys.platform == "linux":  # a killed stage (kill -9 included) leaves no orphan run behind
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != parent:  # the stage died before the line above
-            os._exit(1)
     try:
+        if sys.platform == "linux":  # a killed stage (kill -9 included) leaves no orphan run
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            if os.getppid() != parent:  # the stage died before the line above
+                os._exit(1)
+        torch.set_num_threads(1)
+        threadpool_limits(1)
         outcome = ("done", function(params, name, *args))
     except VaelabError as e:
         outcome = ("failed", failure(name, e))
@@ -60,6 +61,7 @@ def run_in_child(connection, parent: int, function, params: dict, name: str, arg
     except BaseException as e:  # a full disk, a bug: raised again in the stage
         traceback.print_exc()  # the stage gets the exception, not where in this process it was
         outcome = ("raise", e)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the run is over: its outcome must arrive whole
     try:
         connection.send(outcome)
     except Exception as e:  # a result or an exception that cannot be pickled
@@ -69,7 +71,19 @@ def run_in_child(connection, parent: int, function, params: dict, name: str, arg
 
 def stop(children: dict, grace: float = 30.0) -> None:
     """Interrupt the runs still going (each keeps its last checkpoint) and wait for them, at most
-    `grace` seconds in all before killing the rest."""
+    `grace` seconds in all before killing the rest. A second Ctrl-C meanwhile is ignored: the
+    stage's exit would kill its runs (PR_SET_PDEATHSIG) in the middle of their clean-up."""
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        interrupt_and_join(children, grace)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, previous)
+
+
+def interrupt_and_join(children: dict, grace: float) -> None:
     for child, _ in children.values():
         if child.is_alive():
             os.kill(child.pid, signal.SIGINT)

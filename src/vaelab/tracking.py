@@ -120,20 +120,23 @@ def resumable_run(run_id: str | None, experiment: str) -> str | None:
         return None
     uri = mlflow.get_tracking_uri()
     try:
-        info = mlflow.MlflowClient().get_run(run_id).info
-    except MlflowException as e:
-        if e.error_code != "RESOURCE_DOES_NOT_EXIST":  # the server failed: no duplicate run
-            raise VaelabError(
-                f"MLflow {uri} could not be asked for run {run_id} ({str(e).splitlines()[0]}); "
-                "rerun when the tracking server answers"
-            ) from None
-        info = None
-    experiment_id = mlflow.get_experiment_by_name(experiment)
+        try:
+            info = mlflow.MlflowClient().get_run(run_id).info
+        except MlflowException as e:
+            if e.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+            info = None
+        expected = mlflow.get_experiment_by_name(experiment)
+    except MlflowException as e:  # the store failed to answer: no duplicate run
+        raise VaelabError(
+            f"MLflow {uri} could not be asked for run {run_id} ({str(e).splitlines()[0]}); "
+            "rerun when the tracking store answers"
+        ) from None
     if (
         info is None
         or info.lifecycle_stage != "active"
-        or experiment_id is None
-        or info.experiment_id != experiment_id.experiment_id
+        or expected is None
+        or info.experiment_id != expected.experiment_id
     ):
         print(
             f"note: MLflow run {run_id} of the checkpoint is not a live run of {experiment} in "
@@ -148,6 +151,13 @@ def training_run(run: dict, run_id: str | None = None):
     """Start the MLflow run of a training stage (its params logged), or continue an interrupted
     one (`run_id`)."""
     with store_lock(use_repository_store()):
+        existing = mlflow.get_experiment_by_name(experiment_name(run))
+        if existing is not None and existing.lifecycle_stage != "active":
+            raise VaelabError(
+                f"MLflow experiment {experiment_name(run)} is deleted in "
+                f"{mlflow.get_tracking_uri()}; restore it (mlflow experiments restore "
+                f"--experiment-id {existing.experiment_id}) or remove it for good (mlflow gc)"
+            )
         mlflow.set_experiment(experiment_name(run))
         # By id: when two processes create the experiment at once, MLflow's set_experiment may
         # return before making it the active one, and the run would land in "Default".
