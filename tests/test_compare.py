@@ -266,10 +266,17 @@ def test_sample_quality_judges_every_run_against_real_test_images(project, figur
         and result["scored_images"] == 30
         and result["sample_count"] == 40
     )
-    assert set(result["reference"]) == {"real_test", "noise", "blurred"}
+    assert set(result["reference"]) == {
+        "real_test", "blurred", "blurred_s2", "down_up_x4", "noise"
+    }  # fmt: skip
+    assert "accuracy" not in result["reference"]["noise"]
+    assert all(0 <= row["class_min"] <= row["class_max"] <= 1 for row in result["reference"].values())
+    samplers = {"prior", "prior_t0.8", "prior_t0.6", "gmm", "two_stage"}
+    assert result["figure_sampler"] == "gmm"  # evaluate.cifar10.sampler
     for run in ("fc", "conv", "conv_beta5"):
         row = result["runs"][run]
-        assert set(row["samplers"]) == {"prior", "gmm", "two_stage"}
+        assert set(row["samplers"]) == samplers
+        assert 0 <= row["reconstructions"]["class_consistency"] <= 1
         for judged in (*row["samplers"].values(), row["reconstructions"]):
             assert (
                 np.isfinite(judged["fd_clf"])
@@ -283,26 +290,27 @@ def test_sample_quality_judges_every_run_against_real_test_images(project, figur
             assert (Path("reports") / path).is_file()
     assert result["reference"]["real_test"]["sharpness"] == pytest.approx(1.0, rel=0.1)
     labelled = figures["samples_labelled_conv.png"]
-    assert len(image_cells(labelled)) == compare.FIGURE_GRID
+    assert len(image_cells(labelled)) == min(compare.LABELLED_GRID, result["sample_count"])
+    assert "Gaussian mixture" in labelled.texts[0].get_text()
     assert all(
         ax.get_title() for ax in image_cells(labelled)
     )  # each cell titled with label and confidence
     samplers = figures["samplers_conv.png"]
     assert (
-        len(image_cells(samplers)) == 3
+        len(image_cells(samplers)) == len(samplers_drawn := result["runs"]["conv"]["samplers"])
+        and len(samplers_drawn) == 5
         and np.isfinite(samplers.axes[0].images[0].get_array()).all()
     )
     nearest = figures["nearest_training_conv.png"]  # a samples row and a nearest row per sampler
-    assert len(image_cells(nearest)) == 6
-    assert [ax.get_ylabel().split("\n")[0] for ax in image_cells(nearest)][::2] == [
-        "prior",
-        "gmm",
-        "two_stage",
-    ]
+    assert len(image_cells(nearest)) == 10
+    assert [ax.get_ylabel().split("\n")[0] for ax in image_cells(nearest)][::2] == list(
+        result["runs"]["conv"]["samplers"]
+    )
     assert project["logged"] == ["fc", "conv", "conv_beta5", "evaluator"]
     headline = json.loads(Path("reports/metrics/sample_quality.json").read_text())
-    assert set(headline["conv"]) == {"prior", "gmm", "two_stage"}
-    assert set(headline["conv"]["gmm"]) == {"fd_clf", "precision", "recall"}
+    assert set(headline["conv"]) == samplers
+    assert set(headline["judge_accuracy"]) == {"real_test", "blurred", "blurred_s2", "down_up_x4"}
+    assert set(headline["conv"]["gmm"]) == set(compare.HEADLINE_QUALITY)
     with Image.open("reports/figures/sample_quality/samplers_fc.png") as image:
         assert np.asarray(image.convert("L")).std() > 0  # the file holds the drawn images
 
@@ -313,7 +321,17 @@ def test_no_test_label_fits_anything_the_temperature_comes_from_the_training_hol
     write_cifar(y_test=(np.arange(60) + 3) % 10)
     second = compare.sample_quality(project["params"])
     assert second["temperature"] == first["temperature"]
-    assert second["reference"] == first["reference"] and second["runs"] == first["runs"]
+
+    for key in ("reference", "runs"):
+        assert second[key] != first[key]  # the accuracies moved ...
+        stripped = [
+            {k: v for k, v in row.items() if k not in ("accuracy", "class_consistency")}
+            for row in iter_rows(second[key])
+        ]
+        assert stripped == [
+            {k: v for k, v in row.items() if k not in ("accuracy", "class_consistency")}
+            for row in iter_rows(first[key])
+        ]  # ... and nothing else
     # Relabelling the judge's held-out training images moves it.
     labels = np.arange(48) % 10
     labels[28:] = (labels[28:] + 5) % 10
@@ -321,6 +339,16 @@ def test_no_test_label_fits_anything_the_temperature_comes_from_the_training_hol
     third = compare.sample_quality(project["params"])
     assert third["temperature"] != first["temperature"]
     assert third["judge_accuracy"] != first["judge_accuracy"]
+
+
+def iter_rows(rows: dict):
+    """The scored rows of sample_quality.json's reference or runs, in order."""
+    for row in rows.values():
+        if "fd_clf" in row:
+            yield row
+        else:
+            yield from row["samplers"].values()
+            yield row["reconstructions"]
 
 
 def test_sample_quality_refuses_a_judge_without_a_holdout(project):

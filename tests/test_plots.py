@@ -235,7 +235,7 @@ def test_labelled_samples_and_samplers(model, tmp_path, figures):
     samples = torch.rand(8, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
     logits = torch.randn(8, 3, generator=torch.Generator().manual_seed(1))
     plots.plot_labelled_samples(
-        samples, logits, ["cat", "dog", "ship"], tmp_path / "l.png", columns=3
+        samples, logits, ["cat", "dog", "ship"], tmp_path / "l.png", "Samples", columns=3
     )
     codes = {"prior": torch.randn(12, 4), "gmm": torch.randn(12, 4)}
     plots.plot_samplers(model, codes, tmp_path / "s.png", columns=4)

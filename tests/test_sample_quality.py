@@ -1,7 +1,9 @@
 """Sample-quality statistics against analytic values, the temperature fit and the GMM sampler."""
 
+import json
 import math
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -126,3 +128,42 @@ def test_prior_codes_are_seeded_standard_normal_and_unknown_samplers_are_refused
         sample_codes("flow", 5, 3, seed=0)
     with pytest.raises(VaelabError, match="pass gmm="):
         sample_codes("gmm", 5, 3, seed=0)
+
+
+def test_the_prior_temperature_scales_the_codes_and_names_the_row():
+    from vaelab.metrics.sample_quality import sampler_name
+
+    full, cooled = sample_codes("prior", 100, 8, 0), sample_codes("prior", 100, 8, 0, temperature=0.6)
+    assert torch.allclose(cooled, 0.6 * full)
+    assert sampler_name("prior", 1.0) == "prior" and sampler_name("prior", 0.6) == "prior_t0.6"
+    assert sampler_name("gmm", 0.6) == "gmm"
+
+
+def test_a_diagonal_mixture_samples_its_variances():
+    codes = torch.cat([torch.randn(2000, 3) * 0.1 - 2, torch.randn(2000, 3) * 0.1 + 2])
+    gmm = fit_latent_gmm(codes, 2, seed=0, covariance="diag")
+    drawn = sample_gmm(gmm, 4000, seed=1)
+    assert drawn.abs().mean().item() == pytest.approx(2.0, abs=0.1)
+    assert drawn.abs().std().item() == pytest.approx(0.1, abs=0.03)
+
+
+COMMITTED = Path(__file__).resolve().parents[1] / "reports" / "sample_quality.json"
+
+
+@pytest.mark.skipif(not COMMITTED.is_file(), reason="no committed run")
+def test_the_committed_reference_rows_order_real_before_blurred_before_noise():
+    """Every measure must rank what a person would: real test images, then the same blurred, then
+    noise; and the judge spreads blurred real images over the classes (each 3-30%)."""
+    reference = json.loads(COMMITTED.read_text())["reference"]
+    if "blurred_s2" not in reference:
+        pytest.skip("the committed run predates the robust judge's reference rows")
+    real, blurred, blurred2, noise = (
+        reference[name] for name in ("real_test", "blurred", "blurred_s2", "noise")
+    )
+    assert real["fd_clf"] < blurred["fd_clf"] < blurred2["fd_clf"] < noise["fd_clf"]
+    for key in ("recall", "coverage", "recognisable"):
+        assert real[key] > blurred[key] > noise[key], key
+    assert real["accuracy"] > blurred["accuracy"] > blurred2["accuracy"]
+    assert blurred["recall"] > 0.05  # a measure that reads 0 for blurred real images says nothing
+    assert blurred["class_min"] >= 0.03 and blurred["class_max"] <= 0.30
+    assert noise["recognisable"] <= 0.05

@@ -324,3 +324,19 @@ def test_a_checkpoint_of_other_code_is_not_resumed(monkeypatch):
     key = train.checkpoint_dir(VAE_RUN, {"name": "d"}, "abc")
     monkeypatch.setattr(train, "CODE_DIGEST", "other code")
     assert train.checkpoint_dir(VAE_RUN, {"name": "d"}, "abc") != key
+
+
+def test_degrade_blurs_downsamples_and_noises_half_the_batch_and_is_seeded():
+    from vaelab.train import degrade
+
+    x = torch.rand(64, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    a = degrade(x, torch.Generator().manual_seed(1))
+    b = degrade(x, torch.Generator().manual_seed(1))
+    assert torch.equal(a, b) and a.shape == x.shape and a.min() >= 0 and a.max() <= 1
+    changed = (a - x).abs().flatten(1).amax(1) > 1e-6
+    assert changed[:32].all() and not changed[32:].any()  # blur, down-up, noise; half stays sharp
+    # blur and down-up remove high frequencies: neighbouring pixels differ less than in x
+    def roughness(images):
+        return (images[..., 1:] - images[..., :-1]).abs().mean()
+
+    assert roughness(a[:24]) < 0.5 * roughness(x[:24])

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torchvision.transforms.functional import gaussian_blur
 
 from . import datasets, plots, store, tracking
 from .config import (
@@ -42,6 +41,7 @@ from .metrics.sample_quality import (
     fit_temperature,
     quality_row,
     sample_codes,
+    sampler_name,
     sharpness,
 )
 from .models import classify_batches, decode_batches, encode_batches, reconstruct_batches
@@ -53,9 +53,10 @@ SAMPLE_QUALITY = store.REPORTS / "sample_quality.json"
 METRICS_BETA = store.REPORTS / "metrics_beta.json"
 THEORY = store.REPORTS / "theory.md"
 SAMPLERS_DIR = store.MODELS / "samplers"
-FIGURE_GRID = 36  # images per panel of the labelled-samples and samplers figures
+FIGURE_GRID = 36  # images per panel of the samplers figure
+LABELLED_GRID = 64  # the 8x8 labelled-samples figure
 NEAREST_SHOWN = 10  # samples per sampler in the nearest-training-image figure
-HEADLINE_QUALITY = ("fd_clf", "precision", "recall")
+HEADLINE_QUALITY = ("fd_clf", "class_min", "class_max", "recognisable", "recall", "coverage")
 HEADLINE_STUDY = ("kl", "recon_mse", "mig", "dci", "factor_vae")
 SAMPLER_TITLES = {
     "prior": "prior N(0, I)",
@@ -149,14 +150,17 @@ def split_test_set(count: int) -> tuple[slice, slice]:
 
 
 def reference_images(images: torch.Tensor, seed: int, blur_sigma: float) -> dict[str, torch.Tensor]:
-    """The reference rows from real test images (uint8 NHWC): as they are, noise of their shape,
-    and blurred."""
+    """The reference rows from real test images (uint8 NHWC): as they are, blurred (sigma
+    `blur_sigma`, the floor a blurry model can reach, and 2 px), sampled down x4 and up again, and
+    noise of their shape. Every row but noise keeps the images' labels."""
     real = datasets.to_display(images)
     generator = torch.Generator().manual_seed(seed)
     return {
         "real_test": real,
+        "blurred": datasets.blur(real, blur_sigma),
+        "blurred_s2": datasets.blur(real, 2.0),
+        "down_up_x4": datasets.down_up(real, 4),
         "noise": (0.5 + 0.25 * torch.randn(real.shape, generator=generator)).clamp_(0, 1),
-        "blurred": gaussian_blur(real, kernel_size=7, sigma=blur_sigma),
     }
 
 
@@ -199,9 +203,10 @@ class Judge:
         classes: list[str],
         device: torch.device,
         batch_size: int,
+        nearest_k: int = 5,
     ):
         self.classifier, self.classes = classifier, classes
-        self.device, self.batch_size = device, batch_size
+        self.device, self.batch_size, self.nearest_k = device, batch_size, nearest_k
         real = datasets.to_display(real)
         self.real_features, _ = self.classify(real)
         self.real_sharpness = sharpness(real)
@@ -215,13 +220,17 @@ class Judge:
     def scaled_logits(self, images: torch.Tensor) -> torch.Tensor:
         return self.classify(images)[1] / self.temperature
 
-    def __call__(self, images: torch.Tensor) -> dict:
-        """float (N, C, H, W) in [0, 1] -> fd_clf, is_clf, recognisability, sharpness vs real."""
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> dict:
+        """float (N, C, H, W) in [0, 1] -> fd_clf, is_clf, recognisability, sharpness vs real; with
+        the images' (N,) labels, the judge's accuracy on them too."""
         features, logits = self.classify(images)
-        return {
-            **quality_row(self.real_features, features, logits, self.classes, self.temperature),
-            "sharpness": sharpness(images) / self.real_sharpness,
-        }
+        row = quality_row(
+            self.real_features, features, logits, self.classes, self.temperature, self.nearest_k
+        )
+        row["sharpness"] = sharpness(images) / self.real_sharpness
+        if labels is not None:
+            row["accuracy"] = float((logits.argmax(1) == labels).float().mean())
+        return row
 
 
 def judge_run(
@@ -230,6 +239,7 @@ def judge_run(
     dataset: dict,
     train_pixels: torch.Tensor,
     scored: torch.Tensor,
+    scored_labels: torch.Tensor,
     config: dict,
     device: torch.device,
 ) -> tuple[dict, dict]:
@@ -238,21 +248,26 @@ def judge_run(
     model = load_run_model(run, device)
     seed, batch, count = config["seed"], config["batch_size"], config["sample_count"]
     train_codes, _ = encode_batches(model, dataset["x_train"], device, batch, seed)
-    gmm = fit_latent_gmm(train_codes, config["gmm_components"], seed)
+    gmm = fit_latent_gmm(train_codes, config["gmm_components"], seed, config["gmm_covariance"])
     store.write_npz(SAMPLERS_DIR / f"{run}.npz", **gmm)
     second_stage = None
     if "two_stage" in config["samplers"]:
         second_stage = fit_second_stage(
             train_codes, seed, config["second_stage_hidden"], config["second_stage_epochs"]
         )
-    codes = {
-        sampler: sample_codes(sampler, count, model.latent_dim, seed, gmm, second_stage)
-        for sampler in config["samplers"]
-    }
+    codes = {}
+    for sampler in config["samplers"]:
+        for tau in config["temperatures"] if sampler == "prior" else [1.0]:
+            codes[sampler_name(sampler, tau)] = sample_codes(
+                sampler, count, model.latent_dim, seed, gmm, second_stage, tau
+            )
     samples = {sampler: decode_batches(model, z, device, batch) for sampler, z in codes.items()}
+    reconstructions = judge(reconstruct_batches(model, scored, device, batch), scored_labels)
+    # does the code keep the object: the judge's accuracy on the decoder means of test images
+    reconstructions["class_consistency"] = reconstructions["accuracy"]
     row = {
         "samplers": {sampler: judge(images) for sampler, images in samples.items()},
-        "reconstructions": judge(reconstruct_batches(model, scored, device, batch)),
+        "reconstructions": reconstructions,
     }
     fid = inception_fid(config["inception_weights"], datasets.to_display(scored), samples["prior"])
     if fid is not None:
@@ -270,16 +285,27 @@ def judge_run(
         for sampler, images in shown.items()
     }
     plots.plot_nearest_training(shown, nearest, figures["nearest_training"])
-    shown = samples["prior"][:FIGURE_GRID]
+    shown = samples[config["figure_sampler"]][:LABELLED_GRID]
     plots.plot_labelled_samples(
-        shown, judge.scaled_logits(shown), judge.classes, figures["samples_labelled"]
+        shown,
+        judge.scaled_logits(shown),
+        judge.classes,
+        figures["samples_labelled"],
+        f"{run}: samples of the {sampler_title(config['figure_sampler'])}",
     )
     plots.plot_samplers(
         model,
-        {SAMPLER_TITLES[sampler]: z[:FIGURE_GRID] for sampler, z in codes.items()},
+        {sampler_title(sampler): z[:FIGURE_GRID] for sampler, z in codes.items()},
         figures["samplers"],
     )
     return row, {kind: relative(path) for kind, path in figures.items()}
+
+
+def sampler_title(name: str) -> str:
+    """`prior_t0.8` -> "prior N(0, 0.8^2 I)"; the other samplers by SAMPLER_TITLES."""
+    if name.startswith("prior_t"):
+        return f"prior N(0, {name.removeprefix('prior_t')}^2 I)"
+    return SAMPLER_TITLES[name]
 
 
 def sample_quality(params: dict) -> dict:
@@ -297,6 +323,12 @@ def sample_quality(params: dict) -> dict:
             "labelled dataset (cifar10) in compare.sample_quality"
         )
     device = resolve_device(params["device"])
+    figures_from = evaluate_config(params, dataset_name)  # the sampler of every run's samples.png
+    config["figure_sampler"] = sampler_name(figures_from["sampler"], figures_from["temperature"])
+    if figures_from["sampler"] == "prior" and figures_from["temperature"] not in config["temperatures"]:
+        config["temperatures"] = [*config["temperatures"], figures_from["temperature"]]
+    if figures_from["sampler"] not in config["samplers"]:
+        config["samplers"] = [*config["samplers"], figures_from["sampler"]]
     real, scored = split_test_set(len(dataset["x_test"]))
     x_test = dataset["x_test"]
     holdout = run_config(params, config["judge"])["holdout"]
@@ -313,23 +345,32 @@ def sample_quality(params: dict) -> dict:
         dataset["classes"],
         device,
         config["batch_size"],
+        config["nearest_k"],
     )
     print(
         f"judge {config['judge']}: accuracy {judge.accuracy:.4f} and temperature "
         f"{judge.temperature:.3f} on its {holdout} held-out training images"
     )
 
+    scored_labels = dataset["y_test"][scored]
     reference = {
-        name: judge(images)
+        name: judge(images, None if name == "noise" else scored_labels)
         for name, images in reference_images(
             x_test[scored], config["seed"], config["blur_sigma"]
         ).items()
     }
+    print(
+        "judge on the scored test half: "
+        + ", ".join(
+            f"{name} accuracy {row['accuracy']:.3f}" for name, row in reference.items() if "accuracy" in row
+        )
+        + f"; noise confident share {reference['noise']['recognisable']:.3f}"
+    )
     runs, figures = {}, {}
     train_pixels = reference_pixels(dataset["x_train"])  # (N, C*H*W) on the decoder's scale
     for run in config["runs"]:
         runs[run], figures[run] = judge_run(
-            run, judge, dataset, train_pixels, x_test[scored], config, device
+            run, judge, dataset, train_pixels, x_test[scored], scored_labels, config, device
         )
         print(
             f"{run}: "
@@ -358,6 +399,10 @@ def sample_quality(params: dict) -> dict:
         "scored_images": scored.stop - scored.start,
         "sample_count": config["sample_count"],
         "samplers": config["samplers"],
+        "temperatures": config["temperatures"],
+        "figure_sampler": config["figure_sampler"],
+        "nearest_k": config["nearest_k"],
+        "blur_sigma": config["blur_sigma"],
         "reference": reference,
         "runs": runs,
         "figures": figures,
@@ -373,6 +418,12 @@ def quality_headline(result: dict) -> dict:
     return {
         "judge_holdout_accuracy": result["judge_accuracy"],
         "reference_fd_clf": {name: row["fd_clf"] for name, row in result["reference"].items()},
+        "judge_accuracy": {
+            name: row["accuracy"] for name, row in result["reference"].items() if "accuracy" in row
+        },
+        "reconstruction_class_consistency": {
+            run: row["reconstructions"]["class_consistency"] for run, row in result["runs"].items()
+        },
         **{
             run: {
                 sampler: {key: scores[key] for key in HEADLINE_QUALITY}

@@ -133,6 +133,9 @@ CLASSIFIER_SCHEMA = {
     "label_smoothing": ("fraction",),
     "augment": ("bool",),
 }
+# degrade: blur, down-up sampling and noise on part of each batch (train.degrade), so the judge
+# recognises a blurry object as well as a sharp one.
+CLASSIFIER_OPTIONAL = {"degrade": (("bool",), False)}
 # Optional for every run (runtime.use_mixed_precision): auto, cuda, true or false; false when absent.
 MIXED_PRECISION = {"mixed_precision": (("choice", ("auto", "cuda", True, False)), False)}
 EVALUATE_SCHEMA = {
@@ -158,6 +161,15 @@ EVALUATE_EXTRA = {
     },
     "cifar10": {},
 }
+# How evaluate@<run> draws the samples of its figures (one sampler for every run, so they compare):
+# the prior N(0, tau^2 I), or a Gaussian mixture fitted to the training codes.
+GMM_COVARIANCES = ("full", "diag")
+SAMPLER_OPTIONAL = {
+    "sampler": (("choice", ("prior", "gmm")), "prior"),
+    "temperature": (("float", 0, True), 1.0),
+    "gmm_components": (("int", 1), 10),
+    "gmm_covariance": (("choice", GMM_COVARIANCES), "full"),
+}
 # The ways of drawing a VAE's codes that compare.sample_quality knows (metrics/sample_quality.py):
 # its own prior, an ex-post Gaussian mixture, a second-stage VAE (Dai & Wipf 2019).
 SAMPLERS = ("prior", "gmm", "two_stage")
@@ -180,6 +192,17 @@ COMPARE_SCHEMAS = {
         "cifar_pair": ("strs",),
         **at_least(cifar_codes=2, gradient_images=1, gradient_samples=2, seed=0),
     },
+}
+
+
+# temperatures: the prior is also scored at each tau (z ~ N(0, tau^2 I)); nearest_k: the k of the
+# k-NN manifolds of precision, recall, density and coverage.
+COMPARE_OPTIONAL = {
+    "sample_quality": {
+        "temperatures": (("floats",), [1.0]),
+        "gmm_covariance": (("choice", GMM_COVARIANCES), "full"),
+        "nearest_k": (("int", 1), 5),
+    }
 }
 
 
@@ -217,7 +240,7 @@ def _check_run(section, where: str, datasets: dict) -> dict:
     run["model"] = _check_model(section.get("model"), run["objective"], f"{where}.model")
     # Checked on top of `run`, not of `section`, so the converted values above are kept.
     if run["objective"] == "classifier":
-        run = _checked(run, CLASSIFIER_SCHEMA, where)
+        run = _checked(run, CLASSIFIER_SCHEMA, where, CLASSIFIER_OPTIONAL)
         if datasets[run["dataset"]]["source"] not in LABELLED_SOURCES:
             fail(f"{where}.dataset", "must be a labelled dataset (cifar10) for a classifier")
     elif run["objective"] == "vae":
@@ -297,12 +320,16 @@ def check_params(params) -> dict:
     out["evaluate"] = {}
     for dataset in sorted({run["dataset"] for run in out["runs"].values()}):
         schema = {**EVALUATE_SCHEMA, **EVALUATE_EXTRA[out["datasets"][dataset]["source"]]}
-        out["evaluate"][dataset] = _checked(evaluate.get(dataset), schema, f"evaluate.{dataset}")
+        optional = SAMPLER_OPTIONAL if out["datasets"][dataset]["source"] == "cifar10" else None
+        out["evaluate"][dataset] = _checked(
+            evaluate.get(dataset), schema, f"evaluate.{dataset}", optional
+        )
 
     compare = _section(params.get("compare"), "compare")
     out["compare"] = {}
     for name, schema in COMPARE_SCHEMAS.items():
-        section = _checked(compare.get(name), schema, f"compare.{name}")
+        optional = COMPARE_OPTIONAL.get(name)
+        section = _checked(compare.get(name), schema, f"compare.{name}", optional)
         if name == "sample_quality":
             where = f"compare.{name}.samplers"
             section["samplers"] = _check_samplers(section.get("samplers", DEFAULT_SAMPLERS), where)

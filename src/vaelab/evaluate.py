@@ -290,8 +290,7 @@ def draw_vae_figures(ev: Evaluation, metrics: dict, picks: torch.Tensor, has_fac
     model, x_test, settings = ev.model, ev.dataset["x_test"], ev.settings
     steps, span = settings["interpolation_steps"], settings["traversal_span"]
     generator = torch.Generator().manual_seed(ev.seed)
-    samples = sample_codes("prior", 16, model.latent_dim, ev.seed)
-    plots.save_samples(model, samples, ev.figure("samples.png"))
+    plots.save_samples(model, figure_codes(ev, 16), ev.figure("samples.png"))
     plots.plot_prior_interpolation(
         model, generator, ev.figure("interpolation_prior.png"), steps=steps
     )
@@ -315,6 +314,19 @@ def draw_vae_figures(ev: Evaluation, metrics: dict, picks: torch.Tensor, has_fac
         steps=settings.get("traversal_steps", 9),
         title=f"{ev.name}: each row one latent dim from -{span:g} to +{span:g}; label: {what}",
     )
+
+
+def figure_codes(ev: Evaluation, count: int) -> torch.Tensor:
+    """(count, latent) codes of the sample grid from the sampler of evaluate.<dataset> (one for
+    every run, so the runs' figures compare): N(0, tau^2 I) or a Gaussian mixture fitted to the
+    training codes (compare.sample_quality scores the same sampler among others)."""
+    settings, model = ev.settings, ev.model
+    if settings.get("sampler", "prior") == "gmm":
+        codes, _ = encode_batches(model, ev.dataset["x_train"], ev.device, ev.batch, ev.seed)
+        gmm = fit_latent_gmm(codes, settings["gmm_components"], ev.seed, settings["gmm_covariance"])
+        return sample_codes("gmm", count, model.latent_dim, ev.seed, gmm)
+    tau = settings.get("temperature", 1.0)
+    return sample_codes("prior", count, model.latent_dim, ev.seed, temperature=tau)
 
 
 def interpolation_labels(dataset: dict) -> tuple[torch.Tensor | None, list[str] | None]:

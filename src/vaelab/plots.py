@@ -236,7 +236,8 @@ def plot_labelled_samples(
     logits: torch.Tensor,
     classes: list[str],
     path: Path,
-    columns: int = 6,
+    title: str,
+    columns: int = 8,
     confident: float = 0.9,
 ) -> None:
     """Each image titled with the judge's label and confidence (green when >= `confident`)."""
@@ -250,11 +251,7 @@ def plot_labelled_samples(
         colour = "tab:green" if conf >= confident else "black"
         ax.set_title(f"{classes[lab]} {conf:.2f}", fontsize=8, color=colour)
         ax.axis("off")
-    fig.suptitle(
-        f"Samples from N(0, I), labelled by the evaluator classifier "
-        f"(green: confidence >= {confident})",
-        fontsize=9,
-    )
+    fig.suptitle(f"{title}, labelled by the judge (green: confidence >= {confident})", fontsize=9)
     save_figure(fig, path)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 import tarfile
 import zlib
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
+from torchvision.transforms.functional import gaussian_blur
 from tqdm import tqdm
 
 from .. import store
@@ -109,6 +111,20 @@ def to_model_input(
 def to_display(images: torch.Tensor) -> torch.Tensor:
     """uint8 (B, H, W, C) -> float (B, C, H, W) in [0, 1], for figures."""
     return images.permute(0, 3, 1, 2).float().div(255.0)
+
+
+def blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian blur of float (B, C, H, W) images, the kernel 3 sigma wide on each side."""
+    return gaussian_blur(images, kernel_size=2 * math.ceil(3 * sigma) + 1, sigma=sigma)
+
+
+def down_up(images: torch.Tensor, factor: int) -> torch.Tensor:
+    """float (B, C, H, W) images averaged down by `factor`, then bilinearly up to their size: the
+    detail a low-resolution model (or a blurry decoder) loses, the layout kept."""
+    small = torch.nn.functional.avg_pool2d(images, factor)
+    return torch.nn.functional.interpolate(
+        small, size=images.shape[-2:], mode="bilinear", align_corners=False
+    )
 
 
 # --- what the source modules share ---------------------------------------------------------

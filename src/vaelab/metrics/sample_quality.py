@@ -115,6 +115,8 @@ def recognisability(logits: torch.Tensor, classes: list[str]) -> dict:
         "class_histogram": {
             name: round(float(share), 4) for name, share in zip(classes, counts, strict=True)
         },
+        "class_min": float(counts.min()),
+        "class_max": float(counts.max()),
     }
 
 
@@ -145,13 +147,14 @@ def quality_row(
     logits: torch.Tensor,
     classes: list[str],
     temperature: float = 1.0,
+    nearest_k: int = NEAREST_K,
 ) -> dict:
     """fd_clf, precision and recall from the features; is_clf and recognisability from the
     temperature-scaled logits."""
     scaled = logits / temperature
     return {
         "fd_clf": frechet_distance(real_features, features),
-        **precision_recall(real_features, features),
+        **precision_recall(real_features, features, nearest_k),
         "is_clf": classifier_score(scaled),
         **recognisability(scaled, classes),
     }
@@ -180,7 +183,7 @@ def sharpness(images: torch.Tensor) -> float:
 
 
 def fit_latent_gmm(
-    posterior_means: torch.Tensor, components: int, seed: int
+    posterior_means: torch.Tensor, components: int, seed: int, covariance: str = "full"
 ) -> dict[str, np.ndarray]:
     """The ex-post density estimate (Ghosh et al. 2020): a full-covariance Gaussian mixture fitted
     to the training set's posterior means, as arrays to save with store.write_npz. Fitted in
@@ -189,7 +192,7 @@ def fit_latent_gmm(
     from sklearn.mixture import GaussianMixture
 
     gmm = GaussianMixture(
-        components, covariance_type="full", random_state=seed, reg_covar=1e-4, max_iter=200
+        components, covariance_type=covariance, random_state=seed, reg_covar=1e-4, max_iter=200
     )
     gmm.fit(posterior_means.float().numpy())
     return {"weights": gmm.weights_, "means": gmm.means_, "covariances": gmm.covariances_}
@@ -207,6 +210,8 @@ def sample_gmm(arrays, count: int, seed: int) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed)
     component = torch.multinomial(weights, count, replacement=True, generator=generator)
     noise = torch.randn(count, means.shape[1], generator=generator, dtype=torch.float64)
+    if covariances.ndim == 2:  # diagonal: (K, latent) variances
+        covariances = torch.diag_embed(covariances)
     scales = torch.linalg.cholesky(covariances)  # (K, latent, latent), lower triangular
     codes = torch.empty_like(noise)
     for k, (mean, scale) in enumerate(zip(means, scales, strict=True)):
@@ -263,14 +268,26 @@ def fit_second_stage(
     return model.eval()
 
 
+def sampler_name(sampler: str, temperature: float = 1.0) -> str:
+    """The row name of a sampler: `prior` is N(0, I), `prior_t0.8` is N(0, 0.8^2 I)."""
+    return f"{sampler}_t{temperature:g}" if sampler == "prior" and temperature != 1.0 else sampler
+
+
 def sample_codes(
-    sampler: str, count: int, latent_dim: int, seed: int, gmm=None, second_stage=None
+    sampler: str,
+    count: int,
+    latent_dim: int,
+    seed: int,
+    gmm=None,
+    second_stage=None,
+    temperature: float = 1.0,
 ) -> torch.Tensor:
-    """(count, latent_dim) float32 codes from the prior N(0, I), the fitted mixture or the
-    second-stage VAE (its decoder's mean for prior draws of u)."""
+    """(count, latent_dim) float32 codes from the prior N(0, tau^2 I) (tau = `temperature`: below 1
+    the draws stay nearer the origin, where the aggregate posterior is dense), the fitted mixture
+    or the second-stage VAE (its decoder's mean for prior draws of u)."""
     prior = torch.randn(count, latent_dim, generator=torch.Generator().manual_seed(seed))
     if sampler == "prior":
-        return prior
+        return prior * temperature
     if sampler == "two_stage":
         if second_stage is None:
             raise VaelabError("the two_stage sampler needs the fitted model; pass second_stage=")
