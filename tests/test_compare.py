@@ -33,9 +33,9 @@ TINY_FC = {
 def tiny_params() -> dict:
     params = load_params(ROOT / "params.yaml")
     params["device"] = "cpu"
+    params["evaluate"]["cifar10"]["gmm_components"] = 2  # the figures' and the scores' mixture
     params["compare"]["sample_quality"].update(
         sample_count=40,
-        gmm_components=2,
         batch_size=16,
         second_stage_hidden=8,
         second_stage_epochs=2,
@@ -270,9 +270,12 @@ def test_sample_quality_judges_every_run_against_real_test_images(project, figur
         "real_test", "blurred", "blurred_s2", "down_up_x4", "noise"
     }  # fmt: skip
     assert "accuracy" not in result["reference"]["noise"]
-    assert all(0 <= row["class_min"] <= row["class_max"] <= 1 for row in result["reference"].values())
-    sampler_names = {"prior", "prior_t0.8", "prior_t0.6", "gmm", "two_stage"}
+    assert all(
+        0 <= row["class_min"] <= row["class_max"] <= 1 for row in result["reference"].values()
+    )
+    sampler_names = {"prior", "prior_t0.8", "gmm", "gmm_t0.8", "two_stage"}
     assert result["figure_sampler"] == "gmm"  # evaluate.cifar10.sampler
+    assert result["gmm_components"] == 2  # evaluate.cifar10.gmm_components, the one setting
     for run in ("fc", "conv", "conv_beta5"):
         row = result["runs"][run]
         assert set(row["samplers"]) == sampler_names

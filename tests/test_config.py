@@ -161,6 +161,26 @@ def test_a_sweep_is_one_run_per_seed_and_stands_for_them_in_a_comparison():
             for samplers in (["gmm"], ["prior", "flow"], "prior")
         ],
         (
+            lambda p: p["sweeps"]["shapes_b5"].update(mixed_precison="cuda"),
+            r"sweeps.shapes_b5.mixed_precison is not a key of a run; remove or rename it",
+        ),
+        (
+            lambda p: p["runs"]["conv"]["model"].update(hiden=[512]),
+            r"runs.conv.model.hiden is not a key of a conv model",
+        ),
+        (
+            lambda p: p["runs"]["conv"]["model"].update(fc_hidden=-1),
+            r"runs.conv.model.fc_hidden must be >= 0",
+        ),
+        (
+            lambda p: p["compare"]["sample_quality"].update(temperatures=[1.0, -0.5]),
+            r"compare.sample_quality.temperatures\[1\] must be > 0, got -0.5",
+        ),
+        (
+            lambda p: p["evaluate"]["cifar10"].update(temperature=0),
+            r"evaluate.cifar10.temperature must be > 0, got 0",
+        ),
+        (
             lambda p: p["compare"]["beta_study"].update(autoencoders=["shapes_b1"]),
             r"compare.beta_study.autoencoders must hold autoencoder \(shapes_ae/s0\)",
         ),

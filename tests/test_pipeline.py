@@ -56,9 +56,9 @@ def tiny_params(params: dict, mirror: Path) -> dict:
         settings["batch_size"] = 50
     params["evaluate"]["faces"].update(sample_count=40, gmm_components=2)
     params["evaluate"]["shapes"].update(code_count=100, dci_trees=5, prior_samples=16, paths=4)
+    params["evaluate"]["cifar10"]["gmm_components"] = 2
     params["compare"]["sample_quality"].update(
         sample_count=100,
-        gmm_components=2,
         batch_size=50,
         second_stage_hidden=16,
         second_stage_epochs=2,

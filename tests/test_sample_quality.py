@@ -133,10 +133,23 @@ def test_prior_codes_are_seeded_standard_normal_and_unknown_samplers_are_refused
 def test_the_prior_temperature_scales_the_codes_and_names_the_row():
     from vaelab.metrics.sample_quality import sampler_name
 
-    full, cooled = sample_codes("prior", 100, 8, 0), sample_codes("prior", 100, 8, 0, temperature=0.6)
+    full, cooled = (
+        sample_codes("prior", 100, 8, 0),
+        sample_codes("prior", 100, 8, 0, temperature=0.6),
+    )
     assert torch.allclose(cooled, 0.6 * full)
     assert sampler_name("prior", 1.0) == "prior" and sampler_name("prior", 0.6) == "prior_t0.6"
-    assert sampler_name("gmm", 0.6) == "gmm"
+    assert sampler_name("gmm", 0.6) == "gmm_t0.6" and sampler_name("two_stage", 0.6) == "two_stage"
+
+
+def test_the_mixture_temperature_shrinks_each_component_about_its_mean():
+    codes = torch.cat([torch.randn(2000, 2) * 0.5 - 3, torch.randn(2000, 2) * 0.5 + 3])
+    gmm = fit_latent_gmm(codes, 2, seed=0)
+    full, cooled = sample_gmm(gmm, 4000, seed=1), sample_gmm(gmm, 4000, seed=1, temperature=0.5)
+    means = torch.as_tensor(gmm["means"], dtype=torch.float32)
+    nearest = torch.cdist(full, means).argmin(1)  # the same component draws for both
+    assert torch.allclose(cooled - means[nearest], 0.5 * (full - means[nearest]), atol=1e-4)
+    assert torch.equal(sample_codes("gmm", 4000, 2, 1, gmm, temperature=0.5), cooled)
 
 
 def test_a_diagonal_mixture_samples_its_variances():

@@ -25,6 +25,7 @@ import torch
 
 from . import datasets, plots, store, tracking
 from .config import (
+    GMM_KEYS,
     compare_config,
     dataset_config,
     evaluate_config,
@@ -36,6 +37,7 @@ from .errors import VaelabError
 from .metrics.disentanglement import gaussian_total_correlation
 from .metrics.latent import estimator_variances, nearest_index, reference_pixels
 from .metrics.sample_quality import (
+    TEMPERED,
     fit_latent_gmm,
     fit_second_stage,
     fit_temperature,
@@ -257,7 +259,7 @@ def judge_run(
         )
     codes = {}
     for sampler in config["samplers"]:
-        for tau in config["temperatures"] if sampler == "prior" else [1.0]:
+        for tau in config["temperatures"] if sampler in TEMPERED else [1.0]:
             codes[sampler_name(sampler, tau)] = sample_codes(
                 sampler, count, model.latent_dim, seed, gmm, second_stage, tau
             )
@@ -302,10 +304,12 @@ def judge_run(
 
 
 def sampler_title(name: str) -> str:
-    """`prior_t0.8` -> "prior N(0, 0.8^2 I)"; the other samplers by SAMPLER_TITLES."""
-    if name.startswith("prior_t"):
-        return f"prior N(0, {name.removeprefix('prior_t')}^2 I)"
-    return SAMPLER_TITLES[name]
+    """`prior_t0.8` -> "prior N(0, 0.8^2 I)", `gmm_t0.8` -> "Gaussian mixture ..., tau 0.8"; the
+    others by SAMPLER_TITLES."""
+    sampler, _, tau = name.partition("_t")
+    if tau and sampler == "prior":
+        return f"prior N(0, {tau}^2 I)"
+    return SAMPLER_TITLES[sampler] + (f", tau {tau}" if tau else "")
 
 
 def sample_quality(params: dict) -> dict:
@@ -323,9 +327,12 @@ def sample_quality(params: dict) -> dict:
             "labelled dataset (cifar10) in compare.sample_quality"
         )
     device = resolve_device(params["device"])
-    figures_from = evaluate_config(params, dataset_name)  # the sampler of every run's samples.png
+    # One sampler setting for the figures and the scores: evaluate.<dataset> draws every run's
+    # samples.png, and its mixture (components, covariance) is the one scored here.
+    figures_from = evaluate_config(params, dataset_name)
+    config = {**config, **{key: figures_from[key] for key in GMM_KEYS}}
     config["figure_sampler"] = sampler_name(figures_from["sampler"], figures_from["temperature"])
-    if figures_from["sampler"] == "prior" and figures_from["temperature"] not in config["temperatures"]:
+    if figures_from["temperature"] not in config["temperatures"]:
         config["temperatures"] = [*config["temperatures"], figures_from["temperature"]]
     if figures_from["sampler"] not in config["samplers"]:
         config["samplers"] = [*config["samplers"], figures_from["sampler"]]
@@ -362,7 +369,9 @@ def sample_quality(params: dict) -> dict:
     print(
         "judge on the scored test half: "
         + ", ".join(
-            f"{name} accuracy {row['accuracy']:.3f}" for name, row in reference.items() if "accuracy" in row
+            f"{name} accuracy {row['accuracy']:.3f}"
+            for name, row in reference.items()
+            if "accuracy" in row
         )
         + f"; noise confident share {reference['noise']['recognisable']:.3f}"
     )
@@ -400,6 +409,8 @@ def sample_quality(params: dict) -> dict:
         "sample_count": config["sample_count"],
         "samplers": config["samplers"],
         "temperatures": config["temperatures"],
+        "gmm_components": config["gmm_components"],
+        "gmm_covariance": config["gmm_covariance"],
         "figure_sampler": config["figure_sampler"],
         "nearest_k": config["nearest_k"],
         "blur_sigma": config["blur_sigma"],

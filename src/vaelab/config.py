@@ -29,8 +29,14 @@ def fail(key: str, problem: str) -> None:
 
 # Rules: ("int", low), ("float", low, low_exclusive), ("fraction",) in [0, 1), ("bool",), ("str",),
 # ("path",) a string or null, ("choice", options), and non-empty lists: ("ints",) of positive
-# ints, ("floats",), ("strs",), ("seeds",) of distinct ints >= 0.
-LIST_ITEMS = {"ints": ("int", 1), "floats": ("float",), "strs": ("str",), "seeds": ("int", 0)}
+# ints, ("floats",), ("positive_floats",), ("strs",), ("seeds",) of distinct ints >= 0.
+LIST_ITEMS = {
+    "ints": ("int", 1),
+    "floats": ("float",),
+    "positive_floats": ("float", 0, True),
+    "strs": ("str",),
+    "seeds": ("int", 0),
+}
 
 
 def _check(value, rule: tuple, key: str):
@@ -162,8 +168,10 @@ EVALUATE_EXTRA = {
     "cifar10": {},
 }
 # How evaluate@<run> draws the samples of its figures (one sampler for every run, so they compare):
-# the prior N(0, tau^2 I), or a Gaussian mixture fitted to the training codes.
+# the prior N(0, tau^2 I), or a Gaussian mixture fitted to the training codes (its covariances
+# times tau^2). The mixture's keys are the one setting compare.sample_quality scores too.
 GMM_COVARIANCES = ("full", "diag")
+GMM_KEYS = ("gmm_components", "gmm_covariance")
 SAMPLER_OPTIONAL = {
     "sampler": (("choice", ("prior", "gmm")), "prior"),
     "temperature": (("float", 0, True), 1.0),
@@ -181,7 +189,7 @@ COMPARE_SCHEMAS = {
     "sample_quality": {
         "runs": ("strs",),
         "judge": ("str",),
-        **at_least(sample_count=2, gmm_components=1, second_stage_hidden=1, second_stage_epochs=1),
+        **at_least(sample_count=2, second_stage_hidden=1, second_stage_epochs=1),
         "blur_sigma": ("float", 0, True),
         **at_least(batch_size=1, seed=0),
         "inception_weights": ("path",),
@@ -195,12 +203,11 @@ COMPARE_SCHEMAS = {
 }
 
 
-# temperatures: the prior is also scored at each tau (z ~ N(0, tau^2 I)); nearest_k: the k of the
+# temperatures: the prior and the mixture are also scored at each tau > 0; nearest_k: the k of the
 # k-NN manifolds of precision, recall, density and coverage.
 COMPARE_OPTIONAL = {
     "sample_quality": {
-        "temperatures": (("floats",), [1.0]),
-        "gmm_covariance": (("choice", GMM_COVARIANCES), "full"),
+        "temperatures": (("positive_floats",), [1.0]),
         "nearest_k": (("int", 1), 5),
     }
 }
@@ -215,12 +222,20 @@ def _check_model(model, objective: str, where: str) -> dict:
     layers = "hidden" if arch == "fc" else "widths"
     if layers not in model:
         fail(f"{where}.{layers}", "is missing (a list of layer widths)")
-    return {
+    checked = {
         "arch": arch,
         "latent_dim": _check(model.get("latent_dim"), ("int", 1), f"{where}.latent_dim"),
         layers: _check(model[layers], ("ints",), f"{where}.{layers}"),
         "likelihood": _check_likelihood(model.get("likelihood"), f"{where}.likelihood"),
     }
+    if arch == "conv":  # a dense layer of this many units next to the code; 0 = none
+        checked["fc_hidden"] = _check(model.get("fc_hidden", 0), ("int", 0), f"{where}.fc_hidden")
+    unknown = set(model) - set(checked)
+    if unknown:
+        fail(
+            f"{where}.{sorted(unknown)[0]}", f"is not a key of a {arch} model; remove or rename it"
+        )
+    return checked
 
 
 def _check_likelihood(likelihood, where: str) -> dict:
@@ -247,6 +262,12 @@ def _check_run(section, where: str, datasets: dict) -> dict:
         run = _checked(run, {"beta": ("float", 0)}, where)
     else:
         run["beta"] = 0.0  # the plain autoencoder's objective is recon alone
+    known = {*RUN_SCHEMA, *MIXED_PRECISION, "model", "beta"}
+    if run["objective"] == "classifier":
+        known |= {*CLASSIFIER_SCHEMA, *CLASSIFIER_OPTIONAL}
+    unknown = set(section) - known  # a mistyped key would otherwise train with the default
+    if unknown:
+        fail(f"{where}.{sorted(unknown)[0]}", "is not a key of a run; remove or rename it")
     return run
 
 

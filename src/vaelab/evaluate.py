@@ -321,12 +321,11 @@ def figure_codes(ev: Evaluation, count: int) -> torch.Tensor:
     every run, so the runs' figures compare): N(0, tau^2 I) or a Gaussian mixture fitted to the
     training codes (compare.sample_quality scores the same sampler among others)."""
     settings, model = ev.settings, ev.model
-    if settings.get("sampler", "prior") == "gmm":
+    sampler, tau, gmm = settings.get("sampler", "prior"), settings.get("temperature", 1.0), None
+    if sampler == "gmm":
         codes, _ = encode_batches(model, ev.dataset["x_train"], ev.device, ev.batch, ev.seed)
         gmm = fit_latent_gmm(codes, settings["gmm_components"], ev.seed, settings["gmm_covariance"])
-        return sample_codes("gmm", count, model.latent_dim, ev.seed, gmm)
-    tau = settings.get("temperature", 1.0)
-    return sample_codes("prior", count, model.latent_dim, ev.seed, temperature=tau)
+    return sample_codes(sampler, count, model.latent_dim, ev.seed, gmm, temperature=tau)
 
 
 def interpolation_labels(dataset: dict) -> tuple[torch.Tensor | None, list[str] | None]:

@@ -2,8 +2,8 @@
 
 * `fc`: multilayer perceptrons on the flattened image (the classic Kingma & Welling shape).
 * `conv`: stride-2 4x4 convolutions down (each halves the image side), transposed convolutions up,
-  batch normalisation between. The number of blocks is `len(widths)`, so the same code serves
-  32x32 and 64x64 images.
+  batch normalisation between; optionally a dense layer of `fc_hidden` units next to the code.
+  The number of blocks is `len(widths)`, so the same code serves 32x32 and 64x64 images.
 * `resnet`: a small residual CIFAR-10 classifier whose features and predictions score samples.
 
 The decoder network outputs the parameters of the pixel likelihood (`losses.LIKELIHOODS`): one
@@ -114,7 +114,9 @@ def _fc_pair(latent_dim: int, image_shape: tuple[int, int, int], hidden: list[in
     return nn.Sequential(*down), nn.Sequential(*up)
 
 
-def _conv_pair(latent_dim: int, image_shape: tuple[int, int, int], widths: list[int], out: int):
+def _conv_pair(
+    latent_dim: int, image_shape: tuple[int, int, int], widths: list[int], out: int, fc_hidden: int
+):
     channels, size, _ = image_shape
     side = size // 2 ** len(widths)  # spatial side at the bottleneck
     if side < 1 or side * 2 ** len(widths) != size:
@@ -127,11 +129,16 @@ def _conv_pair(latent_dim: int, image_shape: tuple[int, int, int], widths: list[
     down = []
     for w_in, w_out in zip([channels, *widths], widths, strict=False):
         down += _normalised(nn.Conv2d(w_in, w_out, 4, stride=2, padding=1, bias=False))
-    down += [nn.Flatten(), nn.Linear(flat, 2 * latent_dim)]
+    # fc_hidden > 0: a dense layer between the feature map and the code, both ways (the net of
+    # Dai & Wipf 2019), so the code mixes the whole image rather than reading the map linearly.
+    dense = [nn.Linear(flat, fc_hidden), nn.LeakyReLU(0.2)] if fc_hidden else []
+    down += [nn.Flatten(), *dense, nn.Linear(fc_hidden or flat, 2 * latent_dim)]
 
     # No normalisation right after the code: batch statistics there would cancel the scale of z,
     # letting the encoder inflate its variance early in training at no reconstruction cost.
-    up = [nn.Linear(latent_dim, flat), nn.Unflatten(1, (widths[-1], side, side)), nn.LeakyReLU(0.2)]
+    up = [nn.Linear(latent_dim, fc_hidden), nn.LeakyReLU(0.2)] if fc_hidden else []
+    up += [nn.Linear(fc_hidden or latent_dim, flat), nn.Unflatten(1, (widths[-1], side, side))]
+    up.append(nn.LeakyReLU(0.2))
     for w_in, w_out in zip(widths[::-1], widths[::-1][1:], strict=False):
         up += _normalised(nn.ConvTranspose2d(w_in, w_out, 4, stride=2, padding=1, bias=False))
     up.append(nn.ConvTranspose2d(widths[0], out, 4, stride=2, padding=1))
@@ -207,7 +214,10 @@ def build_model(config: dict) -> nn.Module:
     if arch == "fc":
         pair = _fc_pair(config["latent_dim"], image_shape, list(config["hidden"]), out)
     elif arch == "conv":
-        pair = _conv_pair(config["latent_dim"], image_shape, list(config["widths"]), out)
+        widths = list(config["widths"])
+        pair = _conv_pair(
+            config["latent_dim"], image_shape, widths, out, config.get("fc_hidden", 0)
+        )
     else:
         raise ValueError(f"unknown arch {arch!r}; choose fc, conv or resnet")
     return VAE(*pair, config["latent_dim"], image_shape[0], likelihood)

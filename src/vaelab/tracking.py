@@ -199,7 +199,15 @@ def log_dataset(name: str, data: dict, path: Path, digest: str) -> None:
             name=name,
             digest=digest[:16],
         )
-    mlflow.log_input(dataset, context="training")
+    try:
+        mlflow.log_input(dataset, context="training")
+    except mlflow.exceptions.MlflowException as e:
+        # Two seeds of a sweep log the same dataset at once: the store checks for the row, then
+        # inserts it, so the second insert can hit the unique key the first just wrote. Logging
+        # again finds that row and only links this run to it.
+        if "UNIQUE constraint" not in str(e):
+            raise
+        mlflow.log_input(dataset, context="training")
 
 
 def record_run(run_name: str, run) -> None:
