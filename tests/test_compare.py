@@ -162,6 +162,11 @@ def shapes_eval(mse, kl, mig, dci, fvae, prior, ratio, midpoint, active=(0, 1)) 
         "test_images": 30,
         "code_images": 20,
         "mig_per_factor": {"shape": mig, "hue": mig},
+        # (latent, factor): latent 0 holds shape, latent 2 hue
+        "normalised_mi": [[mig + 0.1, 0.0], [0.1, 0.0], [0.0, mig + 0.1]],
+        "dci_importances": [[0.5, 0.0], [0.5, 0.0], [0.0, 1.0]],
+        "dci_accuracy_per_factor": {"shape": 0.9, "hue": 0.8},
+        "sample_sharpness": 0.5,
         "epochs": 2,
     }
 
@@ -202,6 +207,7 @@ def project(tmp_path, monkeypatch):
     monkeypatch.setattr(
         compare.tracking, "log_final", lambda run, metrics, figures=None: logged.append(run)
     )
+    monkeypatch.setattr(compare.tracking, "check_tracking_server", lambda: "recorded")
     cifar = write_cifar()
     write_shapes()
     save_tiny_judge(cifar["x_train"], cifar["y_train"])
@@ -222,6 +228,10 @@ def project(tmp_path, monkeypatch):
     for run, sigma in zip(cifar_runs, (0.08, 0.09, 0.1, 0.1), strict=True):
         row = {"epoch": 1, "test_loss": 1.0, "decoder_sigma": sigma}
         store.write_curves(store.curves_path(run), [row])
+    for run in sweep_runs(params):  # 5 epochs, the test MSE falling 2% over the last one
+        mse = (0.01, 0.008, 0.007, 0.0065, 0.00637)
+        rows = [{"epoch": e, "test_mse": m} for e, m in enumerate(mse, 1)]
+        store.write_curves(store.curves_path(run), rows)
     return {"params": params, "logged": logged}
 
 
@@ -392,6 +402,18 @@ def test_beta_study_summarises_every_beta_over_its_seeds(project, figures):
     assert 0 < study["factor_information_nats"] <= np.log(9) + 1e-9
     gradient = study["reparameterization"]
     assert gradient["beta"] == "1" and gradient["dims"] == 2 and gradient["images"] == 2
+    # 5 epochs of ceil(40 / 32) = 2 steps; the last fifth of the curve is its last epoch
+    assert study["steps"] == {**dict.fromkeys(study["shapes"], 10), "autoencoder": 10}
+    run = study["convergence"]["shapes_b5/s1"]
+    assert run["steps"] == 10 and run["epochs"] == 5 and run["batch_size"] == 32
+    assert run["test_mse_last_fifth_change"] == pytest.approx(0.00637 / 0.0065 - 1)
+    assert study["best_beta"] == "16"  # the highest mean MIG (0.30 + the seeds' 0.005 steps)
+    hue, shape = study["factors"]["16"]["hue"], study["factors"]["16"]["shape"]
+    assert hue["carrier"] == [2, 2, 2] and shape["carrier"] == [0, 0, 0]
+    assert hue["dci_completeness"]["mean"] == pytest.approx(1.0)  # one latent holds it all
+    assert shape["dci_completeness"]["mean"] == pytest.approx(1 - np.log(2) / np.log(3))
+    assert hue["mig"]["values"] == pytest.approx([0.30, 0.305, 0.31])
+    assert shape["carrier_mi"]["mean"] == pytest.approx(0.405)
     assert json.loads(Path("reports/metrics_beta.json").read_text()) == study
     headline = json.loads(Path("reports/metrics/beta_study.json").read_text())
     assert set(headline) == {"beta_1", "beta_5", "beta_16", "beta_64", "beta_256", "autoencoder"}

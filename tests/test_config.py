@@ -165,6 +165,14 @@ def test_a_sweep_is_one_run_per_seed_and_stands_for_them_in_a_comparison():
             r"sweeps.shapes_b5.mixed_precison is not a key of a run; remove or rename it",
         ),
         (
+            lambda p: p["runs"]["conv"].update(kl_warmup_fraction=1.5),
+            r"runs.conv.kl_warmup_fraction must be",
+        ),
+        (
+            lambda p: p["runs"]["evaluator"].update(kl_warmup_fraction=0.1),
+            r"runs.evaluator.kl_warmup_fraction is not a key of a run",
+        ),
+        (
             lambda p: p["runs"]["conv"]["model"].update(hiden=[512]),
             r"runs.conv.model.hiden is not a key of a conv model",
         ),

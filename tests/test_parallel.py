@@ -136,7 +136,10 @@ def test_a_sigint_to_the_stage_stops_its_runs_after_their_clean_up(tmp_path, who
     )
     try:
         deadline = time.monotonic() + 120
-        while len(list(tmp_path.iterdir())) < 2 and time.monotonic() < deadline:
+        # a run's file exists before its pid is in it: wait for both pids
+        while (
+            sum(1 for p in tmp_path.iterdir() if p.read_text()) < 2 and time.monotonic() < deadline
+        ):
             time.sleep(0.2)
         runs = [int(p.read_text()) for p in tmp_path.iterdir()]
         assert len(runs) == 2

@@ -11,7 +11,7 @@ from test_compare import figures, image_cells, project  # noqa: F401  (fixtures)
 from test_theory import seeded
 from vaelab import compare, report, store
 from vaelab.errors import VaelabError
-from vaelab.sweep import mean_pm
+from vaelab.sweep import FACTOR_KEYS, mean_pm, spread
 
 PAIR, BASELINE = ["conv", "conv_beta5"], "fc"
 ROLES = {"cifar": ["fc", "conv", "conv_beta5"], "pair": PAIR, "baseline": BASELINE}
@@ -218,27 +218,80 @@ def test_budget_sentence_says_whether_the_runs_had_an_equal_budget():
     )
 
 
+FACTORS = ("shape", "hue", "scale", "rotation", "x position", "y position")
+
+
+def factor_rows(mig: float, hue_gain: float) -> dict:
+    """Per factor, three equal seeds: every factor at `mig` but hue, which gains `hue_gain`;
+    latent k carries factor k."""
+    return {
+        name: {
+            **spread(
+                [
+                    {
+                        "mig": mig + (hue_gain if name == "hue" else 0.0),
+                        "dci_completeness": 0.3,
+                        "dci_accuracy": 0.9,
+                        "carrier_mi": 0.5,
+                    }
+                ]
+                * 3,
+                FACTOR_KEYS,
+            ),
+            "carrier": [k] * 3,
+        }
+        for k, name in enumerate(FACTORS)
+    }
+
+
 def beta_study(mse, mig, dci, tc=(30.0, 12.0), labels=("1", "2", "5", "10"), low="1", high="5"):
     """reports/metrics_beta.json as render reads it: shapes numbers per beta (three equal seeds),
-    the FactorVAE score equal to MIG, the KL falling with beta."""
+    the FactorVAE score equal to MIG, the KL falling with beta, sharpness with MSE; hue's MIG
+    gains what the six-factor MIG gains over the lowest beta, five times over."""
     shapes = {
-        label: {"recon_mse": m, "mig": g, "dci": d, "factor_vae": g, "kl": 30.0 / (1 + i)}
+        label: {
+            "recon_mse": m,
+            "mig": g,
+            "dci": d,
+            "factor_vae": g,
+            "kl": 30.0 / (1 + i),
+            "sample_sharpness": 0.001 / m,
+        }
         for i, (label, m, g, d) in enumerate(zip(labels, mse, mig, dci, strict=True))
     }
     autoencoder = {"recon_mse": 0.001, "mig": 0.05, "dci": 0.1, "factor_vae": 0.05}
-    return seeded(
+    study = seeded(
         {
             "shapes": shapes,
             "shapes_autoencoder": autoencoder,
             "cifar10": {"1": {"gaussian_tc": tc[0]}, "5": {"gaussian_tc": tc[1]}},
             "compared": {"low": low, "high": high},
             "factor_information_nats": 9.65,
+            "likelihood": "gaussian_fixed",
+            "likelihood_sigma": 0.1,
+            "factors": {  # hue alone carries the six-factor MIG's gain over the first beta (x6)
+                label: factor_rows(mig[0], 6 * (g - mig[0]))
+                for label, g in zip(labels, mig, strict=True)
+            },
+            "steps": dict.fromkeys([*labels, "autoencoder"], 4240),
+            "convergence": {
+                f"shapes_b{label}/s{seed}": {
+                    "epochs": 10,
+                    "steps": 4240,
+                    "batch_size": 32,
+                    "test_mse_last_fifth_change": -0.01 * (seed + 1),
+                }
+                for label in labels
+                for seed in range(3)
+            },
             "figures": {
                 "beta_tradeoff": "figures/beta_study/beta_tradeoff.png",
                 "beta_sweep": "figures/beta_study/beta_sweep.png",
             },
         }
     )
+    study["best_beta"] = compare.best_beta(study["shapes_spread"])
+    return study
 
 
 TRADE_OFF = beta_study(
@@ -253,15 +306,16 @@ def test_summary_with_shapes_answers_on_both_datasets_within_300_words():
     assert len(text.split()) <= 300
     assert "raised the per-pixel MSE from 0.006 to 0.011" in text  # CIFAR-10, as before
     assert "lowered the Gaussian total correlation of the code from 30 nats to 12 nats" in text
-    assert (
-        "MSE 0.00123, 0.00156, 0.00211, 0.00305; KL 30, 15, 10, 8 nats; "
-        "FactorVAE 0.08, 0.10, 0.14, 0.11" in text
-    )
-    assert "raised the MSE from 0.00123±0 to 0.00211±0" in text
-    assert "raised MIG from 0.08±0.00 to 0.14±0.00" in text
-    assert "reconstruction got worse, and the code was more disentangled" in text
-    assert "peaked at beta = 5 (0.14±0.00, KL 10.0 nats; the factors hold 9.7)" in text
-    assert "clearly above beta = 1." in text and "3 seeds" in text
+    assert "(3 seeds x 4,240 steps, mean±sd, last-fifth MSE change <= 3%;" in text
+    assert "MSE 0.00123, 0.00156, 0.00211, 0.00305; KL 30, 15, 10, 8 nats; MIG 0.08, 0.10" in text
+    assert "MIG was highest at beta = 5: against beta = 1, the KL fell 30.0±0.0→10.0±0.0" in text
+    assert "the MSE rose 0.00123±0.00000→0.00211±0.00000" in text
+    assert "sample sharpness fell 0.81±0.00→0.47±0.00" in text
+    assert "MIG rose 0.081±0.000→0.143±0.000 (x1.8)" in text
+    assert "per factor: hue 0.08→0.45 (z1); no clear change for shape, scale, rotation, x" in text
+    assert "Beta = 10 (MIG 0.11, MSE 0.00305) was not clearly below: no measurable turn." in text
+    assert "At sigma 0.1 a squared pixel error costs 50 (Bernoulli: ~2)" in text
+    assert "MIG first clearly exceeded beta = 1's at beta = 5" in text
     assert "`figures/beta_study/beta_sweep.png`" in text
     assert "cannot be measured on CIFAR-10" not in text and "For scale" not in text
 
@@ -275,14 +329,13 @@ def test_summary_with_shapes_says_no_clear_effect_and_stays_within_300_words():
     )
     text = summary(flat_pair(), flat)
     assert len(text.split()) <= 300
-    assert "had no clear effect on MIG (0.12±0.00 vs 0.14±0.00)" in text
-    assert "no clear effect on reconstruction, and no clear effect on disentanglement" in text
+    assert "MIG was highest at beta = 10: against beta = 1," in text
+    assert "no clear change in MIG (0.123±0.000 vs 0.150±0.000)" in text
+    assert "no clear change in the MSE" in text
+    assert "no clear change for shape, scale, rotation, x position, y position" in text
     assert "had no clear effect on the Gaussian total correlation of the code" in text
-    assert "not clearly above beta = 1: no turn is measurable" in text
-    mixed = beta_study(
-        mse=(0.001, 0.001, 0.002, 0.003), mig=(0.3, 0.3, 0.1, 0.1), dci=(0.2, 0.2, 0.4, 0.4)
-    )
-    assert "the disentanglement scores disagree" in summary(study=mixed)
+    assert "MIG was highest at the highest beta (10): no turn within the sweep." in text
+    assert "no beta's MIG clearly exceeded beta = 1's" in text
 
 
 def with_scale_pairs(study: dict, fixed_kl: float) -> dict:
@@ -325,8 +378,8 @@ def test_the_scale_paragraph_says_whether_the_learned_sigma_blunted_beta_within_
 def test_a_difference_inside_the_seeds_spread_is_no_effect_in_the_summary():
     wide = seeded(TRADE_OFF, jitter={"mig": 0.1, "factor_vae": 0.1, "dci": 0.2})
     text = summary(study=wide)
-    assert "had no clear effect on MIG (0.08±0.10 vs 0.14±0.10)" in text
-    assert "no clear effect on disentanglement" in text and "no turn is measurable" in text
+    assert "no clear change in MIG (0.081±0.100 vs 0.143±0.100)" in text
+    assert "no beta's MIG clearly exceeded beta = 1's" in text and "no measurable turn" in text
 
 
 def test_a_long_sweep_keeps_the_summary_within_300_words():
@@ -341,8 +394,9 @@ def test_a_long_sweep_keeps_the_summary_within_300_words():
     )
     text = summary(flat_pair(), study)
     assert len(text.split()) <= 300
-    assert "beta = 5 against 0.25 lowered the KL from 30.0±0.0 to 5.0±0.0" in text
-    assert "raised the MSE from 0.0123±0 to 0.0741±0" in text
+    assert "Beta = 5 against 0.25: the KL fell 30.0±0.0→5.0±0.0" in text
+    assert "MIG was highest at beta = 50: against beta = 0.25, the KL fell" in text
+    assert "the MSE rose 0.01235±0.00000→0.12346±0.00000" in text
 
 
 def test_roles_come_from_params_and_a_pair_outside_the_judged_runs_is_refused(project):  # noqa: F811
@@ -423,6 +477,7 @@ def fake_run_outputs(params):
                     "train_kl": 5.0 + e,
                     "epoch_seconds": 60.0,
                     "test_kl": 5.5 + e,
+                    "test_mse": 0.01 / e,
                 }
                 for e in (1, 2, 3)
             ],
@@ -538,3 +593,35 @@ def test_the_set_size_sentence_follows_the_sizes_the_rows_were_measured_on():
     unequal = report.set_size_sentence(QUALITY)  # 10,000 samples against 5,000 real images
     assert "fd_clf compares 10,000 samples with 5,000 real images" in unequal
     assert "Every row" not in unequal
+
+
+def test_the_trade_off_turns_only_when_the_highest_beta_falls_clearly():
+    turned = beta_study(
+        mse=(0.00123, 0.00156, 0.00211, 0.00305), mig=(0.08, 0.10, 0.25, 0.11), dci=(0.2,) * 4
+    )
+    text = summary(study=turned)
+    assert "Above it the trade-off turns: at beta = 10, MIG 0.11, MSE 0.00305." in text
+    assert "no measurable turn" not in text and len(text.split()) <= 300
+
+
+def test_each_beta_target_flips_between_met_and_missed_at_its_threshold():
+    lines = report.beta_targets(TRADE_OFF)  # best beta 5: MIG 0.143 = x1.8 beta 1's, hue 0.453
+    assert lines[0] == "- met: every shapes run at least 4,000 steps: 4,240 at least"
+    assert (
+        lines[1] == "- met: every run's test MSE moving under 20% over its last fifth: at most 3.0%"
+    )
+    assert lines[2] == "- met: the best beta's (5) six-factor MIG at least 0.12: 0.143±0.000"
+    assert lines[3].startswith("- **missed**: and at least 2 x beta = 1's beyond the seeds'")
+    assert lines[4] == (
+        "- met: one factor carried by one latent with MIG at least 0.4 at beta = 5: hue 0.453±0.000"
+    )
+    worse = copy.deepcopy(TRADE_OFF)
+    worse["convergence"]["shapes_b1/s0"].update(steps=3999, test_mse_last_fifth_change=-0.2)
+    assert [line.startswith("- **missed**") for line in report.beta_targets(worse)[:2]] == [
+        True,
+        True,
+    ]
+    doubled = beta_study(
+        mse=(0.00123, 0.00156, 0.00211, 0.00305), mig=(0.06, 0.10, 0.13, 0.11), dci=(0.2,) * 4
+    )
+    assert report.beta_targets(doubled)[3].startswith("- met: and at least 2 x beta = 1's")

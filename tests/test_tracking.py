@@ -1,10 +1,12 @@
 import os
 import time
+from pathlib import Path
 
 import mlflow
 import pytest
 
-from vaelab import tracking
+from vaelab import compare, evaluate, tracking
+from vaelab.config import load_params
 from vaelab.errors import VaelabError
 from vaelab.parallel import run_each
 
@@ -19,6 +21,22 @@ def test_unreachable_tracking_server_is_reported_at_once(monkeypatch):
     ):
         tracking.check_tracking_server()
     assert time.monotonic() - started < 15
+
+
+@pytest.mark.parametrize("stage", ["evaluate_sweep", "sample_quality", "beta_study"])
+def test_every_stage_that_logs_fails_fast_on_an_unreachable_server(stage, monkeypatch, tmp_path):
+    params = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    monkeypatch.chdir(tmp_path)  # no data, no models: the check must come before any of them
+    run = {
+        "evaluate_sweep": lambda: evaluate.evaluate_stage(params, "shapes_b1"),
+        "sample_quality": lambda: compare.sample_quality(params),
+        "beta_study": lambda: compare.beta_study(params),
+    }[stage]
+    started = time.monotonic()
+    with pytest.raises(VaelabError, match=r"MLflow tracking server http://127.0.0.1:9 is unreach"):
+        run()
+    assert time.monotonic() - started < 30
 
 
 def test_local_sqlite_store_is_usable(tmp_path, monkeypatch):

@@ -13,7 +13,7 @@ from vaelab.datasets import to_model_input
 from vaelab.errors import VaelabError
 from vaelab.losses import vae_loss
 from vaelab.models import build_model
-from vaelab.train import DivergedError, fit
+from vaelab.train import DivergedError, fit, kl_weights
 
 CPU = torch.device("cpu")
 VAE_RUN = {
@@ -335,8 +335,27 @@ def test_degrade_blurs_downsamples_and_noises_half_the_batch_and_is_seeded():
     assert torch.equal(a, b) and a.shape == x.shape and a.min() >= 0 and a.max() <= 1
     changed = (a - x).abs().flatten(1).amax(1) > 1e-6
     assert changed[:32].all() and not changed[32:].any()  # blur, down-up, noise; half stays sharp
+
     # blur and down-up remove high frequencies: neighbouring pixels differ less than in x
     def roughness(images):
         return (images[..., 1:] - images[..., :-1]).abs().mean()
 
     assert roughness(a[:24]) < 0.5 * roughness(x[:24])
+
+
+def test_the_kl_weight_rises_linearly_over_its_warmup_then_stays():
+    weight = kl_weights({"beta": 8.0, "epochs": 2, "kl_warmup_fraction": 0.5}, steps_per_epoch=4)
+    assert [weight(step) for step in range(6)] == [2.0, 4.0, 6.0, 8.0, 8.0, 8.0]
+    assert kl_weights({"beta": 8.0, "epochs": 2}, 4)(0) == 8.0  # no warm-up: beta from the start
+
+
+def test_fit_weighs_the_kl_of_each_step_by_its_warmup(tmp_path):
+    strong = {**VAE_RUN, "beta": 50.0, "epochs": 1}
+    plain = fit(fresh_model(strong), strong, tiny_data(), CPU, tmp_path / "a.pt")[0]
+    warmed = {**strong, "kl_warmup_fraction": 0.9}
+    warm = fit(fresh_model(warmed), warmed, tiny_data(), CPU, tmp_path / "b.pt")[0]
+    # The same first step (beta 50 / 3 against 50), then the weights part: the train objective
+    # counts the smaller betas, the test objective the full one.
+    assert warm["train_loss"] < plain["train_loss"]
+    assert warm["train_kl"] > plain["train_kl"]
+    assert warm["test_loss"] == pytest.approx(warm["test_recon"] + 50.0 * warm["test_kl"], rel=1e-4)

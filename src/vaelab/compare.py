@@ -18,6 +18,7 @@ and theory.md link to what was drawn.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +49,14 @@ from .metrics.sample_quality import (
 )
 from .models import classify_batches, decode_batches, encode_batches, reconstruct_batches
 from .runtime import resolve_device
-from .sweep import factor_information, mean_row, plot_sweep, spread
+from .sweep import (
+    factor_information,
+    factor_spread,
+    last_fifth_change,
+    mean_row,
+    plot_sweep,
+    spread,
+)
 from .theory import theory_markdown
 
 SAMPLE_QUALITY = store.REPORTS / "sample_quality.json"
@@ -89,6 +97,7 @@ SUMMARY_KEYS = (
     "midpoint_nn_mse",
     "neg_elbo",
     "bpd",
+    "sample_sharpness",
     "beta",
     "epochs",
 )
@@ -314,6 +323,7 @@ def sampler_title(name: str) -> str:
 
 def sample_quality(params: dict) -> dict:
     """reports/sample_quality.json, reports/figures/sample_quality/, models/samplers/."""
+    tracking.check_tracking_server()  # it logs to the runs' MLflow runs at the end: fail now
     where = "compare.sample_quality"
     config = compare_config(params, "sample_quality")
     require_objective(params, config["judge"], "classifier", f"{where}.judge")
@@ -555,6 +565,24 @@ def cifar_total_correlations(
     }
 
 
+def convergence(params: dict, run: str, training_images: int) -> dict:
+    """How long a shapes run trained and how flat it stopped: its epochs, optimiser steps and the
+    relative change of its test MSE over the last fifth of its epochs (the training curves)."""
+    config = run_config(params, run)
+    mse = [row["test_mse"] for row in store.read_curves(store.curves_path(run))]
+    return {
+        "epochs": len(mse),
+        "steps": len(mse) * math.ceil(training_images / config["batch_size"]),
+        "batch_size": config["batch_size"],
+        "test_mse_last_fifth_change": last_fifth_change(mse),
+    }
+
+
+def best_beta(spreads: dict[str, dict]) -> str:
+    """The beta label whose seeds' mean six-factor MIG is highest."""
+    return max(spreads, key=lambda label: spreads[label]["mig"]["mean"])
+
+
 def draw_beta_figures(
     study: dict,
     paths_of: dict,
@@ -613,6 +641,7 @@ def study_headline(study: dict) -> dict:
 
 def beta_study(params: dict) -> dict:
     """reports/metrics_beta.json, reports/theory.md, reports/figures/beta_study/."""
+    tracking.check_tracking_server()  # it logs to an MLflow run at the end: fail now
     config = compare_config(params, "beta_study")
     device, seed = resolve_device(params["device"]), config["seed"]
     runs = shapes_runs(params, config)
@@ -652,6 +681,10 @@ def beta_study(params: dict) -> dict:
     likelihood = run_config(params, shown[low])["model"]["likelihood"]
     spreads = {label: spread(rows) for label, rows in seed_rows.items()}
     ae_spread = spread(ae_rows)
+    trained = {
+        run: convergence(params, run, len(dataset["x_train"]))
+        for run in [*every_run, *autoencoders]
+    }
     study = {
         "shapes": {
             label: mean_row(rows, runs[label], spreads[label]) for label, rows in seed_rows.items()
@@ -659,6 +692,18 @@ def beta_study(params: dict) -> dict:
         "shapes_spread": spreads,
         "shapes_autoencoder": mean_row(ae_rows, autoencoders, ae_spread),
         "autoencoder_spread": ae_spread,
+        # per beta: each factor's MIG, DCI completeness and accuracy, and the latent carrying it
+        "factors": {
+            label: factor_spread([evals[run] for run in group]) for label, group in runs.items()
+        },
+        "autoencoder_factors": factor_spread([evals[run] for run in autoencoders]),
+        "best_beta": best_beta(spreads),
+        # optimiser steps per beta (every seed trains alike), and every run's convergence
+        "steps": {
+            **{label: trained[group[0]]["steps"] for label, group in runs.items()},
+            "autoencoder": trained[autoencoders[0]]["steps"],
+        },
+        "convergence": trained,
         "factor_information_nats": factor_information(
             np.concatenate(
                 [np.asarray(dataset["factors_train"]), np.asarray(dataset["factors_test"])]

@@ -142,6 +142,8 @@ CLASSIFIER_SCHEMA = {
 # degrade: blur, down-up sampling and noise on part of each batch (train.degrade), so the judge
 # recognises a blurry object as well as a sharp one.
 CLASSIFIER_OPTIONAL = {"degrade": (("bool",), False)}
+# A VAE's beta rises linearly from 0 over this share of the steps (train.kl_weights); 0 = none.
+VAE_OPTIONAL = {"kl_warmup_fraction": (("fraction",), 0.0)}
 # Optional for every run (runtime.use_mixed_precision): auto, cuda, true or false; false when absent.
 MIXED_PRECISION = {"mixed_precision": (("choice", ("auto", "cuda", True, False)), False)}
 EVALUATE_SCHEMA = {
@@ -259,10 +261,12 @@ def _check_run(section, where: str, datasets: dict) -> dict:
         if datasets[run["dataset"]]["source"] not in LABELLED_SOURCES:
             fail(f"{where}.dataset", "must be a labelled dataset (cifar10) for a classifier")
     elif run["objective"] == "vae":
-        run = _checked(run, {"beta": ("float", 0)}, where)
+        run = _checked(run, {"beta": ("float", 0)}, where, VAE_OPTIONAL)
     else:
         run["beta"] = 0.0  # the plain autoencoder's objective is recon alone
     known = {*RUN_SCHEMA, *MIXED_PRECISION, "model", "beta"}
+    if run["objective"] != "classifier":  # an autoencoder shares its sweep template with the VAEs
+        known |= set(VAE_OPTIONAL)
     if run["objective"] == "classifier":
         known |= {*CLASSIFIER_SCHEMA, *CLASSIFIER_OPTIONAL}
     unknown = set(section) - known  # a mistyped key would otherwise train with the default

@@ -154,6 +154,9 @@ class Evaluation:
 def evaluate_run(params: dict, name: str) -> dict:
     """Measure the trained run `name`; write and return the numbers of reports/eval/<name>.json
     (its figures in reports/figures/<name>/, its final numbers in its MLflow run)."""
+    from . import tracking  # imports mlflow: only when the stage runs
+
+    tracking.check_tracking_server()  # the numbers go to MLflow at the end: fail before the work
     run = run_config(params, name)
     dataset_name, objective = run["dataset"], run["objective"]
     device = resolve_device(params["device"])
@@ -186,8 +189,6 @@ def evaluate_run(params: dict, name: str) -> dict:
             metrics.update(code_metrics(ev, objective), epochs=epochs, beta=beta)
 
     store.write_json(store.eval_path(name), metrics)
-    from . import tracking  # imports mlflow: only when the stage runs
-
     tracking.log_final(name, metrics, ev.figures)
     summary = ", ".join(f"{key} {metrics[key]:.4g}" for key in SUMMARY_KEYS if key in metrics)
     print(f"{name}: {summary}")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from scipy.stats import entropy
 
 from . import plots
 
@@ -33,7 +34,9 @@ SPREAD_KEYS = (
     "path_max_over_mean",
     "neg_elbo",
     "bpd",
+    "sample_sharpness",
 )
+FACTOR_KEYS = ("mig", "dci_completeness", "dci_accuracy", "carrier_mi")
 
 
 def clear_change(before: float, after: float, tolerance: float = CLEAR_CHANGE) -> bool:
@@ -164,3 +167,39 @@ def factor_information(factors: np.ndarray) -> float:
     """ln(number of distinct factor combinations), in nats: what a code must carry to name every
     image of a dataset that holds each combination once."""
     return math.log(len(np.unique(factors, axis=0)))
+
+
+def last_fifth_change(values: list[float]) -> float:
+    """The relative change of a per-epoch curve over its last fifth of epochs (at least one): how
+    far from flat a run stopped (-0.1 = still falling 10%)."""
+    before = values[-1 - max(1, math.ceil(len(values) / 5))] if len(values) > 1 else values[-1]
+    return (values[-1] - before) / before
+
+
+def factor_spread(evals: list[dict]) -> dict[str, dict]:
+    """Per factor, `spread` over the seeds' evaluations of: its MIG; its DCI completeness (1 - the
+    entropy of its forest's importances over the latents, base = their number: 1 = one latent
+    holds it); its forest's test accuracy; and `carrier_mi`, the normalised MI (share of the
+    factor's entropy) of the latent that carries most of it, whose index per seed is `carrier`."""
+    out = {}
+    for k, name in enumerate(evals[0]["mig_per_factor"]):
+        rows, carriers = [], []
+        for m in evals:
+            importances = np.asarray(m["dci_importances"])[:, k]  # (latent,)
+            mi = np.asarray(m["normalised_mi"])[:, k]  # (latent,)
+            completeness = (
+                1.0 - float(entropy(importances, base=len(importances)))
+                if importances.sum() > 0
+                else 0.0
+            )
+            rows.append(
+                {
+                    "mig": m["mig_per_factor"][name],
+                    "dci_completeness": completeness,
+                    "dci_accuracy": m["dci_accuracy_per_factor"][name],
+                    "carrier_mi": float(mi.max()),
+                }
+            )
+            carriers.append(int(mi.argmax()))
+        out[name] = {**spread(rows, FACTOR_KEYS), "carrier": carriers}
+    return out
