@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import math
 import os
 import shutil
 from pathlib import Path
@@ -31,9 +30,11 @@ import torch
 import yaml
 
 from throughput import cpu_name  # noqa: I001  (benchmarks/ is the script's own folder)
+from vaelab import store
+from vaelab.compare import convergence
 from vaelab.config import check_params
 from vaelab.evaluate import evaluate_stage
-from vaelab.sweep import SCORES, differs, last_fifth_change, spread
+from vaelab.sweep import SCORES, differs, spread
 from vaelab.train import train_stage
 
 HERE = Path(__file__).resolve().parent
@@ -43,20 +44,20 @@ RESULTS_FILE = HERE / "results" / "beta_pilot.jsonl"
 FACTORS = ("shape", "hue", "scale", "rotation", "x position", "y position")
 
 
-def record_of(sweep: str, seed: int, beta: float, epochs: int, batch: int) -> dict:
+def record_of(params: dict, sweep: str, seed: int) -> dict:
+    """One measured seed: its steps and last-fifth test-MSE change as the beta study counts them
+    (compare.convergence), its final numbers and scores."""
     run = f"{sweep}/s{seed}"
-    measured = json.loads((SCRATCH / "reports" / "eval" / f"{run}.json").read_text())
-    curve = pd.read_csv(SCRATCH / "reports" / "curves" / f"{run}.csv")
+    measured = json.loads(store.eval_path(run).read_text())
+    curve = pd.read_csv(store.curves_path(run))
+    trained = convergence(params, run, training_images())
     return {
-        "beta": beta,
-        "epochs": epochs,
-        "batch_size": batch,
-        "steps": epochs * math.ceil(training_images() / batch),
+        "steps": trained["steps"],
         "seed": seed,
         "train_minutes": float(curve["epoch_seconds"].sum() / 60),
         "test_mse": measured["recon_mse"],
         "kl": measured["kl"],
-        "mse_last_fifth_change": last_fifth_change(curve["test_mse"].tolist()),
+        "mse_last_fifth_change": trained["test_mse_last_fifth_change"],
         "active_units": measured["active_units"],
         "mig": measured["mig"],
         "dci": measured["dci"],
@@ -66,7 +67,7 @@ def record_of(sweep: str, seed: int, beta: float, epochs: int, batch: int) -> di
 
 
 def training_images() -> int:
-    with np.load(SCRATCH / "data" / "shapes.npz") as data:
+    with np.load(store.data_path("shapes")) as data:
         return len(data["x_train"])
 
 
@@ -168,8 +169,7 @@ def main() -> None:
             evaluate_stage(params, sweep)
             with RESULTS_FILE.open("a") as out:
                 for seed in seeds:
-                    record = record_of(sweep, seed, beta, epochs, args.batch_size)
-                    record["kl_warmup_fraction"] = args.kl_warmup
+                    record = {**key, **record_of(params, sweep, seed)}
                     record["cpu"] = f"{cpu_name()} ({torch.backends.cpu.get_cpu_capability()})"
                     out.write(json.dumps(record) + "\n")
                     recorded.append(record)

@@ -271,6 +271,11 @@ def factor_words(study: dict, low: str, best: str) -> str:
     return "; ".join(parts)
 
 
+def worst_mse_change(study: dict) -> float:
+    """The largest test-MSE change over a last fifth among the shapes runs (in size)."""
+    return max(abs(c["test_mse_last_fifth_change"]) for c in study["convergence"].values())
+
+
 def turn_sentence(study: dict, best: str) -> str:
     """Where the trade-off turns: the MIG of the highest beta against the best one's."""
     seeds = study["shapes_spread"]
@@ -295,7 +300,7 @@ def shapes_summary(study: dict, every_beta: bool = True) -> str:
     labels = sorted(shapes, key=float)
     first, best = labels[0], study["best_beta"]
     runs = shapes[first]["seeds"]
-    worst = max(abs(c["test_mse_last_fifth_change"]) for c in study["convergence"].values())
+    worst = worst_mse_change(study)
     steps = sorted({study["steps"][label] for label in labels})
     sweep = ""
     if every_beta:
@@ -751,7 +756,7 @@ def beta_targets(study: dict) -> list[str]:
     best = study["best_beta"]
     a, b = study["shapes_spread"][first]["mig"], study["shapes_spread"][best]["mig"]
     top_factor = max(study["factors"][best].items(), key=lambda item: item[1]["mig"]["mean"])
-    worst = max(abs(c["test_mse_last_fifth_change"]) for c in runs)
+    worst = worst_mse_change(study)
     checks = [
         (
             min(c["steps"] for c in runs) >= MIN_STEPS,
