@@ -6,7 +6,7 @@ budget, judged as sample_quality judges the committed runs (a benchmark, not a D
 Each arm is the run of params.yaml (default conv) with only the keys of `model` that the arm names
 replaced, trained by train.fit on the whole training set. With --minutes, every arm gets the
 epochs that fill M minutes at its own measured training throughput (equal CPU time, not equal
-epochs); with --epochs, the same epochs. Scored exactly as `compare.sample_quality` scores a run,
+epochs); with --epochs, the same epochs. Scored exactly as `quality.sample_quality` scores a run,
 with the committed judge (models/evaluator), its split of the test set and its sample count: for
 the prior and for the mixture of evaluate.cifar10 (at tau 1 and 0.8) fitted to the training codes,
 fd_clf (classifier-space FD, not FID; beside it as a multiple of the blurred-real reference row),
@@ -33,10 +33,11 @@ import torch
 
 from throughput import cpu_name, measure  # noqa: I001  (benchmarks/ is the script's own folder)
 from vaelab import datasets, tracking
-from vaelab.compare import Judge, load_run_model, reference_images, split_test_set
+from vaelab.compare import load_run_model
 from vaelab.config import dataset_config, evaluate_config, load_params, run_config
 from vaelab.metrics.sample_quality import fit_latent_gmm, sample_codes
 from vaelab.models import build_model, decode_batches, encode_batches, reconstruct_batches
+from vaelab.quality import Judge, reference_images, split_test_set
 from vaelab.runtime import resolve_device, seed_everything, use_mixed_precision
 from vaelab.train import fit
 
@@ -53,7 +54,7 @@ RESULTS_FILE = RESULTS / "samples.jsonl"
 
 
 class Scorer:
-    """The judge and the test split of compare.sample_quality, with its reference rows."""
+    """The judge and the test split of quality.sample_quality, with its reference rows."""
 
     def __init__(self, params: dict, data: dict, device: torch.device):
         config = params["compare"]["sample_quality"]

@@ -31,7 +31,7 @@ import yaml
 
 from throughput import cpu_name  # noqa: I001  (benchmarks/ is the script's own folder)
 from vaelab import store
-from vaelab.compare import convergence
+from vaelab.betas import convergence
 from vaelab.config import check_params
 from vaelab.evaluate import evaluate_stage
 from vaelab.sweep import SCORES, differs, spread
@@ -46,7 +46,7 @@ FACTORS = ("shape", "hue", "scale", "rotation", "x position", "y position")
 
 def record_of(params: dict, sweep: str, seed: int) -> dict:
     """One measured seed: its steps and last-fifth test-MSE change as the beta study counts them
-    (compare.convergence), its final numbers and scores."""
+    (betas.convergence), its final numbers and scores."""
     run = f"{sweep}/s{seed}"
     measured = json.loads(store.eval_path(run).read_text())
     curve = pd.read_csv(store.curves_path(run))

@@ -1,8 +1,10 @@
-"""Tiny datasets written by the tests themselves: CIFAR-10 archives in both accepted layouts and
-CelebA archives in the mirror's layout."""
+"""What several test files share: tiny datasets written by the tests themselves (CIFAR-10 archives
+in both accepted layouts, CelebA archives in the mirror's layout), and `project`: a temporary
+project folder with tiny models and evaluations of every compared run (test_compare, test_report)."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import pickle
@@ -11,9 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
+from vaelab import datasets, plots, store, tracking
+from vaelab.config import load_params
 from vaelab.datasets.cifar10 import CIFAR10_CLASSES
+from vaelab.models import build_model
+from vaelab.sweep import spread
 
 
 def sha256(path: Path) -> str:
@@ -208,3 +215,260 @@ def write_celeba_archive(
 def no_env_faces(monkeypatch):
     for name in ("VAELAB_FACES_DIR", "VAELAB_DATA_DIR"):
         monkeypatch.delenv(name, raising=False)
+
+
+# --- a project with every compared run (the cross-run stages and render) --------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+CLASSES = [f"class{i}" for i in range(10)]
+TINY_VAE = {
+    "arch": "conv",
+    "latent_dim": 3,
+    "widths": [4, 8],
+    "likelihood": {"kind": "gaussian", "sigma": 0.1},
+}
+TINY_FC = {
+    "arch": "fc",
+    "latent_dim": 3,
+    "hidden": [8],
+    "likelihood": {"kind": "gaussian", "sigma": 0.1},
+}
+
+
+def tiny_params() -> dict:
+    params = load_params(ROOT / "params.yaml")
+    params["device"] = "cpu"
+    params["evaluate"]["cifar10"]["gmm_components"] = 2  # the figures' and the scores' mixture
+    params["compare"]["sample_quality"].update(
+        sample_count=40,
+        batch_size=16,
+        second_stage_hidden=8,
+        second_stage_epochs=2,
+        samplers=["prior", "gmm", "two_stage"],  # the default leaves two_stage out; test it too
+    )
+    params["runs"]["evaluator"]["holdout"] = 20  # the last 20 of write_cifar's 48 training images
+    params["compare"]["beta_study"].update(cifar_codes=24, gradient_images=2, gradient_samples=4)
+    return params
+
+
+def save_tiny(run: str, config: dict, seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    model = build_model(config).eval()
+    store.save_model(store.model_dir(run), model, {"model": config})
+    return model
+
+
+def save_tiny_judge(images: np.ndarray, labels: np.ndarray, steps: int = 40) -> None:
+    """A width-2 classifier fitted for a few steps to the class colours: confident enough that its
+    features and temperature mean something."""
+    torch.manual_seed(0)
+    config = {"arch": "resnet", "width": 2}
+    judge = build_model(config)
+    x, y = datasets.to_display(torch.from_numpy(images)), torch.from_numpy(labels)
+    optimizer = torch.optim.Adam(judge.parameters(), lr=0.02)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(judge(x), y).backward()
+        optimizer.step()
+    for (
+        module
+    ) in judge.modules():  # batch statistics of the whole set for eval mode, not a running mean
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.reset_running_stats()
+            module.momentum = None
+    with torch.no_grad():
+        judge(x)
+    store.save_model(store.model_dir("evaluator"), judge.eval(), {"model": config})
+
+
+def write_cifar(train: int = 48, test: int = 60, seed: int = 0, y_test=None, y_train=None) -> dict:
+    """A labelled 32x32 dataset in data/cifar10.npz (a class colour plus noise)."""
+    rng = np.random.default_rng(seed)
+
+    def split(count):
+        labels = np.arange(count) % 10
+        images = np.clip(
+            labels[:, None, None, None] * 20 + rng.integers(0, 60, (count, 32, 32, 3)), 0, 255
+        )
+        return images.astype(np.uint8), labels.astype(np.int64)
+
+    (x_train, own_labels), (x_test, labels) = split(train), split(test)
+    y_train = own_labels if y_train is None else np.asarray(y_train)
+    arrays = {
+        "x_train": x_train,
+        "y_train": y_train,
+        "x_test": x_test,
+        "y_test": labels if y_test is None else np.asarray(y_test),
+    }
+    datasets.write_dataset(
+        store.data_path("cifar10"),
+        arrays["x_train"],
+        arrays["x_test"],
+        "cifar10",
+        y_train=arrays["y_train"],
+        y_test=arrays["y_test"],
+        classes=np.array(CLASSES),
+    )
+    return arrays
+
+
+def write_shapes(train: int = 40, test: int = 30) -> None:
+    rng = np.random.default_rng(1)
+    names = ["shape", "hue"]
+    datasets.write_dataset(
+        store.data_path("shapes"),
+        rng.integers(0, 256, (train, 32, 32, 3), dtype=np.uint8),
+        rng.integers(0, 256, (test, 32, 32, 3), dtype=np.uint8),
+        "shapes",
+        factors_train=rng.integers(0, 3, (train, 2)),
+        factors_test=rng.integers(0, 3, (test, 2)),
+        factor_names=np.array(names),
+        values_shape=np.arange(3),
+        values_hue=np.arange(3.0),
+    )
+
+
+def cifar_eval(mse, kl, units, beta, latent=3) -> dict:
+    return {
+        "test_neg_elbo": -2000.0,
+        "test_bpd": 6.0 + mse,
+        "test_recon_nll": -2100.0,
+        "test_recon_mse": mse,
+        "test_kl": kl,
+        "active_units": units,
+        "latent_dim": latent,
+        "sample_sharpness": 0.4,
+        "kl_per_dim": [kl / latent] * latent,
+        "beta": beta,
+        "epochs": 2,
+    }
+
+
+def shapes_eval(mse, kl, mig, dci, fvae, prior, ratio, midpoint, active=(0, 1)) -> dict:
+    return {
+        "recon_mse": mse,
+        "kl": kl,
+        "kl_per_dim": [kl / 3] * 3,
+        "active_units": len(active),
+        "latent_dim": 3,
+        "active_dims": list(active),
+        "mig": mig,
+        "dci": dci,
+        "factor_vae": fvae,
+        "gaussian_tc": 0.5,
+        "prior_nn_mse": prior,
+        "prior_relative_error": prior * 10,
+        "path_max_over_mean": ratio,
+        "path_mean_step": 0.02,
+        "midpoint_nn_mse": midpoint,
+        "midpoint_relative_error": midpoint * 30,
+        "path_ratios": [ratio, ratio + 0.2],
+        "path_mean_steps": [0.02, 0.03],
+        "test_images": 30,
+        "code_images": 20,
+        "mig_per_factor": {"shape": mig, "hue": mig},
+        # (latent, factor): latent 0 holds shape, latent 2 hue
+        "normalised_mi": [[mig + 0.1, 0.0], [0.1, 0.0], [0.0, mig + 0.1]],
+        "dci_importances": [[0.5, 0.0], [0.5, 0.0], [0.0, 1.0]],
+        "dci_accuracy_per_factor": {"shape": 0.9, "hue": 0.8},
+        "sample_sharpness": 0.5,
+        "epochs": 2,
+    }
+
+
+# Per beta of the project's sweep: (mse, kl, mig, dci, factor_vae, prior, ratio, midpoint).
+SWEEP = {
+    1.0: (0.002, 30.0, 0.10, 0.30, 0.30, 0.020, 1.6, 0.010),
+    5.0: (0.004, 15.0, 0.25, 0.45, 0.50, 0.015, 1.4, 0.008),
+    16.0: (0.006, 10.0, 0.30, 0.50, 0.60, 0.014, 1.35, 0.008),
+    64.0: (0.009, 6.0, 0.20, 0.40, 0.40, 0.014, 1.3, 0.008),
+    256.0: (0.015, 2.0, 0.10, 0.20, 0.30, 0.013, 1.3, 0.008),
+    0.0: (0.0012, 0.0, 0.05, 0.20, 0.20, 0.060, 2.9, 0.031),  # the autoencoders
+}
+
+
+def sweep_eval(run: dict) -> dict:
+    """A shapes run's evaluation: its beta's numbers, the seed moving MSE, KL and MIG a little (the
+    seeds' spread), the autoencoder without KL."""
+    mse, kl, mig, dci, fvae, *rest = SWEEP[run["beta"]]
+    jitter = 1 + 0.01 * run["seed"]
+    metrics = shapes_eval(mse * jitter, kl * jitter, mig + 0.005 * run["seed"], dci, fvae, *rest)
+    if run["objective"] == "ae":
+        del metrics["kl"], metrics["kl_per_dim"]
+    return metrics
+
+
+def sweep_runs(params: dict) -> list[str]:
+    study = params["compare"]["beta_study"]
+    return [*study["runs"], *study["autoencoders"]]
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """A project folder with tiny models of every compared run, their data and their evaluations;
+    MLflow calls are recorded instead of made."""
+    monkeypatch.chdir(tmp_path)
+    logged = []
+    monkeypatch.setattr(
+        tracking, "log_final", lambda run, metrics, figures=None: logged.append(run)
+    )
+    monkeypatch.setattr(tracking, "check_tracking_server", lambda: "recorded")
+    cifar = write_cifar()
+    write_shapes()
+    save_tiny_judge(cifar["x_train"], cifar["y_train"])
+    save_tiny("fc", TINY_FC)
+    params = tiny_params()
+    cifar_runs = ("conv", "conv_beta5", "conv_fixed", "conv_fixed_beta5")
+    for i, run in enumerate((*cifar_runs, *sweep_runs(params))):
+        save_tiny(run, TINY_VAE, seed=i)
+    for run, metrics in {
+        "fc": cifar_eval(0.012, 90.0, 3, 1.0),
+        "conv": cifar_eval(0.006, 200.0, 3, 1.0),
+        "conv_beta5": cifar_eval(0.011, 60.0, 2, 5.0),
+        "conv_fixed": cifar_eval(0.007, 180.0, 3, 1.0),
+        "conv_fixed_beta5": cifar_eval(0.015, 30.0, 2, 5.0),
+        **{run: sweep_eval(params["runs"][run]) for run in sweep_runs(params)},
+    }.items():
+        store.write_json(store.eval_path(run), metrics)
+    for run, sigma in zip(cifar_runs, (0.08, 0.09, 0.1, 0.1), strict=True):
+        row = {"epoch": 1, "test_loss": 1.0, "decoder_sigma": sigma}
+        store.write_curves(store.curves_path(run), [row])
+    for run in sweep_runs(params):  # 5 epochs, the test MSE falling 2% over the last one
+        mse = (0.01, 0.008, 0.007, 0.0065, 0.00637)
+        rows = [{"epoch": e, "test_mse": m} for e, m in enumerate(mse, 1)]
+        store.write_curves(store.curves_path(run), rows)
+    return {"params": params, "logged": logged}
+
+
+@pytest.fixture
+def figures(monkeypatch):
+    """Every matplotlib figure plots saves, by file name."""
+    saved, original = {}, plots.save_figure
+
+    def keep(fig, path):
+        saved[Path(path).name] = fig
+        original(fig, path)
+
+    monkeypatch.setattr(plots, "save_figure", keep)
+    return saved
+
+
+def image_cells(fig) -> list:
+    return [ax for ax in fig.axes if ax.images]
+
+
+def seeded(study: dict, jitter: dict | None = None) -> dict:
+    """The study as the beta study writes it: every row the mean of three seeds, which here are
+    equal, except that `jitter` (key -> offset) moves each beta's seeds by -offset, 0, +offset."""
+    out = copy.deepcopy(study)
+
+    def seeds(row: dict) -> list[dict]:
+        offsets = jitter or {}
+        moved = {k: d for k, d in offsets.items() if k in row}
+        return [{**row, **{k: row[k] + sign * d for k, d in moved.items()}} for sign in (-1, 0, 1)]
+
+    out["shapes_spread"] = {beta: spread(seeds(row)) for beta, row in out["shapes"].items()}
+    out["autoencoder_spread"] = spread(seeds(out["shapes_autoencoder"]))
+    for row in out["shapes"].values():
+        row["seeds"] = 3
+    return out

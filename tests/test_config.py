@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from vaelab import config
 from vaelab.config import check_params, load_params, run_config, stage_name, sweep_of, sweep_runs
 from vaelab.errors import VaelabError
+from vaelab.losses import LIKELIHOODS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -192,6 +194,77 @@ def test_a_sweep_is_one_run_per_seed_and_stands_for_them_in_a_comparison():
             lambda p: p["compare"]["beta_study"].update(autoencoders=["shapes_b1"]),
             r"compare.beta_study.autoencoders must hold autoencoder \(shapes_ae/s0\)",
         ),
+        # Every section refuses a key it does not know: a typo would otherwise go unnoticed.
+        (
+            lambda p: p["evaluate"]["shapes"].update(path_step=3),
+            r"evaluate.shapes.path_step is not a key of evaluate.shapes; remove or rename it",
+        ),
+        (
+            lambda p: p["compare"]["sample_quality"].update(temprature=[0.8]),
+            r"compare.sample_quality.temprature is not a key of compare.sample_quality",
+        ),
+        (
+            lambda p: p["compare"]["beta_study"].update(seeds=[0, 1]),
+            r"compare.beta_study.seeds is not a key of compare.beta_study",
+        ),
+        (
+            lambda p: p["datasets"]["shapes"].update(hues=3),
+            r"datasets.shapes.hues is not a key of a shapes dataset",
+        ),
+        (
+            lambda p: p["runs"]["conv"]["model"]["likelihood"].update(scale=2),
+            r"runs.conv.model.likelihood.scale is not a key of a gaussian likelihood",
+        ),
+        (lambda p: p["tracking"].update(sample_evry=2), r"tracking.sample_evry is not a key"),
+        (lambda p: p["render"].update(sed=2), r"render.sed is not a key of render"),
+        (lambda p: p.update(rnder={"seed": 0}), r"rnder is not a key of params.yaml"),
+        (
+            lambda p: p["evaluate"].update(shape=p["evaluate"]["shapes"]),
+            r"evaluate.shape names no dataset of datasets",
+        ),
+        (
+            lambda p: p["compare"]["sample_quality"].update(temperatures=[0]),
+            r"compare.sample_quality.temperatures\[0\] must be > 0, got 0",
+        ),
+        (lambda p: p["runs"]["conv"].update(epochs=True), r"runs.conv.epochs must be a number"),
+        (lambda p: p["runs"]["conv"].update(lr="inf"), r"runs.conv.lr must be a finite number"),
+        (
+            lambda p: p["runs"]["evaluator"].update(dataset="faces"),
+            r"runs.evaluator.dataset must be a labelled dataset \(cifar10\) for a classifier",
+        ),
+        (
+            lambda p: p["sweeps"]["shapes_ae"].update(kl_warmup_fraction=1.5),
+            r"sweeps.shapes_ae.kl_warmup_fraction must be < 1",
+        ),
+        # The runs a comparison names are checked against each other before any stage runs.
+        (
+            lambda p: p["compare"]["sample_quality"].update(judge="conv"),
+            r"compare.sample_quality.judge names conv, whose objective is vae, where a run of "
+            r"objective classifier belongs",
+        ),
+        (
+            lambda p: p["compare"]["sample_quality"].update(runs=["fc", "faces"]),
+            r"compare.sample_quality.runs mixes datasets \(evaluator: cifar10, fc: cifar10, "
+            r"faces: faces\)",
+        ),
+        (
+            lambda p: p["compare"]["beta_study"]["autoencoders"].append("shapes_b1"),
+            r"compare.beta_study.autoencoders names shapes_b1/s0, whose objective is vae, where "
+            r"a run of objective ae belongs",
+        ),
+        (
+            lambda p: p["compare"]["beta_study"].update(runs=["shapes_b1", "shapes_b5/s0"]),
+            r"compare.beta_study.runs must hold every beta with the same distinct seeds, got "
+            r"beta 1: seeds \[0, 1, 2\]; beta 5: seeds \[0\]",
+        ),
+        (
+            lambda p: p["compare"]["beta_study"].update(cifar_pair=["conv"]),
+            r"compare.beta_study.cifar_pair must name two runs of runs",
+        ),
+        (
+            lambda p: p["compare"]["beta_study"].update(cifar_fixed_pair=["conv", "fc"]),
+            r"compare.beta_study.cifar_fixed_pair must name two runs of different beta",
+        ),
     ],
 )
 def test_invalid_params_name_the_key_and_the_fix(edit, message):
@@ -257,3 +330,47 @@ def test_dvc_exp_run_set_param_rewrites_only_the_changed_line(tmp_path):
     runs = load_params(copy)["runs"]
     sweep = [name for name in runs if name.startswith("shapes_")]
     assert len(sweep) == 18 and all(runs[name]["epochs"] == 9 for name in sweep)
+
+
+def test_the_checked_params_keep_their_types_and_defaults():
+    params = project_params()
+    conv, ae = params["runs"]["conv"], params["sweeps"]["shapes_ae"]
+    conv.update(lr="1e-3", epochs=12.0, beta=2)  # YAML 1.1 reads 1e-3 as a string
+    conv.pop("mixed_precision")
+    conv["model"]["likelihood"] = {"kind": "logistic_mixture", "sigma": 0.1, "mixtures": 5}
+    ae.update(beta=3.0)
+    ae.pop("kl_warmup_fraction")
+    params["runs"]["evaluator"].pop("degrade")
+    checked = check_params(params)
+    conv = checked["runs"]["conv"]
+    assert conv["lr"] == 0.001 and type(conv["epochs"]) is int and type(conv["beta"]) is float
+    assert conv["mixed_precision"] is False and conv["kl_warmup_fraction"] == 0.0
+    assert conv["model"]["likelihood"] == {"kind": "logistic_mixture", "mixtures": 5}
+    assert conv["model"]["fc_hidden"] == 0
+    ae = checked["runs"]["shapes_ae/s1"]  # the autoencoder's objective is recon alone
+    assert ae["beta"] == 0.0 and "kl_warmup_fraction" not in ae and ae["seed"] == 1
+    assert checked["runs"]["evaluator"]["degrade"] is False
+    assert checked["datasets"]["shapes"]["mirror_dirs"] == []
+    assert checked["sweeps"]["shapes_ae"] == ["shapes_ae/s0", "shapes_ae/s1", "shapes_ae/s2"]
+    assert list(checked["evaluate"]) == ["cifar10", "faces", "shapes"]
+    assert "cifar_fixed_pair" in checked["compare"]["beta_study"]
+    del params["compare"]["beta_study"]["cifar_fixed_pair"]  # optional, and then absent
+    assert "cifar_fixed_pair" not in check_params(params)["compare"]["beta_study"]
+
+
+@pytest.mark.parametrize(
+    "edit, key, names",
+    [
+        (lambda p: p["runs"]["conv"], "runs.conv.objective", config.OBJECTIVES),
+        (lambda p: p["datasets"]["faces"], "datasets.faces.source", config.SOURCES),
+        (lambda p: p["runs"]["conv"]["model"]["likelihood"], "model.likelihood.kind", LIKELIHOODS),
+        (lambda p: p["runs"]["conv"]["model"], "conv.model.arch", config.ARCHITECTURES["vae"]),
+        (lambda p: p["runs"]["evaluator"]["model"], "evaluator.model.arch", ("resnet",)),
+    ],
+)
+def test_the_schema_knows_the_names_the_code_does(edit, key, names):
+    params = project_params()
+    entry = edit(params)
+    entry[key.rsplit(".", 1)[1]] = "unknown"
+    with pytest.raises(VaelabError, match=rf"{key} must be one of {', '.join(names)}, got"):
+        check_params(params)

@@ -1,6 +1,6 @@
 """The DAG is exact: every stage depends on its script and every src module that script imports
-(transitively, function-level imports included), on no src module it does not import, and on the
-params and models its names say."""
+(transitively, function-level imports included) with the data files of each package it imports
+(templates), on no src file it does not need, and on the params and models its names say."""
 
 from __future__ import annotations
 
@@ -47,7 +47,20 @@ def closure(script: Path) -> set[Path]:
         for f in imported_files(todo.pop()) - seen:
             seen.add(f)
             todo.append(f)
-    return seen
+    return seen | package_data(seen)
+
+
+def package_data(files: set[Path]) -> set[Path]:
+    """The data files beside each imported package's __init__.py (vaelab/templates/: its Jinja2
+    templates and figures.yaml): the package reads them at run time, so whoever imports it depends
+    on them too."""
+    return {
+        data
+        for init in files
+        if init.name == "__init__.py"
+        for data in init.parent.iterdir()
+        if data.is_file() and data.suffix not in {".py", ".pyc"} and not data.name.startswith(".")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +91,18 @@ def test_every_stage_depends_on_exactly_the_modules_its_script_imports(stages):
         assert not listed - needed, (
             f"{name} depends on modules it never imports: {sorted(listed - needed)}"
         )
+
+
+def test_the_checker_sees_package_data(tmp_path):
+    """A package's templates count as its files: a stage importing `vaelab.templates` (or a module
+    that does) must depend on every template beside its __init__.py."""
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "page.md.j2").write_text("{{ x }}")
+    (package / ".page.md.j2.swp").write_text("")
+    assert package_data({package / "__init__.py"}) == {package / "page.md.j2"}
+    assert package_data({package / "other.py"}) == set()
 
 
 def test_the_checker_sees_function_level_imports(tmp_path):
@@ -121,6 +146,28 @@ def test_comparisons_depend_on_every_model_they_name(stages):
             *[settings[k] for k in ("judge", "autoencoder") if k in settings],
         ]
         deps = stages[name][1]
-        for run in named:
-            folder = f"models/{run.split('/')[0]}"  # a sweep's runs live in models/<sweep>/
-            assert folder in deps, f"{name} reads {folder} but does not depend on it"
+        folders = {f"models/{run.split('/')[0]}" for run in named}  # a sweep's: models/<sweep>/
+        missing = sorted(folders - deps)
+        assert not missing, f"{name} reads {missing} but does not depend on them"
+        extra = {d for d in deps if d.startswith("models/")} - folders
+        assert not extra, f"{name} depends on models it never reads: {sorted(extra)}"
+        if name == "beta_study":  # every run's training curve: convergence, the decoder's sigma
+            pairs = [*settings["cifar_pair"], *settings.get("cifar_fixed_pair", [])]
+            curves = {f"reports/curves/{run}" for run in named if run in params["sweeps"]}
+            curves |= {f"reports/curves/{run}.csv" for run in pairs}
+            assert curves <= deps, f"beta_study reads {sorted(curves - deps)} without a dep"
+
+
+def test_render_depends_on_the_models_and_data_it_draws(stages):
+    """render's figures decode the baseline and the CIFAR beta pair (report.draw_comparisons) on
+    the test images of the pair's dataset; `report.roles` names them from params.yaml."""
+    from vaelab.config import load_params, run_config
+    from vaelab.report import roles
+
+    params = load_params(ROOT / "params.yaml")
+    r = roles(params)
+    drawn = [r["baseline"], *r["pair"]]
+    deps = stages["render"][1]
+    assert {d for d in deps if d.startswith("models/")} == {f"models/{run}" for run in drawn}
+    dataset = run_config(params, r["pair"][0])["dataset"]
+    assert {d for d in deps if d.startswith("data/")} == {f"data/{dataset}.npz"}

@@ -93,10 +93,20 @@ def every_run(params: dict) -> dict[str, dict]:
 
 
 def without_runs(dvc_yaml: str, removed: list[str]) -> str:
-    """dvc.yaml without the lines that name a removed run (the beta study's deps and params, the
-    render stage's figure folders, the plots)."""
-    pattern = re.compile(r"\b(" + "|".join(map(re.escape, removed)) + r")\b")
-    return "".join(line for line in dvc_yaml.splitlines(keepends=True) if not pattern.search(line))
+    """dvc.yaml without the list entries and keys that name a removed run (the beta study's deps
+    and params, the render stage's figure folders, the plots' curves)."""
+    names = re.compile(r"\b(" + "|".join(map(re.escape, removed)) + r")\b")
+
+    def prune(node):
+        if isinstance(node, list):
+            return [
+                prune(item) for item in node if not (isinstance(item, str) and names.search(item))
+            ]
+        if isinstance(node, dict):
+            return {key: prune(value) for key, value in node.items() if not names.search(str(key))}
+        return node
+
+    return yaml.safe_dump(prune(yaml.safe_load(dvc_yaml)), sort_keys=False)
 
 
 def free_port() -> int:

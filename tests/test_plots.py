@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from vaelab import plots
+from vaelab import plots, study_plots
 from vaelab.models import build_model
 
 SIZE = 32  # image side of the tiny model and data
@@ -213,7 +213,7 @@ def test_traversals_have_one_labelled_row_per_dim(model, images, tmp_path, figur
 def test_reconstructions_and_side_by_side(model, images, tmp_path, figures):
     plots.plot_reconstructions({"a": model, "b": model}, images[:6], tmp_path / "r.png")
     z = torch.randn(16, 4, generator=torch.Generator().manual_seed(0))
-    plots.plot_side_by_side(
+    study_plots.plot_side_by_side(
         ("left", model, z),
         ("right", model, z),
         images[:8],
@@ -234,7 +234,7 @@ def test_reconstructions_and_side_by_side(model, images, tmp_path, figures):
 def test_labelled_samples_and_samplers(model, tmp_path, figures):
     samples = torch.rand(8, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
     logits = torch.randn(8, 3, generator=torch.Generator().manual_seed(1))
-    plots.plot_labelled_samples(
+    study_plots.plot_labelled_samples(
         samples, logits, ["cat", "dog", "ship"], tmp_path / "l.png", "Samples", columns=3
     )
     codes = {"prior": torch.randn(12, 4), "gmm": torch.randn(12, 4)}
@@ -299,13 +299,13 @@ def test_beta_study_figures(model, images, tmp_path, figures):
         "5": {"recon_mse": 0.01, "kl": 60.0, "active_units": 20},
     }
     autoencoder = {"recon_mse": 0.004, "mig": 0.1, "dci": 0.2}
-    plots.plot_beta_tradeoff(shapes, cifar, autoencoder, tmp_path / "b.png")
+    study_plots.plot_beta_tradeoff(shapes, cifar, autoencoder, tmp_path / "b.png")
     entries = {
         "autoencoder": {"path_ratios": [3.0, 4.0], "path_mean_steps": [0.02, 0.03]},
         "beta = 1": {"path_ratios": [1.5, 1.2], "path_mean_steps": [0.01, 0.02]},
     }
-    plots.plot_smoothness(entries, tmp_path / "s.png")
-    plots.plot_autoencoder_vs_vae(
+    study_plots.plot_smoothness(entries, tmp_path / "s.png")
+    study_plots.plot_autoencoder_vs_vae(
         {"autoencoder": model, "beta = 1": model},
         images[:2],
         tmp_path / "v.png",

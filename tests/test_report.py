@@ -7,14 +7,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_compare import figures, image_cells, project  # noqa: F401  (fixtures)
-from test_theory import seeded
-from vaelab import compare, report, store
+from conftest import image_cells, seeded
+from vaelab import betas, compare, report, store, tables, templates, wording
 from vaelab.errors import VaelabError
+from vaelab.quality import sample_quality
 from vaelab.sweep import FACTOR_KEYS, mean_pm, spread
 
 PAIR, BASELINE = ["conv", "conv_beta5"], "fc"
 ROLES = {"cifar": ["fc", "conv", "conv_beta5"], "pair": PAIR, "baseline": BASELINE}
+# What evaluate@<run> draws in reports/figures/<run>/, a faces run's tour included.
+RUN_FIGURES = (
+    "samples.png",
+    "reconstructions.png",
+    "interpolation_prior.png",
+    "interpolation_images.png",
+    "traversals.png",
+    *("shells.png", "neighbourhoods.png", "attributes.png", "samplers.png"),
+)
 CLASSES = ("plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
@@ -45,7 +54,7 @@ def run(mse, kl, units, sharp, fd_prior, fd_gmm, rec, beta=1.0):
         "test_kl": kl,
         "active_units": units,
         "latent_dim": 128,
-        # `units` dims carry the KL, the rest are switched off (below report.USED_DIM_NATS).
+        # `units` dims carry the KL, the rest are switched off (below wording.USED_DIM_NATS).
         "kl_per_dim": [kl / units] * units + [0.01] * (128 - units),
         "sample_sharpness": sharp,
         "beta": beta,
@@ -85,8 +94,25 @@ QUALITY = {
 }
 
 
+def sentence(macro: str, *args) -> str:
+    """A sentence of the report's templates, as the README words it."""
+    return templates.macro("macros.md.j2", macro)(*args)
+
+
+def cifar_targets(cifar: dict, reference: dict, name: str = "conv") -> str:
+    """The sample-quality targets as the README lists them: '- met: ...' or '- **missed**: ...'."""
+    checks = wording.target_checks(cifar, reference, name)
+    return templates.macro("targets.md.j2", "cifar_targets")(checks, wording.TARGETS)
+
+
+def beta_targets(study: dict) -> list[str]:
+    """The beta study's targets as the README lists them, one line each."""
+    checks = wording.beta_targets(study)
+    return templates.macro("targets.md.j2", "beta_targets")(checks, wording.TARGETS).splitlines()
+
+
 def summary(cifar=CIFAR, study=None):
-    return report.beta_summary(cifar, PAIR, BASELINE, study)
+    return wording.beta_summary(cifar, PAIR, BASELINE, study)
 
 
 def flat_pair():
@@ -127,11 +153,11 @@ def test_summary_says_no_clear_effect_when_the_numbers_barely_move():
 
 
 def checks(cifar=CIFAR, reference=QUALITY["reference"]):
-    return "\n".join(report.target_checks(cifar, reference, "conv"))
+    return cifar_targets(cifar, reference)
 
 
 def test_quality_table_ranks_by_fd_clf_and_targets_are_checked():
-    table = report.quality_table(CIFAR, QUALITY["reference"]).splitlines()
+    table = tables.quality_table(CIFAR, QUALITY["reference"]).splitlines()
     assert "| fd_clf | judge accuracy | smallest class | largest class |" in table[0]
     assert "reference: real test" in table[2] and "reference: noise" in table[-1]
     assert "| 0.50 | 0.870 | 0.100 | 0.100 | 0.800 | 0.600 | 0.400 | 0.300 | 0.500 |" in table[2]
@@ -145,7 +171,7 @@ def test_quality_table_ranks_by_fd_clf_and_targets_are_checked():
     )
     assert "met: at least 25% of conv's best sampler's samples labelled with confidence" in text
     assert "met: conv's test reconstructions keep their class" in text
-    readme = report.report_readme(ROLES, CIFAR, QUALITY, summary(), [])
+    readme = wording.report_readme(ROLES, CIFAR, QUALITY, summary(), [])
     assert "| conv | 1 |" in readme and "accuracy on them 88.0%" in readme
     assert "nor the last 5,000 training images, whose labels fit its temperature" in readme
     assert "Test labels only score" in readme
@@ -160,9 +186,9 @@ def test_the_best_sampler_is_the_lowest_fd_among_those_whose_classes_spread():
     spiky = copy.deepcopy(CIFAR)
     gmm = spiky["conv"]["samplers"]["gmm"]
     gmm["class_max"] = 0.31  # the lower fd_clf, but one class takes 31%
-    assert report.best_sampler(spiky["conv"]["samplers"]) == "prior"
+    assert wording.best_sampler(spiky["conv"]["samplers"]) == "prior"
     spiky["conv"]["samplers"]["prior"]["class_min"] = 0.0  # neither spreads: the larger rarest
-    assert report.best_sampler(spiky["conv"]["samplers"]) == "gmm"
+    assert wording.best_sampler(spiky["conv"]["samplers"]) == "gmm"
 
 
 @pytest.mark.parametrize(
@@ -204,16 +230,16 @@ def test_each_target_flips_between_met_and_missed_at_its_threshold(change, line)
 
 
 def test_budget_sentence_says_whether_the_runs_had_an_equal_budget():
-    assert report.budget_sentence(CIFAR).startswith(
+    assert sentence("budget_sentence", CIFAR).startswith(
         "Every run trained for the same 40 epochs over the same images: an equal-epoch comparison"
     )
     shorter = copy.deepcopy(CIFAR)
     shorter["conv"]["epochs"] = 20
-    assert report.budget_sentence(shorter) == (
+    assert sentence("budget_sentence", shorter) == (
         "The runs trained for different numbers of epochs (fc 40, conv 20, conv_beta5 40): not an "
         "equal budget."
     )
-    assert "different numbers of epochs" in report.report_readme(
+    assert "different numbers of epochs" in wording.report_readme(
         ROLES, shorter, QUALITY, summary(shorter), []
     )
 
@@ -290,7 +316,7 @@ def beta_study(mse, mig, dci, tc=(30.0, 12.0), labels=("1", "2", "5", "10"), low
             },
         }
     )
-    study["best_beta"] = compare.best_beta(study["shapes_spread"])
+    study["best_beta"] = betas.best_beta(study["shapes_spread"])
     return study
 
 
@@ -399,7 +425,7 @@ def test_a_long_sweep_keeps_the_summary_within_300_words():
     assert "the MSE rose 0.01235±0.00000→0.12346±0.00000" in text
 
 
-def test_roles_come_from_params_and_a_pair_outside_the_judged_runs_is_refused(project):  # noqa: F811
+def test_roles_come_from_params_and_a_pair_outside_the_judged_runs_is_refused(project):
     params = project["params"]
     assert report.roles(params) == {
         "cifar": ["fc", "conv", "conv_beta5"],
@@ -483,16 +509,16 @@ def fake_run_outputs(params):
             ],
         )
         if name != "evaluator":
-            for file in (*report.RUN_FIGURES, *report.FACES_TOUR_FIGURES):
+            for file in RUN_FIGURES:
                 store.atomic_write(
                     store.figures_dir(name) / file, lambda tmp: Path(tmp).write_bytes(b"png")
                 )
 
 
-def test_render_writes_the_report_linking_exactly_the_figure_list(project, figures, capsys):  # noqa: F811
+def test_render_writes_the_report_linking_exactly_the_figure_list(project, figures, capsys):
     params = project["params"]
     fake_run_outputs(params)
-    quality, study = compare.sample_quality(params), compare.beta_study(params)
+    quality, study = sample_quality(params), betas.beta_study(params)
     capsys.readouterr()
     written = report.render(params)
     said = capsys.readouterr().out
@@ -529,11 +555,11 @@ def test_render_writes_the_report_linking_exactly_the_figure_list(project, figur
     assert len(kl_panel.patches) == 2 * 3  # one bar per latent dim of each of the two runs
 
 
-def test_render_names_the_stage_of_a_missing_figure(project):  # noqa: F811
+def test_render_names_the_stage_of_a_missing_figure(project):
     params = project["params"]
     fake_run_outputs(params)
-    compare.sample_quality(params)
-    compare.beta_study(params)
+    sample_quality(params)
+    betas.beta_study(params)
     (store.figures_dir("conv_beta5") / "traversals.png").unlink()
     with pytest.raises(
         VaelabError,
@@ -564,17 +590,21 @@ def curve(test, train):
 
 
 def test_worst_rise_measures_a_spike_against_the_best_epoch_before_it():
-    assert report.worst_rise(curve([-100.0, -110.0, -120.0], [0, 0, 0])) == 0.0
-    assert report.worst_rise(curve([-100.0, -110.0, -99.0, -120.0], [0, 0, 0, 0])) == pytest.approx(
-        0.1
-    )
+    assert wording.worst_rise(curve([-100.0, -110.0, -120.0], [0, 0, 0])) == 0.0
+    assert wording.worst_rise(
+        curve([-100.0, -110.0, -99.0, -120.0], [0, 0, 0, 0])
+    ) == pytest.approx(0.1)
 
 
 def test_fit_sentence_says_where_the_test_loss_was_lowest_and_how_the_gap_moved():
-    falling = report.fit_sentence(curve([-100.0, -110.0, -120.0], [-101.0, -112.0, -125.0]))
+    falling = sentence(
+        "fit_sentence", wording.fit(curve([-100.0, -110.0, -120.0], [-101.0, -112.0, -125.0]))
+    )
     assert "still at its lowest in the last epoch (-120.0 nats at epoch 3)" in falling
     assert "overfits" not in falling
-    rising = report.fit_sentence(curve([-100.0, -120.0, -115.0], [-101.0, -125.0, -140.0]))
+    rising = sentence(
+        "fit_sentence", wording.fit(curve([-100.0, -120.0, -115.0], [-101.0, -125.0, -140.0]))
+    )
     assert "lowest at epoch 2 (-120.0 nats) and rose to -115.0" in rising
     assert "gap went from 5.0 to 25.0 nats: the model overfits after epoch 2" in rising
 
@@ -582,15 +612,15 @@ def test_fit_sentence_says_where_the_test_loss_was_lowest_and_how_the_gap_moved(
 def test_a_spike_in_the_test_loss_misses_the_stability_target():
     spiky = copy.deepcopy(CIFAR)
     spiky["fc"]["worst_rise"], spiky["conv"]["worst_rise"] = 0.05, 0.002
-    checks = "\n".join(report.target_checks(spiky, QUALITY["reference"], "conv"))
+    checks = cifar_targets(spiky, QUALITY["reference"])
     assert "**missed**: fc: no epoch's test -ELBO more than 1% above the best before it" in checks
     assert "met: conv: no epoch's test -ELBO more than 1% above the best before it" in checks
 
 
 def test_the_set_size_sentence_follows_the_sizes_the_rows_were_measured_on():
-    equal = report.set_size_sentence({**QUALITY, "sample_count": 5000})
+    equal = sentence("set_size_sentence", {**QUALITY, "sample_count": 5000})
     assert "Every row, sampler or reference, has 5,000 images" in equal
-    unequal = report.set_size_sentence(QUALITY)  # 10,000 samples against 5,000 real images
+    unequal = sentence("set_size_sentence", QUALITY)  # 10,000 samples against 5,000 real images
     assert "fd_clf compares 10,000 samples with 5,000 real images" in unequal
     assert "Every row" not in unequal
 
@@ -605,7 +635,7 @@ def test_the_trade_off_turns_only_when_the_highest_beta_falls_clearly():
 
 
 def test_each_beta_target_flips_between_met_and_missed_at_its_threshold():
-    lines = report.beta_targets(TRADE_OFF)  # best beta 5: MIG 0.143 = x1.8 beta 1's, hue 0.453
+    lines = beta_targets(TRADE_OFF)  # best beta 5: MIG 0.143 = x1.8 beta 1's, hue 0.453
     assert lines[0] == "- met: every shapes run at least 4,000 steps: 4,240 at least"
     assert (
         lines[1] == "- met: every run's test MSE moving under 20% over its last fifth: at most 3.0%"
@@ -617,11 +647,11 @@ def test_each_beta_target_flips_between_met_and_missed_at_its_threshold():
     )
     worse = copy.deepcopy(TRADE_OFF)
     worse["convergence"]["shapes_b1/s0"].update(steps=3999, test_mse_last_fifth_change=-0.2)
-    assert [line.startswith("- **missed**") for line in report.beta_targets(worse)[:2]] == [
+    assert [line.startswith("- **missed**") for line in beta_targets(worse)[:2]] == [
         True,
         True,
     ]
     doubled = beta_study(
         mse=(0.00123, 0.00156, 0.00211, 0.00305), mig=(0.06, 0.10, 0.13, 0.11), dci=(0.2,) * 4
     )
-    assert report.beta_targets(doubled)[3].startswith("- met: and at least 2 x beta = 1's")
+    assert beta_targets(doubled)[3].startswith("- met: and at least 2 x beta = 1's")

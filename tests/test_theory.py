@@ -2,25 +2,8 @@
 
 import copy
 
-from vaelab.sweep import spread
+from conftest import seeded
 from vaelab.theory import theory_markdown
-
-
-def seeded(study: dict, jitter: dict | None = None) -> dict:
-    """The study as the beta study writes it: every row the mean of three seeds, which here are
-    equal, except that `jitter` (key -> offset) moves each beta's seeds by -offset, 0, +offset."""
-    out = copy.deepcopy(study)
-
-    def seeds(row: dict) -> list[dict]:
-        offsets = jitter or {}
-        moved = {k: d for k, d in offsets.items() if k in row}
-        return [{**row, **{k: row[k] + sign * d for k, d in moved.items()}} for sign in (-1, 0, 1)]
-
-    out["shapes_spread"] = {beta: spread(seeds(row)) for beta, row in out["shapes"].items()}
-    out["autoencoder_spread"] = spread(seeds(out["shapes_autoencoder"]))
-    for row in out["shapes"].values():
-        row["seeds"] = 3
-    return out
 
 
 def shapes_row(mse, kl, units, mig, dci, tc, prior, ratio, midpoint):

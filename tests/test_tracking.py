@@ -1,3 +1,4 @@
+import multiprocessing
 import os
 import time
 from pathlib import Path
@@ -5,7 +6,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from vaelab import compare, evaluate, tracking
+from vaelab import betas, evaluate, quality, tracking
 from vaelab.config import load_params
 from vaelab.errors import VaelabError
 from vaelab.parallel import run_each
@@ -30,8 +31,8 @@ def test_every_stage_that_logs_fails_fast_on_an_unreachable_server(stage, monkey
     monkeypatch.chdir(tmp_path)  # no data, no models: the check must come before any of them
     run = {
         "evaluate_sweep": lambda: evaluate.evaluate_stage(params, "shapes_b1"),
-        "sample_quality": lambda: compare.sample_quality(params),
-        "beta_study": lambda: compare.beta_study(params),
+        "sample_quality": lambda: quality.sample_quality(params),
+        "beta_study": lambda: betas.beta_study(params),
     }[stage]
     started = time.monotonic()
     with pytest.raises(VaelabError, match=r"MLflow tracking server http://127.0.0.1:9 is unreach"):
@@ -119,6 +120,23 @@ def open_new_store(params: dict, name: str, uri: str) -> str:
     tracking.check_tracking_server()
     with tracking.store_lock(uri):
         return mlflow.set_experiment("vaelab-shapes").experiment_id
+
+
+def test_the_store_lock_keeps_another_process_waiting_until_it_is_released(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    entered = multiprocessing.get_context("fork").Event()
+
+    def enter_the_lock() -> None:
+        with tracking.store_lock(uri):
+            entered.set()
+
+    other = multiprocessing.get_context("fork").Process(target=enter_the_lock)
+    with tracking.store_lock(uri):
+        other.start()
+        assert not entered.wait(timeout=1.0)  # held here: the other process must wait
+    assert entered.wait(timeout=10.0)  # released: it gets in
+    other.join(timeout=10.0)
+    assert other.exitcode == 0
 
 
 def test_runs_that_start_together_create_one_sqlite_store_and_experiment(tmp_path):

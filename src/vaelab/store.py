@@ -7,7 +7,6 @@ refuses, or a full disk, becomes one VaelabError line naming the file and the fi
 
 from __future__ import annotations
 
-import csv
 import errno
 import hashlib
 import json
@@ -16,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from tqdm import tqdm
 
@@ -208,15 +208,12 @@ def load_training_state(path: Path, discard_unreadable: bool = False) -> dict | 
 
 
 def write_curves(path: Path, history: list[dict]) -> None:
-    def write(tmp: str) -> None:
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(history[0]))
-            writer.writeheader()
-            writer.writerows(history)
-
-    atomic_write(path, write)
+    atomic_write(
+        path, lambda tmp: pd.DataFrame(history).to_csv(tmp, index=False, lineterminator="\r\n")
+    )
 
 
 def read_curves(path: Path) -> list[dict]:
-    with open(_existing(path, "the training stage that writes it"), newline="") as f:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+    """One dict of floats per epoch, each read back exactly as written (pandas 3's parser)."""
+    curves = pd.read_csv(_existing(path, "the training stage that writes it"), dtype=float)
+    return curves.to_dict("records")

@@ -1,5 +1,6 @@
-"""A sweep over seeds: the beta study's runs grouped by beta, every number as its mean and spread
-over the seeds, and the one rule that calls a difference between two groups an effect.
+"""A sweep over seeds: every number as its mean and spread over the seeds (`spread`, the one
+summary over seeds), the factors' information and per-factor scores, and the one rule that calls
+a difference between two groups an effect.
 
 The rule (`differs`): the means differ by at least `CLEAR_CHANGE` of the first (scores in [0, 1]:
 by at least `CLEAR_SCORE`), and the seeds' ranges do not overlap. With three seeds that is strict
@@ -9,13 +10,10 @@ on purpose: a difference a fourth seed could erase is not reported as a finding.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure
+import pandas as pd
 from scipy.stats import entropy
-
-from . import plots
 
 CLEAR_CHANGE = 0.05  # relative differences below 5% are "no clear difference" (in every text)
 CLEAR_SCORE = (
@@ -46,18 +44,20 @@ def clear_change(before: float, after: float, tolerance: float = CLEAR_CHANGE) -
 
 
 def spread(rows: list[dict], keys: tuple[str, ...] = SPREAD_KEYS) -> dict[str, dict]:
-    """Per key present in the rows (one per seed): mean, sample standard deviation, min, max and
-    the values themselves, in the rows' order."""
+    """Per key present in the rows (one per seed): mean, sample standard deviation (0 for one
+    seed), min, max and the values themselves, in the rows' order. The one summary over seeds:
+    the sweeps' DVC metrics, the beta study and the pilot all use it."""
+    table = pd.DataFrame(rows)
     out = {}
     for key in keys:
-        values = [float(row[key]) for row in rows if key in row]
-        if values:
+        values = table[key].dropna().astype(float) if key in table else pd.Series()
+        if len(values):
             out[key] = {
-                "mean": float(np.mean(values)),
-                "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
-                "min": min(values),
-                "max": max(values),
-                "values": values,
+                "mean": float(values.mean()),
+                "std": float(values.std()) if len(values) > 1 else 0.0,
+                "min": float(values.min()),
+                "max": float(values.max()),
+                "values": values.tolist(),
             }
     return out
 
@@ -95,72 +95,6 @@ def differs(before: dict, after: dict, key: str) -> int:
 def mean_pm(stats: dict, fmt: str = "{:.3g}") -> str:
     """'0.0123±0.0004' (mean ± sample standard deviation over seeds; one word in a word count)."""
     return f"{fmt.format(stats['mean'])}±{fmt.format(stats['std'])}"
-
-
-def plot_sweep(by_beta: dict[str, dict], autoencoder: dict, factor_nats: float, path: Path) -> None:
-    """Every seed as a dot and the mean with its range as a line, against beta (`by_beta`: beta
-    label -> `spread`): KL beside the factors' information, reconstruction MSE beside the
-    autoencoder's band, and MIG, DCI and FactorVAE score."""
-    labels = sorted(by_beta, key=float)
-    xs = np.arange(len(labels))
-    fig = Figure(figsize=(16, 4.4))
-    kl, recon, scores = axes = fig.subplots(1, 3)
-
-    def draw(ax, key: str, colour: str, name: str, shift: float = 0.0) -> None:
-        means = [by_beta[label][key]["mean"] for label in labels]
-        # max(0, ...): with equal seeds the mean can round past its own min or max
-        low = [max(0.0, m - by_beta[b][key]["min"]) for m, b in zip(means, labels, strict=True)]
-        high = [max(0.0, by_beta[b][key]["max"] - m) for m, b in zip(means, labels, strict=True)]
-        ax.errorbar(
-            xs + shift,
-            means,
-            yerr=[low, high],
-            fmt="o-",
-            color=colour,
-            capsize=3,
-            label=f"{name} (mean, seed range)",
-        )
-        for x, label in zip(xs, labels, strict=True):
-            values = by_beta[label][key]["values"]
-            ax.scatter([x + shift] * len(values), values, s=10, color=colour, alpha=0.5)
-
-    def band(ax, key: str, colour: str, name: str) -> None:
-        stats = autoencoder[key]
-        ax.axhspan(stats["min"], stats["max"], color=colour, alpha=0.15)
-        ax.axhline(stats["mean"], color=colour, linestyle=":", label=f"{name} (autoencoder)")
-
-    draw(kl, "kl", "tab:purple", "KL")
-    kl.axhline(
-        factor_nats,
-        color="black",
-        linestyle="--",
-        label=f"information in the factors: {factor_nats:.1f} nats",
-    )
-    kl.set_yscale("log")
-    kl.set_title("KL to the prior (nats per test image)", fontsize=10)
-    draw(recon, "recon_mse", "tab:blue", "VAE")
-    band(recon, "recon_mse", "tab:blue", "MSE")
-    recon.set_yscale("log")
-    recon.set_title("reconstruction MSE per pixel (test, lower is closer)", fontsize=10)
-    for (key, colour, name), shift in zip(
-        (
-            ("mig", "tab:red", "MIG"),
-            ("dci", "tab:green", "DCI"),
-            ("factor_vae", "tab:orange", "FactorVAE score"),
-        ),
-        (-0.12, 0.0, 0.12),
-        strict=True,
-    ):
-        draw(scores, key, colour, name, shift)
-        band(scores, key, colour, name)
-    scores.set_ylim(0, 1)
-    scores.set_title("disentanglement (1 = one factor per dim)", fontsize=10)
-    for ax in axes:
-        ax.set_xticks(xs, labels)
-        ax.set_xlabel("beta (fixed decoder scale)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    plots.save_figure(fig, path)
 
 
 def factor_information(factors: np.ndarray) -> float:

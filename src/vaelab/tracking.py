@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import re
-import subprocess
 import time
 import urllib.request
 import warnings
@@ -27,6 +26,7 @@ from pathlib import Path
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 import mlflow  # noqa: E402  (telemetry must be switched off before the import)
+from filelock import FileLock  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 
 from . import store  # noqa: E402
@@ -46,18 +46,12 @@ def use_repository_store() -> str:
     return uri
 
 
-@contextlib.contextmanager
 def store_lock(uri: str):
     """One process at a time creates a sqlite store's tables and its experiments: MLflow does
     neither under a lock, and a sweep's runs (or `dvc queue start -j 2`) start together."""
-    if not uri.startswith("sqlite:///") or os.name != "posix":
-        yield
-        return
-    import fcntl
-
-    with open(uri.removeprefix("sqlite:///") + ".lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        yield
+    if not uri.startswith("sqlite:///"):
+        return contextlib.nullcontext()
+    return FileLock(uri.removeprefix("sqlite:///") + ".lock")
 
 
 def check_tracking_server() -> str:
@@ -81,16 +75,6 @@ def check_tracking_server() -> str:
             "MLFLOW_TRACKING_URI or unset it to log to ./mlflow.db"
         ) from None
     return uri
-
-
-def git_commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
-        )
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def flatten(prefix: str, value) -> dict:
@@ -176,10 +160,12 @@ def training_run(run: dict, run_id: str | None = None):
             tags = {
                 RUN_TAG: run["name"],
                 PARAMS_TAG: digest,
-                "git_commit": git_commit(),
                 "dvc.exp_name": experiment or "workspace",
-                "dvc.baseline_rev": os.environ.get("DVC_EXP_BASELINE_REV", git_commit()),
             }
+            # MLflow tags the commit itself (mlflow.source.git.commit); a DVC experiment's
+            # baseline is the commit it branched from.
+            if "DVC_EXP_BASELINE_REV" in os.environ:
+                tags["dvc.baseline_rev"] = os.environ["DVC_EXP_BASELINE_REV"]
             mlflow.set_tags(tags)
         yield active
 

@@ -1,0 +1,348 @@
+"""The `beta_study` stage (`pipeline/beta_study.py`): the shapes VAEs (one per beta, each over
+seeds), the shapes autoencoder and the CIFAR-10 beta pair side by side: reconstruction, KL,
+disentanglement, total correlation, latent geometry, and the reparameterization gradient check.
+Writes reports/metrics_beta.json, its DVC metrics, reports/theory.md and the study's figures.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import datasets, store, study_plots, tracking
+from .compare import (
+    METRICS_BETA,
+    beta_key,
+    load_run_model,
+    read_eval,
+    relative,
+    shapes_runs,
+)
+from .config import (
+    compare_config,
+    dataset_config,
+    evaluate_config,
+    run_config,
+)
+from .errors import VaelabError
+from .metrics.disentanglement import gaussian_total_correlation
+from .metrics.latent import estimator_variances
+from .models import encode_batches
+from .runtime import resolve_device
+from .sweep import (
+    factor_information,
+    factor_spread,
+    last_fifth_change,
+    mean_row,
+    spread,
+)
+from .theory import theory_markdown
+
+THEORY = store.REPORTS / "theory.md"
+HEADLINE_STUDY = ("kl", "recon_mse", "mig", "dci", "factor_vae")
+# The numbers of one shapes model that go into metrics_beta.json (its eval JSON keeps the matrices
+# and per-path values).
+SUMMARY_KEYS = (
+    "recon_mse",
+    "kl",
+    "kl_per_dim",
+    "active_units",
+    "latent_dim",
+    "mig",
+    "mig_per_factor",
+    "dci",
+    "dci_completeness",
+    "dci_informativeness",
+    "factor_vae",
+    "factor_dims",
+    "gaussian_tc",
+    "prior_nn_mse",
+    "prior_relative_error",
+    "midpoint_relative_error",
+    "path_max_over_mean",
+    "path_mean_step",
+    "midpoint_nn_mse",
+    "neg_elbo",
+    "bpd",
+    "sample_sharpness",
+    "beta",
+    "epochs",
+)
+
+
+def compared_labels(labels: list[str]) -> tuple[str, str]:
+    """The two betas the autoencoder is compared with: the lowest, and 5 (the assignment's) when in
+    the sweep, else the highest."""
+    by_value = sorted(labels, key=float)
+    high = next((label for label in by_value if float(label) == 5.0), by_value[-1])
+    return by_value[0], high
+
+
+def shapes_summary_row(metrics: dict) -> dict:
+    return {key: metrics[key] for key in SUMMARY_KEYS if key in metrics}
+
+
+def cifar_pair(params: dict, config: dict, key: str, device: torch.device) -> dict[str, dict]:
+    """The CIFAR-10 beta pair `compare.beta_study.<key>` as `cifar_entries`, or {} when the key is
+    absent (the fixed-scale pair is optional)."""
+    where = f"compare.beta_study.{key}"
+    pair = config.get(key)
+    if pair is None:
+        return {}
+    entries = cifar_entries(
+        {run: read_eval(run) for run in pair},
+        {run: run_config(params, run)["beta"] for run in pair},
+        cifar_total_correlations(params, pair, config["cifar_codes"], device),
+        where,
+    )
+    for entry in entries.values():
+        likelihood = run_config(params, entry["model"])["model"]["likelihood"]
+        entry["likelihood"], entry["likelihood_sigma"] = likelihood["kind"], likelihood.get("sigma")
+    return entries
+
+
+def cifar_entries(
+    evals: dict[str, dict],
+    betas: dict[str, float],
+    total_correlations: dict[str, float],
+    where: str = "compare.beta_study.cifar_pair",
+) -> dict[str, dict]:
+    """The CIFAR-10 pair's evaluations keyed by their beta, in the shape of the shapes rows, with
+    the decoder's last sigma from the training curves: learned, or the fixed one (a fixed-scale
+    Gaussian records its constant sigma); null for the logistic mixture, whose scale is per
+    pixel."""
+    out = {}
+    for name, m in evals.items():
+        key = beta_key(betas[name])
+        if key in out:
+            raise VaelabError(
+                f"{' and '.join(evals)} both have beta = {key}; the beta study compares two betas, "
+                f"so give {where} runs of different runs.<name>.beta"
+            )
+        curves = store.read_curves(store.curves_path(name))
+        sigma = curves[-1].get("decoder_sigma") if curves else None
+        out[key] = {
+            "model": name,
+            "recon_mse": m["test_recon_mse"],
+            "kl": m["test_kl"],
+            "kl_per_dim": m["kl_per_dim"],
+            "active_units": m["active_units"],
+            "latent_dim": m["latent_dim"],
+            "gaussian_tc": total_correlations[name],
+            "bpd": m["test_bpd"],
+            "sample_sharpness": m["sample_sharpness"],
+            "beta": betas[name],
+            "epochs": m.get("epochs"),
+            "decoder_sigma": sigma if sigma == sigma else None,  # NaN in the CSV = no sigma
+        }
+    return dict(sorted(out.items(), key=lambda item: float(item[0])))
+
+
+def cifar_total_correlations(
+    params: dict, pair: list[str], count: int, device: torch.device
+) -> dict[str, float]:
+    """Gaussian total correlation of each model's codes of the first `count` test images."""
+    name = run_config(params, pair[0])["dataset"]  # the pair's one dataset (config.py)
+    images = datasets.load(name, dataset_config(params, name))["x_test"][:count]
+    return {
+        run: gaussian_total_correlation(
+            *encode_batches(load_run_model(run, device), images, device)
+        )
+        for run in pair
+    }
+
+
+def convergence(params: dict, run: str, training_images: int) -> dict:
+    """How long a shapes run trained and how flat it stopped: its epochs, optimiser steps and the
+    relative change of its test MSE over the last fifth of its epochs (the training curves)."""
+    config = run_config(params, run)
+    mse = [row["test_mse"] for row in store.read_curves(store.curves_path(run))]
+    return {
+        "epochs": len(mse),
+        "steps": len(mse) * math.ceil(training_images / config["batch_size"]),
+        "batch_size": config["batch_size"],
+        "test_mse_last_fifth_change": last_fifth_change(mse),
+    }
+
+
+def best_beta(spreads: dict[str, dict]) -> str:
+    """The beta label whose seeds' mean six-factor MIG is highest."""
+    return max(spreads, key=lambda label: spreads[label]["mig"]["mean"])
+
+
+def draw_beta_figures(
+    study: dict,
+    paths_of: dict,
+    ae_paths: dict,
+    models: dict,
+    pair: torch.Tensor,
+    settings: dict,
+    seed: int,
+) -> dict[str, str]:
+    """`paths_of`: per beta label, the interpolation paths of all its seeds (as the evaluations
+    hold them); `ae_paths` the autoencoders'."""
+    out = store.figures_dir("beta_study")
+    paths = {
+        "beta_sweep": out / "beta_sweep.png",
+        "beta_tradeoff": out / "beta_tradeoff.png",
+        "interpolation_smoothness": out / "interpolation_smoothness.png",
+        "autoencoder_vs_vae": out / "autoencoder_vs_vae_shapes.png",
+    }
+    study_plots.plot_sweep(
+        study["shapes_spread"],
+        study["autoencoder_spread"],
+        study["factor_information_nats"],
+        paths["beta_sweep"],
+    )
+    study_plots.plot_beta_tradeoff(
+        study["shapes"], study["cifar10"], study["shapes_autoencoder"], paths["beta_tradeoff"]
+    )
+    study_plots.plot_smoothness(
+        {"autoencoder": ae_paths, **{f"beta = {label}": row for label, row in paths_of.items()}},
+        paths["interpolation_smoothness"],
+    )
+    study_plots.plot_autoencoder_vs_vae(
+        models, pair, paths["autoencoder_vs_vae"], steps=settings["path_steps"], seed=seed
+    )
+    return {key: relative(path) for key, path in paths.items()}
+
+
+def pooled_paths(evals: list[dict]) -> dict[str, list[float]]:
+    """The interpolation paths of several seeds as one set (study_plots.plot_smoothness's input)."""
+    return {
+        key: [value for m in evals for value in m[key]]
+        for key in ("path_ratios", "path_mean_steps")
+    }
+
+
+def study_headline(study: dict) -> dict:
+    """The DVC metrics of beta_study: per beta (and the autoencoder) the seeds' means of the KL,
+    reconstruction MSE and disentanglement scores (metrics_beta.json has spreads and the rest)."""
+    groups = {f"beta_{label}": stats for label, stats in study["shapes_spread"].items()}
+    groups["autoencoder"] = study["autoencoder_spread"]
+    return {
+        name: {key: stats[key]["mean"] for key in HEADLINE_STUDY if key in stats}
+        for name, stats in groups.items()
+    }
+
+
+def beta_study(params: dict) -> dict:
+    """reports/metrics_beta.json, reports/theory.md, reports/figures/beta_study/."""
+    tracking.check_tracking_server()  # it logs to an MLflow run at the end: fail now
+    config = compare_config(params, "beta_study")
+    device, seed = resolve_device(params["device"]), config["seed"]
+    runs = shapes_runs(params, config)
+    autoencoder = config["autoencoder"]
+    autoencoders = config["autoencoders"]
+    every_run = [run for group in runs.values() for run in group]
+    shapes_name = run_config(params, autoencoder)["dataset"]  # every run's (config.py)
+    settings = evaluate_config(params, shapes_name)
+    evals = {run: read_eval(run) for run in [*every_run, *autoencoders]}
+    seed_rows = {
+        label: [shapes_summary_row(evals[run]) for run in group] for label, group in runs.items()
+    }
+    ae_rows = [shapes_summary_row(evals[run]) for run in autoencoders]
+    pair = list(config["cifar_pair"])
+    cifar = cifar_pair(params, config, "cifar_pair", device)
+    cifar_fixed = cifar_pair(params, config, "cifar_fixed_pair", device)
+
+    dataset = datasets.load(shapes_name, dataset_config(params, shapes_name))
+    low, high = compared_labels(list(runs))
+    shown = {label: group[0] for label, group in runs.items()}  # the first seed's, in figures
+    low_model = load_run_model(shown[low], device)
+    active = evals[shown[low]]["active_dims"]
+    gradient = None
+    if active:
+        gradient = estimator_variances(
+            low_model,
+            dataset["x_test"][: config["gradient_images"]],
+            active,
+            config["gradient_samples"],
+            seed,
+        )
+        gradient["beta"] = low
+    likelihood = run_config(params, shown[low])["model"]["likelihood"]
+    spreads = {label: spread(rows) for label, rows in seed_rows.items()}
+    ae_spread = spread(ae_rows)
+    trained = {
+        run: convergence(params, run, len(dataset["x_train"]))
+        for run in [*every_run, *autoencoders]
+    }
+    study = {
+        "shapes": {
+            label: mean_row(rows, runs[label], spreads[label]) for label, rows in seed_rows.items()
+        },
+        "shapes_spread": spreads,
+        "shapes_autoencoder": mean_row(ae_rows, autoencoders, ae_spread),
+        "autoencoder_spread": ae_spread,
+        # per beta: each factor's MIG, DCI completeness and accuracy, and the latent carrying it
+        "factors": {
+            label: factor_spread([evals[run] for run in group]) for label, group in runs.items()
+        },
+        "autoencoder_factors": factor_spread([evals[run] for run in autoencoders]),
+        "best_beta": best_beta(spreads),
+        # optimiser steps per beta (every seed trains alike), and every run's convergence
+        "steps": {
+            **{label: trained[group[0]]["steps"] for label, group in runs.items()},
+            "autoencoder": trained[autoencoders[0]]["steps"],
+        },
+        "convergence": trained,
+        "factor_information_nats": factor_information(
+            np.concatenate(
+                [np.asarray(dataset["factors_train"]), np.asarray(dataset["factors_test"])]
+            )
+        ),
+        "likelihood": likelihood["kind"],
+        "likelihood_sigma": likelihood.get("sigma"),
+        "cifar10": cifar,
+        "cifar10_fixed_scale": cifar_fixed,
+        "reparameterization": gradient,
+        "runs": {
+            "shapes": runs,
+            "autoencoder": autoencoder,
+            "autoencoders": autoencoders,
+            "cifar10": pair,
+            "cifar10_fixed_scale": list(config.get("cifar_fixed_pair", [])),
+        },
+        "factor_names": dataset.get("factor_names", []),
+        "compared": {"low": low, "high": high},
+        "evaluation": {
+            "test_images": evals[autoencoder].get("test_images", len(dataset["x_test"])),
+            "code_images": evals[autoencoder].get("code_images"),
+            "paths": settings["paths"],
+            "path_steps": settings["path_steps"],
+            "prior_samples": settings["prior_samples"],
+            "cifar_codes": config["cifar_codes"],
+        },
+    }
+
+    order = torch.randperm(len(dataset["x_test"]), generator=torch.Generator().manual_seed(seed))
+    models = {
+        "autoencoder": load_run_model(autoencoder, device),
+        f"beta = {low}": low_model,
+        f"beta = {high}": low_model if high == low else load_run_model(shown[high], device),
+    }
+    study["figures"] = draw_beta_figures(
+        study,
+        {label: pooled_paths([evals[run] for run in group]) for label, group in runs.items()},
+        pooled_paths([evals[run] for run in autoencoders]),
+        models,
+        dataset["x_test"][order[:2]],
+        settings,
+        seed,
+    )
+    text = theory_markdown(study)
+    store.atomic_write(THEORY, lambda tmp: Path(tmp).write_text(text))
+    store.write_json(METRICS_BETA, study)
+    store.write_json(store.headline_path("beta_study"), study_headline(study))
+    if gradient is not None:
+        tracking.log_final(shown[low], {"reparameterization": gradient})
+    print(
+        f"beta study: {len(runs)} betas ({', '.join(runs)}) x {len(runs[low])} seeds, "
+        f"{len(autoencoders)} autoencoders, CIFAR-10 pair {' / '.join(pair)}; wrote "
+        f"{METRICS_BETA} and {THEORY}"
+    )
+    return study

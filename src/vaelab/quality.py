@@ -1,0 +1,356 @@
+"""The `sample_quality` stage (`pipeline/sample_quality.py`): the CIFAR-10 VAEs judged by the
+classifier run (`compare.sample_quality.judge`). Per run: an ex-post Gaussian mixture fitted to the
+training codes (models/samplers/<run>.npz), `sample_count` images from each sampler (the prior
+N(0, I) and the mixture), and the reconstructions of real test images, each scored by the judge
+(fd_clf, is_clf, recognisable) and by sharpness. Reference rows scored the same way show what the
+numbers mean: real test images (the floor), Gaussian noise, blurred real test images. Writes
+reports/sample_quality.json, its DVC metrics and figures.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from . import datasets, plots, store, study_plots, tracking
+from .compare import SAMPLE_QUALITY, load_run_model, relative
+from .config import (
+    GMM_KEYS,
+    compare_config,
+    dataset_config,
+    evaluate_config,
+    run_config,
+)
+from .errors import VaelabError
+from .metrics.latent import nearest_index, reference_pixels
+from .metrics.sample_quality import (
+    TEMPERED,
+    fit_latent_gmm,
+    fit_second_stage,
+    fit_temperature,
+    quality_row,
+    sample_codes,
+    sampler_name,
+    sharpness,
+)
+from .models import classify_batches, decode_batches, encode_batches, reconstruct_batches
+from .runtime import resolve_device
+
+SAMPLERS_DIR = store.MODELS / "samplers"
+FIGURE_GRID = 36  # images per panel of the samplers figure
+LABELLED_GRID = 64  # the 8x8 labelled-samples figure
+NEAREST_SHOWN = 10  # samples per sampler in the nearest-training-image figure
+HEADLINE_QUALITY = ("fd_clf", "class_min", "class_max", "recognisable", "recall", "coverage")
+SAMPLER_TITLES = {
+    "prior": "prior N(0, I)",
+    "gmm": "Gaussian mixture on training codes",
+    "two_stage": "second-stage VAE on training codes",
+}
+
+
+def split_test_set(count: int) -> tuple[slice, slice]:
+    """(real, scored) halves of the test set, which the judge never trained on: the first half is
+    the real-image statistics every row's fd_clf and precision/recall are measured against; the
+    second is what the real-image reference rows and the reconstructions are made of. No image is
+    both, and no test label fits anything (the judge's temperature comes from its training
+    holdout)."""
+    if count < 4:
+        raise VaelabError(
+            f"the test set has {count} images; the sample-quality comparison needs at least 4 "
+            "(half are the real statistics, half are scored): raise datasets.<name>.test_limit"
+        )
+    half = count // 2
+    return slice(0, half), slice(half, count)
+
+
+def reference_images(images: torch.Tensor, seed: int, blur_sigma: float) -> dict[str, torch.Tensor]:
+    """The reference rows from real test images (uint8 NHWC): as they are, blurred (sigma
+    `blur_sigma`, the floor a blurry model can reach, and 2 px), sampled down x4 and up again, and
+    noise of their shape. Every row but noise keeps the images' labels."""
+    real = datasets.to_display(images)
+    generator = torch.Generator().manual_seed(seed)
+    return {
+        "real_test": real,
+        "blurred": datasets.blur(real, blur_sigma),
+        "blurred_s2": datasets.blur(real, 2.0),
+        "down_up_x4": datasets.down_up(real, 4),
+        "noise": (0.5 + 0.25 * torch.randn(real.shape, generator=generator)).clamp_(0, 1),
+    }
+
+
+def inception_fid(weights: str | None, real: torch.Tensor, fake: torch.Tensor) -> float | None:
+    """True Inception FID, only when the user has the weights on disk (nothing is downloaded)."""
+    if not weights:
+        return None
+    if not Path(weights).is_file():
+        print(
+            f"note: compare.sample_quality.inception_weights {weights} does not exist; Inception "
+            "FID skipped"
+        )
+        return None
+    try:
+        from torchmetrics.image.fid import FrechetInceptionDistance
+
+        metric = FrechetInceptionDistance(
+            feature=2048, normalize=True, feature_extractor_weights_path=weights
+        )
+    except (ModuleNotFoundError, RuntimeError, OSError) as e:
+        print(f"note: Inception FID skipped ({e}); pip install torch-fidelity to enable it")
+        return None
+    for images, is_real in ((real, True), (fake, False)):  # each set whole, whatever its size
+        for start in range(0, len(images), 250):
+            metric.update(images[start : start + 250], real=is_real)
+    return float(metric.compute())
+
+
+class Judge:
+    """The classifier run as a scorer: every image set is compared with real test images (uint8
+    NHWC `real`); its probabilities are temperature-scaled on the labelled training images the
+    judge was kept from (`holdout`, `holdout_labels`)."""
+
+    def __init__(
+        self,
+        classifier,
+        real: torch.Tensor,
+        holdout: torch.Tensor,
+        holdout_labels: torch.Tensor,
+        classes: list[str],
+        device: torch.device,
+        batch_size: int,
+        nearest_k: int = 5,
+    ):
+        self.classifier, self.classes = classifier, classes
+        self.device, self.batch_size, self.nearest_k = device, batch_size, nearest_k
+        real = datasets.to_display(real)
+        self.real_features, _ = self.classify(real)
+        self.real_sharpness = sharpness(real)
+        _, logits = self.classify(datasets.to_display(holdout))
+        self.temperature = fit_temperature(logits, holdout_labels)
+        self.accuracy = float((logits.argmax(1) == holdout_labels).float().mean())
+
+    def classify(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return classify_batches(self.classifier, images, self.device, self.batch_size)
+
+    def scaled_logits(self, images: torch.Tensor) -> torch.Tensor:
+        return self.classify(images)[1] / self.temperature
+
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> dict:
+        """float (N, C, H, W) in [0, 1] -> fd_clf, is_clf, recognisability, sharpness vs real; with
+        the images' (N,) labels, the judge's accuracy on them too."""
+        features, logits = self.classify(images)
+        row = quality_row(
+            self.real_features, features, logits, self.classes, self.temperature, self.nearest_k
+        )
+        row["sharpness"] = sharpness(images) / self.real_sharpness
+        if labels is not None:
+            row["accuracy"] = float((logits.argmax(1) == labels).float().mean())
+        return row
+
+
+def judge_run(
+    run: str,
+    judge: Judge,
+    dataset: dict,
+    train_pixels: torch.Tensor,
+    scored: torch.Tensor,
+    scored_labels: torch.Tensor,
+    config: dict,
+    device: torch.device,
+) -> tuple[dict, dict]:
+    """One VAE's samples (per sampler) and reconstructions of the scored test images, judged; the
+    fitted mixture is saved to models/samplers/<run>.npz. Returns (numbers, figure paths)."""
+    model = load_run_model(run, device)
+    seed, batch, count = config["seed"], config["batch_size"], config["sample_count"]
+    train_codes, _ = encode_batches(model, dataset["x_train"], device, batch, seed)
+    gmm = fit_latent_gmm(train_codes, config["gmm_components"], seed, config["gmm_covariance"])
+    store.write_npz(SAMPLERS_DIR / f"{run}.npz", **gmm)
+    second_stage = None
+    if "two_stage" in config["samplers"]:
+        second_stage = fit_second_stage(
+            train_codes, seed, config["second_stage_hidden"], config["second_stage_epochs"]
+        )
+    codes = {}
+    for sampler in config["samplers"]:
+        for tau in config["temperatures"] if sampler in TEMPERED else [1.0]:
+            codes[sampler_name(sampler, tau)] = sample_codes(
+                sampler, count, model.latent_dim, seed, gmm, second_stage, tau
+            )
+    samples = {sampler: decode_batches(model, z, device, batch) for sampler, z in codes.items()}
+    reconstructions = judge(reconstruct_batches(model, scored, device, batch), scored_labels)
+    # does the code keep the object: the judge's accuracy on the decoder means of test images
+    reconstructions["class_consistency"] = reconstructions["accuracy"]
+    row = {
+        "samplers": {sampler: judge(images) for sampler, images in samples.items()},
+        "reconstructions": reconstructions,
+    }
+    fid = inception_fid(config["inception_weights"], datasets.to_display(scored), samples["prior"])
+    if fid is not None:
+        row["inception_fid"] = fid
+
+    out = store.figures_dir("sample_quality")
+    figures = {
+        "samples_labelled": out / f"samples_labelled_{run}.png",
+        "samplers": out / f"samplers_{run}.png",
+        "nearest_training": out / f"nearest_training_{run}.png",
+    }
+    shown = {sampler: images[:NEAREST_SHOWN] for sampler, images in samples.items()}
+    nearest = {
+        sampler: datasets.to_display(dataset["x_train"][nearest_index(images, train_pixels)])
+        for sampler, images in shown.items()
+    }
+    study_plots.plot_nearest_training(shown, nearest, figures["nearest_training"])
+    shown = samples[config["figure_sampler"]][:LABELLED_GRID]
+    study_plots.plot_labelled_samples(
+        shown,
+        judge.scaled_logits(shown),
+        judge.classes,
+        figures["samples_labelled"],
+        f"{run}: samples of the {sampler_title(config['figure_sampler'])}",
+    )
+    plots.plot_samplers(
+        model,
+        {sampler_title(sampler): z[:FIGURE_GRID] for sampler, z in codes.items()},
+        figures["samplers"],
+    )
+    return row, {kind: relative(path) for kind, path in figures.items()}
+
+
+def sampler_title(name: str) -> str:
+    """`prior_t0.8` -> "prior N(0, 0.8^2 I)", `gmm_t0.8` -> "Gaussian mixture ..., tau 0.8"; the
+    others by SAMPLER_TITLES."""
+    sampler, _, tau = name.partition("_t")
+    if tau and sampler == "prior":
+        return f"prior N(0, {tau}^2 I)"
+    return SAMPLER_TITLES[sampler] + (f", tau {tau}" if tau else "")
+
+
+def sample_quality(params: dict) -> dict:
+    """reports/sample_quality.json, reports/figures/sample_quality/, models/samplers/."""
+    tracking.check_tracking_server()  # it logs to the runs' MLflow runs at the end: fail now
+    config = compare_config(params, "sample_quality")
+    # config.py checked the runs and the judge: VAEs and a classifier, of one dataset
+    dataset_name = run_config(params, config["judge"])["dataset"]
+    dataset = datasets.load(dataset_name, dataset_config(params, dataset_name))
+    if "y_test" not in dataset:
+        raise VaelabError(
+            f"dataset {dataset_name} has no labels, which the judge needs; compare runs of a "
+            "labelled dataset (cifar10) in compare.sample_quality"
+        )
+    device = resolve_device(params["device"])
+    # One sampler setting for the figures and the scores: evaluate.<dataset> draws every run's
+    # samples.png, and its mixture (components, covariance) is the one scored here.
+    figures_from = evaluate_config(params, dataset_name)
+    config = {**config, **{key: figures_from[key] for key in GMM_KEYS}}
+    config["figure_sampler"] = sampler_name(figures_from["sampler"], figures_from["temperature"])
+    if figures_from["temperature"] not in config["temperatures"]:
+        config["temperatures"] = [*config["temperatures"], figures_from["temperature"]]
+    if figures_from["sampler"] not in config["samplers"]:
+        config["samplers"] = [*config["samplers"], figures_from["sampler"]]
+    real, scored = split_test_set(len(dataset["x_test"]))
+    x_test = dataset["x_test"]
+    holdout = run_config(params, config["judge"])["holdout"]
+    if holdout < 2:
+        raise VaelabError(
+            f"runs.{config['judge']}.holdout is {holdout}: the judge's temperature needs labelled "
+            "images it never trained on; set it to e.g. 5000 in params.yaml"
+        )
+    judge = Judge(
+        load_run_model(config["judge"], device),
+        x_test[real],
+        dataset["x_train"][-holdout:],
+        dataset["y_train"][-holdout:],
+        dataset["classes"],
+        device,
+        config["batch_size"],
+        config["nearest_k"],
+    )
+    print(
+        f"judge {config['judge']}: accuracy {judge.accuracy:.4f} and temperature "
+        f"{judge.temperature:.3f} on its {holdout} held-out training images"
+    )
+
+    scored_labels = dataset["y_test"][scored]
+    reference = {
+        name: judge(images, None if name == "noise" else scored_labels)
+        for name, images in reference_images(
+            x_test[scored], config["seed"], config["blur_sigma"]
+        ).items()
+    }
+    print(
+        "judge on the scored test half: "
+        + ", ".join(
+            f"{name} accuracy {row['accuracy']:.3f}"
+            for name, row in reference.items()
+            if "accuracy" in row
+        )
+        + f"; noise confident share {reference['noise']['recognisable']:.3f}"
+    )
+    runs, figures = {}, {}
+    train_pixels = reference_pixels(dataset["x_train"])  # (N, C*H*W) on the decoder's scale
+    for run in config["runs"]:
+        runs[run], figures[run] = judge_run(
+            run, judge, dataset, train_pixels, x_test[scored], scored_labels, config, device
+        )
+        print(
+            f"{run}: "
+            + ", ".join(
+                f"{s} fd_clf {r['fd_clf']:.2f} recognisable {r['recognisable']:.3f}"
+                for s, r in runs[run]["samplers"].items()
+            )
+            + f", reconstructions fd_clf {runs[run]['reconstructions']['fd_clf']:.2f}"
+        )
+        tracking.log_final(run, {"sample_quality": runs[run]})
+    tracking.log_final(
+        config["judge"],
+        {"judge": {"temperature": judge.temperature, "calibration_accuracy": judge.accuracy}},
+    )
+    if not config["inception_weights"]:
+        print(
+            "note: true Inception FID skipped: set compare.sample_quality.inception_weights to a "
+            "local weights file (and pip install torch-fidelity) to compute it"
+        )
+    result = {
+        "judge": config["judge"],
+        "judge_accuracy": judge.accuracy,
+        "temperature": judge.temperature,
+        "calibration_images": holdout,  # training images the judge never saw
+        "real_images": real.stop,
+        "scored_images": scored.stop - scored.start,
+        "sample_count": config["sample_count"],
+        "samplers": config["samplers"],
+        "temperatures": config["temperatures"],
+        "gmm_components": config["gmm_components"],
+        "gmm_covariance": config["gmm_covariance"],
+        "figure_sampler": config["figure_sampler"],
+        "nearest_k": config["nearest_k"],
+        "blur_sigma": config["blur_sigma"],
+        "reference": reference,
+        "runs": runs,
+        "figures": figures,
+    }
+    store.write_json(SAMPLE_QUALITY, result)
+    store.write_json(store.headline_path("sample_quality"), quality_headline(result))
+    return result
+
+
+def quality_headline(result: dict) -> dict:
+    """The DVC metrics of sample_quality: fd_clf, precision and recall per run and sampler, the
+    reference rows' fd_clf and the judge's held-out accuracy (sample_quality.json has the rest)."""
+    return {
+        "judge_holdout_accuracy": result["judge_accuracy"],
+        "reference_fd_clf": {name: row["fd_clf"] for name, row in result["reference"].items()},
+        "judge_accuracy": {
+            name: row["accuracy"] for name, row in result["reference"].items() if "accuracy" in row
+        },
+        "reconstruction_class_consistency": {
+            run: row["reconstructions"]["class_consistency"] for run, row in result["runs"].items()
+        },
+        **{
+            run: {
+                sampler: {key: scores[key] for key in HEADLINE_QUALITY}
+                for sampler, scores in row["samplers"].items()
+            }
+            for run, row in result["runs"].items()
+        },
+    }

@@ -1,0 +1,282 @@
+"""The sections of params.yaml as pydantic models, read top to bottom: datasets, a run (its model
+and likelihood), sweeps, evaluate, compare. Each refuses keys it does not list: a mistyped key
+would otherwise be ignored, or train with the default. config.Params puts them together and checks
+what spans sections."""
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic.functional_validators import AfterValidator, BeforeValidator
+from pydantic_core import PydanticCustomError
+
+from .validation import Fraction, Name, Path_, count, listing, number, optional, rule
+
+# The names the models below accept (tests/test_config.py holds them to it).
+OBJECTIVES = ("vae", "ae", "classifier")
+SOURCES = ("cifar10", "celeba", "shapes")
+ARCHITECTURES = {"vae": ("fc", "conv"), "ae": ("fc", "conv"), "classifier": ("resnet",)}
+LABELLED_SOURCES = ("cifar10",)  # the sources whose data carry class labels (y_train, y_test)
+# How evaluate@<run> draws the samples of its figures (one sampler for every run, so they compare):
+# the prior N(0, tau^2 I), or a Gaussian mixture fitted to the training codes (its covariances
+# times tau^2). The mixture's keys are the one setting compare.sample_quality scores too.
+GMM_COVARIANCES = ("full", "diag")
+GMM_KEYS = ("gmm_components", "gmm_covariance")
+# The ways of drawing a VAE's codes that compare.sample_quality knows (metrics/sample_quality.py):
+# its own prior, an ex-post Gaussian mixture, a second-stage VAE (Dai & Wipf 2019).
+SAMPLERS = ("prior", "gmm", "two_stage")
+DEFAULT_SAMPLERS = ["prior", "gmm"]
+
+
+class Schema(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- datasets: where each comes from (fetch@<name> writes data/<name>.npz) -----------------------
+
+
+class Cifar10(Schema):
+    source: Literal["cifar10"]
+    image_size: Literal[32]
+    mirror_dirs: listing(Name)  # searched in order after $VAELAB_DATA_DIR
+    official_md5: Name
+    png_sha256: Name
+    allow_download: StrictBool
+    train_limit: count(0)  # 0 = every image; N = the first N
+    test_limit: count(0)
+
+
+class CelebA(Schema):
+    source: Literal["celeba"]
+    image_size: count(8)
+    mirror_dirs: listing(Name) = []
+    archive_sha256: Name
+    image_folder: Path_
+    crop_fraction: number(gt=0)
+    max_images: count(0)
+    test_count: count(1)
+
+
+class Shapes(Schema):
+    source: Literal["shapes"]
+    image_size: Literal[32]
+    mirror_dirs: listing(Name) = []
+    shapes: listing(Name)
+    hue: count(1)
+    scale: count(1)
+    rotation: count(1)
+    x: count(1)
+    y: count(1)
+    test_count: count(1)
+    seed: count(0)
+
+
+Dataset = Annotated[Cifar10 | CelebA | Shapes, Field(discriminator="source")]
+
+
+# --- a run: what it trains, its model and its optimisation ---------------------------------------
+
+
+class Gaussian(Schema):
+    kind: Literal["gaussian", "gaussian_fixed"]  # sigma learned per channel, or fixed
+    sigma: number(gt=0)
+
+
+class LogisticMixture(Schema):
+    kind: Literal["logistic_mixture"]
+    mixtures: count(1)
+
+
+def _own_key_only(entry):
+    """The entry may hold both sigma and mixtures (so `-S ...likelihood.kind=...` alone switches);
+    only the kind's own is kept."""
+    if not isinstance(entry, dict):
+        return entry
+    other = "sigma" if entry.get("kind") == "logistic_mixture" else "mixtures"
+    return {key: value for key, value in entry.items() if key != other}
+
+
+# The pixel likelihood p(image | z): one of losses.LIKELIHOODS.
+Likelihood = Annotated[
+    Gaussian | LogisticMixture, BeforeValidator(_own_key_only), Field(discriminator="kind")
+]
+
+
+class Decoder(Schema):
+    latent_dim: count(1)
+    likelihood: Likelihood
+
+
+class Fc(Decoder):
+    arch: Literal["fc"]
+    hidden: listing(count(1))
+
+
+class Conv(Decoder):
+    arch: Literal["conv"]
+    widths: listing(count(1))
+    fc_hidden: count(0) = 0  # a dense layer of this many units next to the code; 0 = none
+
+
+class ResNet(Schema):
+    arch: Literal["resnet"]
+    width: count(1)
+
+
+class Run(Schema):
+    dataset: Name
+    epochs: count(1)
+    batch_size: count(2)
+    lr: number(gt=0)
+    warmup_fraction: Fraction  # linear warm-up over this share of the steps, then linear decay
+    grad_clip: number(ge=0)  # the largest gradient norm a step may take; 0 = no clipping
+    seed: count(0)
+    # runtime.use_mixed_precision: auto, cuda, true or false
+    mixed_precision: Literal["auto", "cuda", True, False] = False
+
+
+class Autoencoder(Run):
+    model: Annotated[Fc | Conv, Field(discriminator="arch")]
+
+
+class Vae(Autoencoder):
+    objective: Literal["vae"]  # recon + beta * KL
+    beta: number(ge=0)
+    kl_warmup_fraction: Fraction = 0.0  # beta rises from 0 over this share of the steps; 0 = none
+
+
+class Ae(Autoencoder):
+    objective: Literal["ae"]  # recon alone, z = mu: whatever beta a shared template gives it is 0
+    beta: Annotated[number(ge=0), AfterValidator(lambda beta: 0.0)] = 0.0
+    # Taken (and not used) so that an autoencoder shares its sweep template with the VAEs.
+    kl_warmup_fraction: optional(Fraction)
+
+
+class Classifier(Run):
+    objective: Literal["classifier"]  # the judge of compare.sample_quality
+    model: ResNet
+    optimizer: Literal["sgd", "adam"]
+    holdout: count(0)  # the last N training images, kept from the judge to calibrate it
+    weight_decay: number(ge=0)
+    label_smoothing: Fraction
+    augment: StrictBool
+    # blur, down-up sampling and noise on part of each batch (train.degrade), so the judge
+    # recognises a blurry object as well as a sharp one
+    degrade: StrictBool = False
+
+
+AnyRun = Annotated[Vae | Ae | Classifier, Field(discriminator="objective")]
+RunName = Annotated[
+    str, rule(lambda n: "/" not in n, "has a / in its name (reserved for the seeds of a sweep)")
+]
+
+
+class Sweep(Schema):
+    """One run per seed, `<sweep>/s<seed>` (member_name). Its other keys are a run's but `seed`,
+    checked (as `sweeps.<sweep>`) by Params for each seed."""
+
+    model_config = ConfigDict(extra="allow")
+    seeds: Annotated[
+        listing(count(0)), rule(lambda s: len(set(s)) == len(s), "must not repeat a seed, got {}")
+    ]
+
+
+# --- evaluate.<dataset>: what evaluate@<run> measures, by its dataset's source --------------------
+
+
+class Evaluate(Schema):
+    batch_size: count(1)
+    active_threshold: number(ge=0)  # a latent dim is active when Var_x E[z_j | x] exceeds this
+    interpolation_steps: count(2)
+    traversal_dims: count(1)
+    traversal_span: number(gt=0)
+    seed: count(0)
+
+
+class Cifar10Evaluate(Evaluate):
+    sampler: Literal["prior", "gmm"] = "prior"  # of every run's samples.png
+    temperature: number(gt=0) = 1.0
+    gmm_components: count(1) = 10
+    gmm_covariance: Literal[GMM_COVARIANCES] = "full"
+
+
+class CelebAEvaluate(Evaluate):
+    sample_count: count(2)
+    shell_radii: listing(number())
+    consistency_quantile: Fraction
+    neighbourhood_distances: listing(number())
+    attributes: listing(Name)
+    strengths: listing(number())
+    gmm_components: count(1)
+
+
+class ShapesEvaluate(Evaluate):
+    code_count: count(2)
+    mi_bins: count(2)
+    dci_trees: count(1)
+    dci_max_depth: count(1)
+    prior_samples: count(1)
+    paths: count(1)
+    path_steps: count(3)
+    traversal_steps: count(2)
+
+
+EVALUATE = {"cifar10": Cifar10Evaluate, "celeba": CelebAEvaluate, "shapes": ShapesEvaluate}
+# The keys of a comparison that name runs; in "runs" and "autoencoders" a sweep stands for its
+# seeds' runs.
+NAMED_RUNS = {
+    "sample_quality": ("runs", "judge"),
+    "beta_study": ("runs", "autoencoders", "autoencoder", "cifar_pair", "cifar_fixed_pair"),
+}
+
+
+# --- compare: the cross-run stages (their runs are checked against each other by Params) ---------
+
+
+def _samplers(samplers):
+    """A list of SAMPLERS holding the prior (the VAE's own sampler, which every other is measured
+    against), without repeats."""
+    if not isinstance(samplers, list) or "prior" not in samplers or set(samplers) - set(SAMPLERS):
+        raise PydanticCustomError(
+            "vaelab", f"must be a list of {', '.join(SAMPLERS)} that holds prior, got {samplers!r}"
+        )
+    return list(dict.fromkeys(samplers))
+
+
+class SampleQuality(Schema):
+    runs: listing(Name)  # VAEs of one labelled dataset
+    judge: Name  # a classifier of that dataset
+    sample_count: count(2)
+    samplers: Annotated[list[str], BeforeValidator(_samplers)] = DEFAULT_SAMPLERS
+    temperatures: listing(number(gt=0)) = [1.0]  # prior and mixture also scored at each tau
+    nearest_k: count(1) = 5  # the k of the k-NN manifolds of precision, recall, density, coverage
+    second_stage_hidden: count(1)
+    second_stage_epochs: count(1)
+    blur_sigma: number(gt=0)
+    batch_size: count(1)
+    seed: count(0)
+    inception_weights: Path_
+
+
+class BetaStudy(Schema):
+    runs: listing(Name)  # VAEs of one dataset: every beta with the same seeds
+    autoencoders: optional(listing(Name))  # one per seed; [autoencoder] when absent
+    autoencoder: Name  # the one drawn in the figures
+    cifar_pair: listing(Name)  # two VAEs of one dataset, of different beta
+    cifar_fixed_pair: optional(listing(Name))  # the same, under a fixed-sigma likelihood
+    cifar_codes: count(2)
+    gradient_images: count(1)
+    gradient_samples: count(2)
+    seed: count(0)
+
+
+class Compare(Schema):
+    sample_quality: SampleQuality
+    beta_study: BetaStudy
+
+
+class Tracking(Schema):
+    sample_every: count(1)  # log a sample grid to the MLflow run every N epochs (and the last)
+
+
+class Render(Schema):
+    seed: count(0)

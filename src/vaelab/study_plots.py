@@ -1,0 +1,267 @@
+"""The figures that put runs side by side (drawn by the compare and render stages): models'
+samples and reconstructions next to each other, the judged samples, the nearest training images,
+the autoencoder against the VAEs, and the beta study's numbers against beta. plots.py holds the
+figures of one run and the drawing helpers both use."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from . import plots
+from .datasets import to_display
+from .models import VAE, decode_batches, reconstruct_batches
+from .plots import MODEL_COLOURS, axes_column, axes_grid, framed_path, show_grid
+
+
+def plot_side_by_side(
+    left: tuple[str, VAE, torch.Tensor],
+    right: tuple[str, VAE, torch.Tensor],
+    images: torch.Tensor,
+    path: Path,
+    kl_per_dim: dict[str, list[float]] | None = None,
+) -> None:
+    """Two (label, model, codes) side by side: 16 samples decoded from the codes, and
+    reconstructions of the same test images; with `kl_per_dim`, a third panel shows how the KL
+    spreads over latent dimensions."""
+    panels = 3 if kl_per_dim else 2
+    fig = Figure(figsize=(5.2 * panels, 5.6))
+    axes = fig.subplots(1, panels)
+    originals = to_display(images)
+    for ax, (name, model, z) in zip(axes, (left, right), strict=False):
+        samples = decode_batches(model, z)
+        recon = reconstruct_batches(model, images)
+        # 4x4 samples, a blank row, then twice a row of 4 originals over their reconstructions.
+        rows = [samples, torch.ones_like(samples[:4])]
+        rows += [torch.cat([originals[i : i + 4], recon[i : i + 4]]) for i in range(0, 8, 4)]
+        title = f"{name}: samples from N(0, I)\nbelow: test images / reconstructions"
+        show_grid(ax, torch.cat(rows), nrow=4, title=title)
+    if kl_per_dim:
+        ax = axes[2]
+        for name, values in kl_per_dim.items():
+            ordered = sorted(values, reverse=True)
+            colour = MODEL_COLOURS.get(name)
+            ax.bar(
+                np.arange(len(ordered)), ordered, alpha=0.55, color=colour, label=name, width=1.0
+            )
+        ax.set_yscale("log")
+        ax.set_xlabel("latent dimension (sorted by KL)")
+        ax.set_ylabel("mean KL on the test set (nats)")
+        ax.set_title("KL per latent dimension", fontsize=10)
+        ax.legend()
+    plots.save_figure(fig, path)
+
+
+def plot_labelled_samples(
+    images: torch.Tensor,
+    logits: torch.Tensor,
+    classes: list[str],
+    path: Path,
+    title: str,
+    columns: int = 8,
+    confident: float = 0.9,
+) -> None:
+    """Each image titled with the judge's label and confidence (green when >= `confident`)."""
+    confidence, label = logits.softmax(dim=1).max(dim=1)
+    fig = Figure(figsize=(columns * 1.45, math.ceil(len(images) / columns) * 1.65))
+    cells = axes_grid(fig, len(images), columns)
+    for ax, image, conf, lab in zip(
+        cells, images, confidence.tolist(), label.tolist(), strict=True
+    ):
+        ax.imshow(image.permute(1, 2, 0).numpy(), interpolation="nearest")
+        colour = "tab:green" if conf >= confident else "black"
+        ax.set_title(f"{classes[lab]} {conf:.2f}", fontsize=8, color=colour)
+        ax.axis("off")
+    fig.suptitle(f"{title}, labelled by the judge (green: confidence >= {confident})", fontsize=9)
+    plots.save_figure(fig, path)
+
+
+def plot_nearest_training(
+    samples: dict[str, torch.Tensor], nearest: dict[str, torch.Tensor], path: Path
+) -> None:
+    """Each sampler's images (decoder means) above the training image nearest to each of them by
+    pixel distance: a reader sees whether the model copies its training set."""
+    fig = Figure(figsize=(11, 1.5 * 2 * len(samples)))
+    axes = axes_column(fig, 2 * len(samples))
+    for i, (name, images) in enumerate(samples.items()):
+        show_grid(axes[2 * i], images, nrow=len(images), ylabel=f"{name}\n(decoder mean)")
+        show_grid(
+            axes[2 * i + 1], nearest[name], nrow=len(images), ylabel="nearest\ntraining image"
+        )
+    plots.save_figure(fig, path)
+
+
+def plot_autoencoder_vs_vae(
+    models: dict[str, VAE],
+    pair: torch.Tensor,
+    path: Path,
+    samples: int = 8,
+    steps: int = 10,
+    seed: int = 0,
+) -> None:
+    """Per model: decoded z ~ N(0, I), and the path between the codes of the two images in `pair`
+    (uint8 NHWC, shown at the ends)."""
+    fig = Figure(figsize=(15, 1.45 * len(models) + 0.8))
+    axes = np.atleast_2d(
+        fig.subplots(len(models), 2, gridspec_kw={"width_ratios": [samples, steps + 2]})
+    )
+    for (prior_ax, path_ax), (label, model) in zip(axes, models.items(), strict=True):
+        z = torch.randn(samples, model.latent_dim, generator=torch.Generator().manual_seed(seed))
+        show_grid(prior_ax, decode_batches(model, z), nrow=samples, ylabel=label)
+        show_grid(path_ax, framed_path(model, pair, steps), nrow=steps + 2)
+    axes[0, 0].set_title("decoded z ~ N(0, I) (same z for every model)", fontsize=10)
+    axes[0, 1].set_title(
+        "real image | straight line between the two codes | real image", fontsize=10
+    )
+    plots.save_figure(fig, path)
+
+
+def plot_beta_tradeoff(
+    shapes: dict[str, dict], cifar: dict[str, dict], autoencoder: dict, path: Path
+) -> None:
+    """Reconstruction error, MIG/DCI and KL against beta; the autoencoder as dotted lines."""
+    # Evenly spaced x positions for every beta present: betas like 1, 2, 5, 10 read best that way.
+    betas = sorted({float(beta) for group in (shapes, cifar) for beta in group})
+    where = {beta: i for i, beta in enumerate(betas)}
+    fig = Figure(figsize=(15, 4.2))
+    recon, disentanglement, kl = axes = fig.subplots(1, 3)
+    for group, style, colour, name in (
+        (shapes, "o-", "tab:purple", "shapes"),
+        (cifar, "s--", "tab:blue", "CIFAR-10"),
+    ):
+        xs = [where[float(beta)] for beta in group]
+        recon.plot(xs, [m["recon_mse"] for m in group.values()], style, color=colour, label=name)
+        kl.plot(xs, [m["kl"] for m in group.values()], style, color=colour, label=name)
+        for x, m in zip(xs, group.values(), strict=True):
+            active = f"{m['active_units']} active"
+            kl.annotate(
+                active,
+                (x, m["kl"]),
+                textcoords="offset points",
+                xytext=(4, 6),
+                fontsize=8,
+                color=colour,
+            )
+    recon.axhline(
+        autoencoder["recon_mse"], color="tab:purple", linestyle=":", label="shapes autoencoder"
+    )
+    recon.set_yscale("log")
+    recon.set_title("reconstruction MSE per pixel (test, lower is closer)", fontsize=10)
+
+    shapes_xs = [where[float(beta)] for beta in shapes]
+    for key, colour, title in (
+        ("mig", "tab:red", "MIG"),
+        ("dci", "tab:green", "DCI disentanglement"),
+    ):
+        values = [m[key] for m in shapes.values()]
+        disentanglement.plot(shapes_xs, values, "o-", color=colour, label=f"{title} (VAE)")
+        disentanglement.axhline(
+            autoencoder[key], color=colour, linestyle=":", label=f"{title} (autoencoder)"
+        )
+    disentanglement.set_ylim(0, 1)
+    disentanglement.set_title("disentanglement on shapes (1 = one factor per dim)", fontsize=10)
+
+    kl.set_yscale("log")
+    kl.set_title("KL to the prior (nats/image, test) and active units", fontsize=10)
+    for ax in axes:
+        ax.set_xticks(list(where.values()), [f"{beta:g}" for beta in where])
+        ax.set_xlabel("beta")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    plots.save_figure(fig, path)
+
+
+def plot_smoothness(entries: dict[str, dict], path: Path) -> None:
+    """Per model (label -> metrics with path_ratios and path_mean_steps): the largest step over the
+    mean step of each interpolation path, as a box plot and against the mean step."""
+    fig = Figure(figsize=(12, 4.3))
+    spread, scatter = axes = fig.subplots(1, 2)
+    spread.boxplot([entry["path_ratios"] for entry in entries.values()])
+    spread.set_xticks(range(1, len(entries) + 1), list(entries))
+    spread.axhline(1.0, color="grey", linestyle=":")
+    spread.set_ylabel("largest step / mean step along a path")
+    spread.set_title("interpolation smoothness (1 = the image changes evenly)", fontsize=10)
+    top = 0.0
+    for label, entry in entries.items():
+        mean = np.asarray(entry["path_mean_steps"])
+        largest = mean * np.asarray(entry["path_ratios"])
+        scatter.scatter(mean, largest, s=12, alpha=0.7, label=label)
+        top = max(top, largest.max())
+    scatter.plot([0, top], [0, top], color="grey", linestyle=":", label="largest = mean (even)")
+    scatter.set_xlabel("mean step between consecutive frames (RMS pixel change)")
+    scatter.set_ylabel("largest step")
+    scatter.set_title("each point one path between the codes of two test images", fontsize=10)
+    scatter.legend(fontsize=8)
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    plots.save_figure(fig, path)
+
+
+def plot_sweep(by_beta: dict[str, dict], autoencoder: dict, factor_nats: float, path: Path) -> None:
+    """Every seed as a dot and the mean with its range as a line, against beta (`by_beta`: beta
+    label -> `spread`): KL beside the factors' information, reconstruction MSE beside the
+    autoencoder's band, and MIG, DCI and FactorVAE score."""
+    labels = sorted(by_beta, key=float)
+    xs = np.arange(len(labels))
+    fig = Figure(figsize=(16, 4.4))
+    kl, recon, scores = axes = fig.subplots(1, 3)
+
+    def draw(ax, key: str, colour: str, name: str, shift: float = 0.0) -> None:
+        means = [by_beta[label][key]["mean"] for label in labels]
+        # max(0, ...): with equal seeds the mean can round past its own min or max
+        low = [max(0.0, m - by_beta[b][key]["min"]) for m, b in zip(means, labels, strict=True)]
+        high = [max(0.0, by_beta[b][key]["max"] - m) for m, b in zip(means, labels, strict=True)]
+        ax.errorbar(
+            xs + shift,
+            means,
+            yerr=[low, high],
+            fmt="o-",
+            color=colour,
+            capsize=3,
+            label=f"{name} (mean, seed range)",
+        )
+        for x, label in zip(xs, labels, strict=True):
+            values = by_beta[label][key]["values"]
+            ax.scatter([x + shift] * len(values), values, s=10, color=colour, alpha=0.5)
+
+    def band(ax, key: str, colour: str, name: str) -> None:
+        stats = autoencoder[key]
+        ax.axhspan(stats["min"], stats["max"], color=colour, alpha=0.15)
+        ax.axhline(stats["mean"], color=colour, linestyle=":", label=f"{name} (autoencoder)")
+
+    draw(kl, "kl", "tab:purple", "KL")
+    kl.axhline(
+        factor_nats,
+        color="black",
+        linestyle="--",
+        label=f"information in the factors: {factor_nats:.1f} nats",
+    )
+    kl.set_yscale("log")
+    kl.set_title("KL to the prior (nats per test image)", fontsize=10)
+    draw(recon, "recon_mse", "tab:blue", "VAE")
+    band(recon, "recon_mse", "tab:blue", "MSE")
+    recon.set_yscale("log")
+    recon.set_title("reconstruction MSE per pixel (test, lower is closer)", fontsize=10)
+    for (key, colour, name), shift in zip(
+        (
+            ("mig", "tab:red", "MIG"),
+            ("dci", "tab:green", "DCI"),
+            ("factor_vae", "tab:orange", "FactorVAE score"),
+        ),
+        (-0.12, 0.0, 0.12),
+        strict=True,
+    ):
+        draw(scores, key, colour, name, shift)
+        band(scores, key, colour, name)
+    scores.set_ylim(0, 1)
+    scores.set_title("disentanglement (1 = one factor per dim)", fontsize=10)
+    for ax in axes:
+        ax.set_xticks(xs, labels)
+        ax.set_xlabel("beta (fixed decoder scale)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    plots.save_figure(fig, path)

@@ -1,0 +1,127 @@
+"""The report's Markdown tables: CIFAR-10 metrics and sample quality, the scale and beta tables
+of the beta study, the per-factor table."""
+
+from __future__ import annotations
+
+from .sweep import mean_pm
+
+# --- the tables ----------------------------------------------------------------------------------
+
+
+# (key, title, format) of the metrics tables; the faces table shows the first six.
+METRIC_COLUMNS = [
+    ("test_neg_elbo", "-ELBO (nats/img)", "{:.1f}"),
+    ("test_bpd", "bits/dim", "{:.3f}"),
+    ("test_recon_mse", "recon MSE", "{:.5f}"),
+    ("test_kl", "KL (nats/img)", "{:.1f}"),
+    ("active_units", "active units", "{}"),
+    ("sample_sharpness", "sample sharpness", "{:.2f}"),
+    ("epochs", "epochs", "{}"),
+    ("train_seconds", "train min", "{:.1f}"),
+]
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def cells(m: dict, columns: list[tuple[str, str, str]]) -> list[str]:
+    """m's value under each (key, title, format) column; "n/a" where it has none."""
+    return [
+        "n/a"
+        if m.get(key) is None
+        else fmt.format(m[key] / 60 if key == "train_seconds" else m[key])
+        for key, _, fmt in columns
+    ]
+
+
+def metrics_table(cifar: dict) -> str:
+    return markdown_table(
+        ["run", "beta", *(title for _, title, _ in METRIC_COLUMNS)],
+        [[name, f"{m['beta']:g}", *cells(m, METRIC_COLUMNS)] for name, m in cifar.items()],
+    )
+
+
+def quality_table(cifar: dict, reference: dict) -> str:
+    """Every scored image set, ranked by fd_clf (lower is closer to real test images)."""
+    entries = []
+    for name, m in cifar.items():
+        entries += [(f"{name}, {sampler} samples", row) for sampler, row in m["samplers"].items()]
+        entries.append((f"{name}, test reconstructions", m["reconstructions"]))
+    entries += [(f"reference: {ref.replace('_', ' ')}", row) for ref, row in reference.items()]
+    entries.sort(key=lambda entry: entry[1]["fd_clf"])
+    keys = ("class_min", "class_max", "recognisable", "precision", "recall", "coverage")
+    return markdown_table(
+        ["rank", "images", "fd_clf", "judge accuracy", "smallest class", "largest class"]
+        + ["confident", "precision", "recall", "coverage", "sharpness vs real"],
+        [
+            [str(rank), label, f"{row['fd_clf']:.2f}"]
+            + [f"{row['accuracy']:.3f}" if "accuracy" in row else ""]
+            + [f"{row[key]:.3f}" for key in keys]
+            + [f"{row['sharpness']:.3f}"]
+            for rank, (label, row) in enumerate(entries, 1)
+        ],
+    )
+
+
+def cifar_scale_table(study: dict) -> str:
+    """The CIFAR-10 beta pairs under a learned and a fixed decoder sigma (one seed each); "" when
+    the study has neither."""
+    columns = [
+        ("epochs", "epochs", "{}"),  # the pairs need not share a budget: the table says each's
+        ("recon_mse", "recon MSE", "{:.4f}"),
+        ("kl", "KL (nats/img)", "{:.1f}"),
+        ("active_units", "active units", "{}"),
+        ("bpd", "bits/dim", "{:.3f}"),
+        ("sample_sharpness", "sample sharpness", "{:.2f}"),
+        ("decoder_sigma", "decoder sigma (last epoch)", "{:.3f}"),
+    ]
+    rows = [
+        [f"`{m['model']}`", scale, f"{m['beta']:g}", *cells(m, columns)]
+        for key, scale in (("cifar10", "learned"), ("cifar10_fixed_scale", "fixed"))
+        for m in (study.get(key) or {}).values()
+    ]
+    header = ["run", "sigma", "beta", *(title for _, title, _ in columns)]
+    return markdown_table(header, rows) if rows else ""
+
+
+def beta_table(study: dict) -> str:
+    """The beta study's numbers: means ± sd over seeds per shapes model."""
+    columns = [
+        ("recon_mse", "recon MSE", "{:.4f}"),
+        ("kl", "KL (nats/img)", "{:.1f}"),
+        ("active_units", "active units", "{:.1f}"),
+        ("mig", "MIG", "{:.3f}"),
+        ("dci", "DCI", "{:.3f}"),
+        ("factor_vae", "FactorVAE score", "{:.2f}"),
+        ("gaussian_tc", "Gaussian TC (nats)", "{:.2f}"),
+        ("prior_relative_error", "prior-sample error vs blank", "{:.2f}"),
+        ("path_max_over_mean", "path max/mean step", "{:.2f}"),
+    ]
+    models = [(f"VAE, beta = {label}", row) for label, row in study["shapes_spread"].items()]
+    models.append(("autoencoder (no KL)", study["autoencoder_spread"]))
+    return markdown_table(
+        ["shapes model", *(title for _, title, _ in columns)],
+        [
+            [label, *("n/a" if key not in m else mean_pm(m[key], fmt) for key, _, fmt in columns)]
+            for label, m in models
+        ],
+    )
+
+
+def factor_table(study: dict, shown: list[str]) -> str:
+    """Per factor, at the betas `shown`: MIG and DCI completeness (mean ± sd over seeds) and the
+    latent carrying most of it in the first seed with that latent's share of the entropy."""
+    factors = study["factors"]
+
+    def cell(stats: dict) -> str:
+        return (
+            f"{mean_pm(stats['mig'], '{:.2f}')} / {mean_pm(stats['dci_completeness'], '{:.2f}')} "
+            f"/ z{stats['carrier'][0]} ({stats['carrier_mi']['values'][0]:.2f})"
+        )
+
+    return markdown_table(
+        ["factor", *(f"beta = {label}" for label in shown)],
+        [[name, *(cell(factors[label][name]) for label in shown)] for name in factors[shown[0]]],
+    )
