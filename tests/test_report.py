@@ -171,7 +171,7 @@ def test_quality_table_ranks_by_fd_clf_and_targets_are_checked():
     )
     assert "met: at least 25% of conv's best sampler's samples labelled with confidence" in text
     assert "met: conv's test reconstructions keep their class" in text
-    readme = wording.report_readme(ROLES, CIFAR, QUALITY, summary(), [])
+    readme = wording.report_readme(ROLES, CIFAR, QUALITY, summary(), [], judge_images=45_000)
     assert "| conv | 1 |" in readme and "accuracy on them 88.0%" in readme
     assert "nor the last 5,000 training images, whose labels fit its temperature" in readme
     assert "Test labels only score" in readme
@@ -240,7 +240,7 @@ def test_budget_sentence_says_whether_the_runs_had_an_equal_budget():
         "equal budget."
     )
     assert "different numbers of epochs" in wording.report_readme(
-        ROLES, shorter, QUALITY, summary(shorter), []
+        ROLES, shorter, QUALITY, summary(shorter), [], judge_images=45_000
     )
 
 

@@ -21,7 +21,7 @@ from .compare import METRICS_BETA, SAMPLE_QUALITY, load_run_model, read_eval, sh
 from .config import compare_config, evaluate_config, run_config, stage_name
 from .errors import VaelabError
 from .runtime import resolve_device
-from .wording import beta_summary, fit, report_readme, worst_rise
+from .wording import beta_summary, fit, judge_images, report_readme, worst_rise
 
 SUMMARY = store.REPORTS / "summary.md"
 README = store.REPORTS / "README.md"
@@ -227,7 +227,16 @@ def compose(params: dict, inputs: dict) -> tuple[str, str]:
     }
     summary = beta_summary(cifar, r["pair"], r["baseline"], study)
     faces = {run: {**evals[run], "fit": fit(histories[run])} for run in r["faces"]}
-    readme = report_readme(r, cifar, quality, summary, inputs["figures"], study, faces)
+    readme = report_readme(
+        r,
+        cifar,
+        quality,
+        summary,
+        inputs["figures"],
+        study,
+        faces,
+        judge_images=judge_images(params, quality["judge"]),
+    )
     return summary, readme
 
 
