@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import io
+import math
 import pickle
 import tarfile
 from pathlib import Path
@@ -14,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 
 from vaelab import datasets, plots, store, tracking
-from vaelab.config import load_params
+from vaelab.config import check_params
 from vaelab.datasets.cifar10 import CIFAR10_CLASSES
 from vaelab.models import build_model
 from vaelab.sweep import spread
@@ -111,48 +113,15 @@ def no_env_mirror(monkeypatch):
     monkeypatch.delenv("VAELAB_DATA_DIR", raising=False)
 
 
-CELEBA_ATTRIBUTES = (
-    "5_o_Clock_Shadow",
-    "Arched_Eyebrows",
-    "Attractive",
-    "Bags_Under_Eyes",
-    "Bald",
-    "Bangs",
-    "Big_Lips",
-    "Big_Nose",
-    "Black_Hair",
-    "Blond_Hair",
-    "Blurry",
-    "Brown_Hair",
-    "Bushy_Eyebrows",
-    "Chubby",
-    "Double_Chin",
-    "Eyeglasses",
-    "Goatee",
-    "Gray_Hair",
-    "Heavy_Makeup",
-    "High_Cheekbones",
-    "Male",
-    "Mouth_Slightly_Open",
-    "Mustache",
-    "Narrow_Eyes",
-    "No_Beard",
-    "Oval_Face",
-    "Pale_Skin",
-    "Pointy_Nose",
-    "Receding_Hairline",
-    "Rosy_Cheeks",
-    "Sideburns",
-    "Smiling",
-    "Straight_Hair",
-    "Wavy_Hair",
-    "Wearing_Earrings",
-    "Wearing_Hat",
-    "Wearing_Lipstick",
-    "Wearing_Necklace",
-    "Wearing_Necktie",
-    "Young",
+ATTRIBUTE_NAMES = (  # the 40 of list_attr_celeba.txt, in its order
+    "5_o_Clock_Shadow Arched_Eyebrows Attractive Bags_Under_Eyes Bald Bangs Big_Lips Big_Nose "
+    "Black_Hair Blond_Hair Blurry Brown_Hair Bushy_Eyebrows Chubby Double_Chin Eyeglasses "
+    "Goatee Gray_Hair Heavy_Makeup High_Cheekbones Male Mouth_Slightly_Open Mustache "
+    "Narrow_Eyes No_Beard Oval_Face Pale_Skin Pointy_Nose Receding_Hairline Rosy_Cheeks "
+    "Sideburns Smiling Straight_Hair Wavy_Hair Wearing_Earrings Wearing_Hat Wearing_Lipstick "
+    "Wearing_Necklace Wearing_Necktie Young"
 )
+CELEBA_ATTRIBUTES = tuple(ATTRIBUTE_NAMES.split())
 
 
 def jpeg_bytes(image: np.ndarray) -> bytes:
@@ -235,8 +204,10 @@ TINY_FC = {
 }
 
 
-def tiny_params() -> dict:
-    params = load_params(ROOT / "params.yaml")
+def tiny_params(edit=None) -> dict:
+    """params.yaml on the CPU with small comparisons; `edit(params)` changes the raw params before
+    they are checked (test_evaluate adds its own runs)."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["device"] = "cpu"
     params["evaluate"]["cifar10"]["gmm_components"] = 2  # the figures' and the scores' mixture
     params["compare"]["sample_quality"].update(
@@ -248,7 +219,29 @@ def tiny_params() -> dict:
     )
     params["runs"]["evaluator"]["holdout"] = 20  # the last 20 of write_cifar's 48 training images
     params["compare"]["beta_study"].update(cifar_codes=24, gradient_images=2, gradient_samples=4)
-    return params
+    if edit:
+        edit(params)
+    return check_params(params)
+
+
+def all_finite(value) -> bool:
+    """Every number inside a nested dict/list is finite."""
+    if isinstance(value, dict):
+        return all(all_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(all_finite(v) for v in value)
+    return not isinstance(value, float) or math.isfinite(value)
+
+
+@pytest.fixture
+def logged(monkeypatch) -> list:
+    """MLflow calls recorded instead of made: (run, metrics) per tracking.log_final."""
+    calls = []
+    monkeypatch.setattr(
+        tracking, "log_final", lambda run, metrics, figures=None: calls.append((run, metrics))
+    )
+    monkeypatch.setattr(tracking, "check_tracking_server", lambda: "recorded")
+    return calls
 
 
 def save_tiny(run: str, config: dict, seed: int = 0) -> torch.nn.Module:
@@ -404,15 +397,9 @@ def sweep_runs(params: dict) -> list[str]:
 
 
 @pytest.fixture
-def project(tmp_path, monkeypatch):
-    """A project folder with tiny models of every compared run, their data and their evaluations;
-    MLflow calls are recorded instead of made."""
+def project(tmp_path, monkeypatch, logged):
+    """A project folder with tiny models of every compared run, their data and their evaluations."""
     monkeypatch.chdir(tmp_path)
-    logged = []
-    monkeypatch.setattr(
-        tracking, "log_final", lambda run, metrics, figures=None: logged.append(run)
-    )
-    monkeypatch.setattr(tracking, "check_tracking_server", lambda: "recorded")
     cifar = write_cifar()
     write_shapes()
     save_tiny_judge(cifar["x_train"], cifar["y_train"])
@@ -437,7 +424,7 @@ def project(tmp_path, monkeypatch):
         mse = (0.01, 0.008, 0.007, 0.0065, 0.00637)
         rows = [{"epoch": e, "test_mse": m} for e, m in enumerate(mse, 1)]
         store.write_curves(store.curves_path(run), rows)
-    return {"params": params, "logged": logged}
+    return {"params": params, "logged": logged}  # (run, metrics) of each log_final
 
 
 @pytest.fixture

@@ -81,7 +81,7 @@ def test_sample_quality_judges_every_run_against_real_test_images(project, figur
     assert [ax.get_ylabel().split("\n")[0] for ax in image_cells(nearest)][::2] == list(
         result["runs"]["conv"]["samplers"]
     )
-    assert project["logged"] == ["fc", "conv", "conv_beta5", "evaluator"]
+    assert [run for run, _ in project["logged"]] == ["fc", "conv", "conv_beta5", "evaluator"]
     headline = json.loads(Path("reports/metrics/sample_quality.json").read_text())
     assert set(headline["conv"]) == sampler_names
     assert set(headline["judge_accuracy"]) == {"real_test", "blurred", "blurred_s2", "down_up_x4"}
@@ -190,7 +190,7 @@ def test_beta_study_summarises_every_beta_over_its_seeds(project, figures):
     assert (
         len(image_cells(figures["autoencoder_vs_vae_shapes.png"])) == 6
     )  # 3 models x (samples, path)
-    assert project["logged"] == ["shapes_b1/s0"]
+    assert [run for run, _ in project["logged"]] == ["shapes_b1/s0"]
 
 
 def test_beta_study_takes_betas_from_the_run_configs(project):

@@ -1,5 +1,6 @@
 """params.yaml is checked once, before any work: each bad value names its key and the fix."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -62,215 +63,121 @@ def test_a_sweep_is_one_run_per_seed_and_stands_for_them_in_a_comparison():
     assert sweep_of(runs[1]) == "shapes_b5" and sweep_of("conv") is None
 
 
-@pytest.mark.parametrize(
-    "edit, message",
-    [
+DROP = object()  # as the value: remove the key
+BETA_STUDY, SAMPLE_QUALITY = "compare.beta_study", "compare.sample_quality"
+# (dotted key, the value it is set to, the message after the key): a value that is a function
+# is called with the params and its result is set.
+INVALID = [
+    ("runs.conv.lr", "fast", " must be a number, got 'fast'"),
+    ("runs.conv.lr", float("nan"), " must be a finite number"),
+    ("runs.conv.lr", "inf", " must be a finite number"),
+    ("runs.conv.beta", float("inf"), " must be a finite number"),
+    ("runs.conv.beta", -1, " must be >= 0"),
+    ("runs.conv.epochs", 2.5, " must be an integer"),
+    ("runs.conv.epochs", True, " must be a number"),
+    ("runs.conv.seed", DROP, " is missing"),
+    ("runs.conv.dataset", "mnist", " names no dataset"),
+    ("runs.conv.objective", "gan", " must be one of vae"),
+    ("runs.conv.model.arch", "transformer", " must be one of"),
+    ("runs.conv.model.widths", [], " must be a non-empty"),
+    ("runs.conv.model.hiden", [512], " is not a key of a conv model"),
+    ("runs.conv.model.fc_hidden", -1, " must be >= 0"),
+    (
+        "runs.conv.model.likelihood.kind",
+        "poisson",
+        " must be one of gaussian, gaussian_fixed, logistic_mixture, got 'poisson'",
+    ),
+    (
+        "runs.conv.model.likelihood",
+        {"kind": "logistic_mixture", "mixtures": 0},
+        r".mixtures must be >= 1",
+    ),
+    ("runs.conv.model.likelihood.scale", 2, " is not a key of a gaussian likelihood"),
+    ("runs.conv.kl_warmup_fraction", 1.5, " must be"),
+    ("runs.evaluator.mixed_precision", "yes", ""),
+    ("runs.evaluator.kl_warmup_fraction", 0.1, " is not a key of a run"),
+    ("runs.evaluator.holdout", DROP, " is missing"),
+    (
+        "runs.evaluator.dataset",
+        "faces",
+        r" must be a labelled dataset \(cifar10\) for a classifier",
+    ),
+    ("runs.fc.grad_clip", -1, " must be >= 0"),
+    ("runs.fc.warmup_fraction", DROP, " is missing"),
+    ("runs.conv/s1", lambda p: p["runs"]["conv"], " has a / in its name"),
+    ("runs", DROP, " is missing"),
+    ("datasets.cifar10.official_md5", DROP, " is missing"),
+    ("datasets.faces.source", "imagenet", " must be one of"),
+    ("datasets.shapes.hues", 3, " is not a key of a shapes dataset"),
+    ("evaluate.shapes", DROP, " is missing"),
+    ("evaluate.shapes.path_step", 3, " is not a key of evaluate.shapes; remove or rename it"),
+    ("evaluate.shape", lambda p: p["evaluate"]["shapes"], " names no dataset of datasets"),
+    ("evaluate.cifar10.temperature", 0, " must be > 0, got 0"),
+    ("sweeps.shapes_b5.lr", "fast", " must be a number, got 'fast'"),
+    ("sweeps.shapes_b5.seeds", [0, 1, 0], " must not repeat a seed"),
+    ("sweeps.shapes_b5.seeds", [], " must be a non-empty list"),
+    ("sweeps.shapes_b5.seed", 3, " is not a sweep's key"),
+    ("sweeps.shapes_b5.mixed_precison", "cuda", " is not a key of a run; remove or rename it"),
+    ("sweeps.shapes_ae.kl_warmup_fraction", 1.5, " must be < 1"),
+    ("sweeps.conv", lambda p: p["sweeps"]["shapes_b5"], " must be named unlike every run"),
+    ("tracking.sample_evry", 2, " is not a key"),
+    ("render.sed", 2, " is not a key of render"),
+    ("rnder", {"seed": 0}, " is not a key of params.yaml"),
+    *[
         (
-            lambda p: p["runs"]["conv"].update(lr="fast"),
-            r"runs.conv.lr must be a number, got 'fast'",
-        ),
-        (
-            lambda p: p["runs"]["conv"].update(lr=float("nan")),
-            r"runs.conv.lr must be a finite number",
-        ),
-        (
-            lambda p: p["runs"]["conv"].update(beta=float("inf")),
-            r"runs.conv.beta must be a finite number",
-        ),
-        (lambda p: p["runs"]["conv"].update(epochs=2.5), r"runs.conv.epochs must be an integer"),
-        (lambda p: p["runs"]["conv"].update(beta=-1), r"runs.conv.beta must be >= 0"),
-        (lambda p: p["runs"]["conv"].pop("seed"), r"runs.conv.seed is missing"),
-        (
-            lambda p: p["runs"]["conv"].update(dataset="mnist"),
-            r"runs.conv.dataset names no dataset",
-        ),
-        (
-            lambda p: p["runs"]["conv"].update(objective="gan"),
-            r"runs.conv.objective must be one of vae",
-        ),
-        (
-            lambda p: p["runs"]["conv"]["model"].update(arch="transformer"),
-            r"runs.conv.model.arch must be one of",
-        ),
-        (
-            lambda p: p["runs"]["conv"]["model"].update(widths=[]),
-            r"runs.conv.model.widths must be a non-empty",
-        ),
-        (
-            lambda p: p["runs"]["evaluator"].update(mixed_precision="yes"),
-            r"runs.evaluator.mixed_precision",
-        ),
-        (
-            lambda p: p["datasets"]["cifar10"].pop("official_md5"),
-            r"datasets.cifar10.official_md5 is missing",
-        ),
-        (
-            lambda p: p["datasets"]["faces"].update(source="imagenet"),
-            r"datasets.faces.source must be one of",
-        ),
-        (lambda p: p["evaluate"].pop("shapes"), r"evaluate.shapes is missing"),
-        (
-            lambda p: p["compare"]["sample_quality"].update(runs=["fc", "vq"]),
-            r"compare.sample_quality.runs names 'vq', which is neither a run",
-        ),
-        (
-            lambda p: p["sweeps"]["shapes_b5"].update(lr="fast"),
-            r"sweeps.shapes_b5.lr must be a number, got 'fast'",
-        ),
-        (
-            lambda p: p["sweeps"]["shapes_b5"].update(seeds=[0, 1, 0]),
-            r"sweeps.shapes_b5.seeds must not repeat a seed",
-        ),
-        (
-            lambda p: p["sweeps"]["shapes_b5"].update(seeds=[]),
-            r"sweeps.shapes_b5.seeds must be a non-empty list",
-        ),
-        (
-            lambda p: p["sweeps"]["shapes_b5"].update(seed=3),
-            r"sweeps.shapes_b5.seed is not a sweep's key",
-        ),
-        (
-            lambda p: p["runs"].update({"conv/s1": p["runs"]["conv"]}),
-            r"runs.conv/s1 has a / in its name",
-        ),
-        (
-            lambda p: p["sweeps"].update(conv=p["sweeps"]["shapes_b5"]),
-            r"sweeps.conv must be named unlike every run",
-        ),
-        (lambda p: p.pop("runs"), r"runs is missing"),
-        (
-            lambda p: p["runs"]["conv"]["model"]["likelihood"].update(kind="poisson"),
-            r"runs.conv.model.likelihood.kind must be one of gaussian, gaussian_fixed, "
-            r"logistic_mixture, got 'poisson'",
-        ),
-        (
-            lambda p: p["runs"]["conv"]["model"]["likelihood"].update(
-                kind="logistic_mixture", mixtures=0
-            ),
-            r"runs.conv.model.likelihood.mixtures must be >= 1",
-        ),
-        (lambda p: p["runs"]["fc"].update(grad_clip=-1), r"runs.fc.grad_clip must be >= 0"),
-        (lambda p: p["runs"]["fc"].pop("warmup_fraction"), r"runs.fc.warmup_fraction is missing"),
-        (lambda p: p["runs"]["evaluator"].pop("holdout"), r"runs.evaluator.holdout is missing"),
-        *[
-            (
-                lambda p, samplers=samplers: p["compare"]["sample_quality"].update(
-                    samplers=samplers
-                ),
-                r"compare.sample_quality.samplers must be a list of prior, gmm, two_stage that "
-                r"holds prior",
-            )
-            for samplers in (["gmm"], ["prior", "flow"], "prior")
-        ],
-        (
-            lambda p: p["sweeps"]["shapes_b5"].update(mixed_precison="cuda"),
-            r"sweeps.shapes_b5.mixed_precison is not a key of a run; remove or rename it",
-        ),
-        (
-            lambda p: p["runs"]["conv"].update(kl_warmup_fraction=1.5),
-            r"runs.conv.kl_warmup_fraction must be",
-        ),
-        (
-            lambda p: p["runs"]["evaluator"].update(kl_warmup_fraction=0.1),
-            r"runs.evaluator.kl_warmup_fraction is not a key of a run",
-        ),
-        (
-            lambda p: p["runs"]["conv"]["model"].update(hiden=[512]),
-            r"runs.conv.model.hiden is not a key of a conv model",
-        ),
-        (
-            lambda p: p["runs"]["conv"]["model"].update(fc_hidden=-1),
-            r"runs.conv.model.fc_hidden must be >= 0",
-        ),
-        (
-            lambda p: p["compare"]["sample_quality"].update(temperatures=[1.0, -0.5]),
-            r"compare.sample_quality.temperatures\[1\] must be > 0, got -0.5",
-        ),
-        (
-            lambda p: p["evaluate"]["cifar10"].update(temperature=0),
-            r"evaluate.cifar10.temperature must be > 0, got 0",
-        ),
-        (
-            lambda p: p["compare"]["beta_study"].update(autoencoders=["shapes_b1"]),
-            r"compare.beta_study.autoencoders must hold autoencoder \(shapes_ae/s0\)",
-        ),
-        # Every section refuses a key it does not know: a typo would otherwise go unnoticed.
-        (
-            lambda p: p["evaluate"]["shapes"].update(path_step=3),
-            r"evaluate.shapes.path_step is not a key of evaluate.shapes; remove or rename it",
-        ),
-        (
-            lambda p: p["compare"]["sample_quality"].update(temprature=[0.8]),
-            r"compare.sample_quality.temprature is not a key of compare.sample_quality",
-        ),
-        (
-            lambda p: p["compare"]["beta_study"].update(seeds=[0, 1]),
-            r"compare.beta_study.seeds is not a key of compare.beta_study",
-        ),
-        (
-            lambda p: p["datasets"]["shapes"].update(hues=3),
-            r"datasets.shapes.hues is not a key of a shapes dataset",
-        ),
-        (
-            lambda p: p["runs"]["conv"]["model"]["likelihood"].update(scale=2),
-            r"runs.conv.model.likelihood.scale is not a key of a gaussian likelihood",
-        ),
-        (lambda p: p["tracking"].update(sample_evry=2), r"tracking.sample_evry is not a key"),
-        (lambda p: p["render"].update(sed=2), r"render.sed is not a key of render"),
-        (lambda p: p.update(rnder={"seed": 0}), r"rnder is not a key of params.yaml"),
-        (
-            lambda p: p["evaluate"].update(shape=p["evaluate"]["shapes"]),
-            r"evaluate.shape names no dataset of datasets",
-        ),
-        (
-            lambda p: p["compare"]["sample_quality"].update(temperatures=[0]),
-            r"compare.sample_quality.temperatures\[0\] must be > 0, got 0",
-        ),
-        (lambda p: p["runs"]["conv"].update(epochs=True), r"runs.conv.epochs must be a number"),
-        (lambda p: p["runs"]["conv"].update(lr="inf"), r"runs.conv.lr must be a finite number"),
-        (
-            lambda p: p["runs"]["evaluator"].update(dataset="faces"),
-            r"runs.evaluator.dataset must be a labelled dataset \(cifar10\) for a classifier",
-        ),
-        (
-            lambda p: p["sweeps"]["shapes_ae"].update(kl_warmup_fraction=1.5),
-            r"sweeps.shapes_ae.kl_warmup_fraction must be < 1",
-        ),
-        # The runs a comparison names are checked against each other before any stage runs.
-        (
-            lambda p: p["compare"]["sample_quality"].update(judge="conv"),
-            r"compare.sample_quality.judge names conv, whose objective is vae, where a run of "
-            r"objective classifier belongs",
-        ),
-        (
-            lambda p: p["compare"]["sample_quality"].update(runs=["fc", "faces"]),
-            r"compare.sample_quality.runs mixes datasets \(evaluator: cifar10, fc: cifar10, "
-            r"faces: faces\)",
-        ),
-        (
-            lambda p: p["compare"]["beta_study"]["autoencoders"].append("shapes_b1"),
-            r"compare.beta_study.autoencoders names shapes_b1/s0, whose objective is vae, where "
-            r"a run of objective ae belongs",
-        ),
-        (
-            lambda p: p["compare"]["beta_study"].update(runs=["shapes_b1", "shapes_b5/s0"]),
-            r"compare.beta_study.runs must hold every beta with the same distinct seeds, got "
-            r"beta 1: seeds \[0, 1, 2\]; beta 5: seeds \[0\]",
-        ),
-        (
-            lambda p: p["compare"]["beta_study"].update(cifar_pair=["conv"]),
-            r"compare.beta_study.cifar_pair must name two runs of runs",
-        ),
-        (
-            lambda p: p["compare"]["beta_study"].update(cifar_fixed_pair=["conv", "fc"]),
-            r"compare.beta_study.cifar_fixed_pair must name two runs of different beta",
-        ),
+            f"{SAMPLE_QUALITY}.samplers",
+            samplers,
+            " must be a list of prior, gmm, two_stage that holds prior",
+        )
+        for samplers in (["gmm"], ["prior", "flow"], "prior")
     ],
-)
-def test_invalid_params_name_the_key_and_the_fix(edit, message):
+    (f"{SAMPLE_QUALITY}.runs", ["fc", "vq"], " names 'vq', which is neither a run"),
+    (f"{SAMPLE_QUALITY}.temperatures", [1.0, -0.5], r"\[1\] must be > 0, got -0.5"),
+    (f"{SAMPLE_QUALITY}.temperatures", [0], r"\[0\] must be > 0, got 0"),
+    (f"{SAMPLE_QUALITY}.temprature", [0.8], " is not a key of compare.sample_quality"),
+    (f"{BETA_STUDY}.seeds", [0, 1], " is not a key of compare.beta_study"),
+    (f"{BETA_STUDY}.autoencoders", ["shapes_b1"], r" must hold autoencoder \(shapes_ae/s0\)"),
+    # The runs a comparison names are checked against each other before any stage runs.
+    (
+        f"{SAMPLE_QUALITY}.judge",
+        "conv",
+        " names conv, whose objective is vae, where a run of objective classifier belongs",
+    ),
+    (
+        f"{SAMPLE_QUALITY}.runs",
+        ["fc", "faces"],
+        r" mixes datasets \(evaluator: cifar10, fc: cifar10, faces: faces\)",
+    ),
+    (
+        f"{BETA_STUDY}.autoencoders",
+        lambda p: [*p["compare"]["beta_study"]["autoencoders"], "shapes_b1"],
+        " names shapes_b1/s0, whose objective is vae, where a run of objective ae belongs",
+    ),
+    (
+        f"{BETA_STUDY}.runs",
+        ["shapes_b1", "shapes_b5/s0"],
+        r" must hold every beta with the same distinct seeds, got beta 1: seeds \[0, 1, 2\]; "
+        r"beta 5: seeds \[0\]",
+    ),
+    (f"{BETA_STUDY}.cifar_pair", ["conv"], " must name two runs of runs"),
+    (f"{BETA_STUDY}.cifar_fixed_pair", ["conv", "fc"], " must name two runs of different beta"),
+]
+
+
+@pytest.mark.parametrize("key, value, message", INVALID)
+def test_invalid_params_name_the_key_and_the_fix(key, value, message):
+    """Every section refuses a key it does not know (a typo would otherwise go unnoticed) and
+    every bad value names its key."""
     params = project_params()
-    edit(params)
-    with pytest.raises(VaelabError, match=message) as failure:
+    *parents, last = key.split(".")
+    section = params
+    for name in parents:
+        section = section[name]
+    if value is DROP:
+        del section[last]
+    else:
+        section[last] = value(params) if callable(value) else value
+    with pytest.raises(VaelabError, match=re.escape(key) + message) as failure:
         check_params(params)
     assert "\n" not in str(failure.value) and "fix it in params.yaml" in str(failure.value)
 

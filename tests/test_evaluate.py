@@ -10,15 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 
-from vaelab import evaluate, store, tracking
-from vaelab.config import check_params
+from conftest import all_finite, tiny_params
+from vaelab import evaluate, store
 from vaelab.datasets.shapes import FACTORS, factor_grid, factor_values, render_grid
 from vaelab.errors import VaelabError
 from vaelab.models import build_model
 
-ROOT = Path(__file__).resolve().parents[1]
 TINY_MODEL = {
     "arch": "conv",
     "latent_dim": 4,
@@ -26,13 +24,21 @@ TINY_MODEL = {
     "likelihood": {"kind": "gaussian", "sigma": 0.1},
 }
 VAE_FIGURES = {
-    "curves.png",
-    "samples.png",
-    "reconstructions.png",
-    "interpolation_prior.png",
-    "interpolation_images.png",
-    "traversals.png",
+    *("curves.png", "samples.png", "reconstructions.png", "traversals.png"),
+    *("interpolation_prior.png", "interpolation_images.png"),
 }
+# The float scores of a VAE on labelled data, on factor data; what the faces report section reads.
+CIFAR_KEYS = "test_neg_elbo test_bpd test_recon_nll test_recon_mse test_kl sample_sharpness"
+SHAPES_KEYS = (
+    "mig dci dci_completeness dci_informativeness gaussian_tc prior_nn_mse path_max_over_mean "
+    "path_mean_step midpoint_nn_mse prior_relative_error midpoint_relative_error"
+)
+FACES_KEYS = (
+    "epochs train_images test_images data_source image_size test_neg_elbo test_bpd "
+    "test_recon_mse test_kl active_units latent_dim sample_sharpness shell_reencoding_distance "
+    "tour_samples reencoding_dimensions consistency_quantile consistency_threshold "
+    "attribute_probe_baseline edited_faces gmm_components interpolation_steps"
+)
 RUNS = {
     "tiny_cifar": ("cifar10", "vae"),
     "tiny_shapes": ("shapes", "vae"),
@@ -42,10 +48,9 @@ RUNS = {
 }
 
 
-def tiny_params(sweeps: dict | None = None) -> dict:
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+def add_tiny_runs(params: dict, sweeps: dict | None = None) -> None:
+    """The runs of RUNS (and `sweeps`) on TINY_MODEL, and small evaluation settings."""
     params["sweeps"].update(sweeps or {})
-    params["device"] = "cpu"
     for name, (dataset, objective) in RUNS.items():
         run = {
             "dataset": dataset,
@@ -60,11 +65,7 @@ def tiny_params(sweeps: dict | None = None) -> dict:
             "seed": 0,
         }
         if objective == "classifier":
-            run = {
-                **params["runs"]["evaluator"],
-                "dataset": dataset,
-                "model": {"arch": "resnet", "width": 2},
-            }
+            run = {**params["runs"]["evaluator"], "model": {"arch": "resnet", "width": 2}}
         params["runs"][name] = run
     # Threshold 0: every dim of the untrained model counts as active, so the scores see real codes.
     params["evaluate"]["shapes"].update(
@@ -85,11 +86,10 @@ def tiny_params(sweeps: dict | None = None) -> dict:
     )
     for section in params["evaluate"].values():
         section.update(batch_size=16, interpolation_steps=4, traversal_dims=3)
-    return check_params(params)
 
 
 def write_labelled(rng) -> None:
-    """CIFAR-like: a colour per class plus noise."""
+    """CIFAR-like: a colour per class plus noise, 2 test images per class."""
 
     def split(count):
         labels = np.arange(count) % 10
@@ -99,13 +99,10 @@ def write_labelled(rng) -> None:
         return images.astype(np.uint8), labels.astype(np.int64)
 
     (x_train, y_train), (x_test, y_test) = split(40), split(20)
+    classes = np.array([f"class{k}" for k in range(10)])
     store.write_npz(
         store.data_path("cifar10"),
-        x_train=x_train,
-        y_train=y_train,
-        x_test=x_test,
-        y_test=y_test,
-        classes=np.array([f"class{k}" for k in range(10)]),
+        **dict(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test, classes=classes),
         source=np.array("tiny"),
     )
 
@@ -171,19 +168,14 @@ def save_tiny_model(name: str, objective: str, seed: int = 0) -> None:
         **({} if objective == "classifier" else {"beta": 2.0}),
     }
     store.save_model(store.model_dir(name), build_model(model_config), config)
-    keys = (
-        ("train_loss", "test_accuracy")
-        if objective == "classifier"
-        else ("train_loss", "test_loss", "test_kl")
-    )
-    store.write_curves(
-        store.curves_path(name), [{"epoch": e, **{k: -10.0 * e for k in keys}} for e in (1, 2)]
-    )
+    keys = ("test_accuracy",) if objective == "classifier" else ("test_loss", "test_kl")
+    rows = [{"epoch": e, **{k: -10.0 * e for k in ("train_loss", *keys)}} for e in (1, 2)]
+    store.write_curves(store.curves_path(name), rows)
 
 
 @pytest.fixture
-def project(tmp_path, monkeypatch):
-    """A working directory with tiny data and models of every run of RUNS; MLflow calls recorded."""
+def runs_project(tmp_path, monkeypatch, logged):
+    """A working directory with tiny data and models of every run of RUNS."""
     monkeypatch.chdir(tmp_path)
     rng = np.random.default_rng(0)
     write_labelled(rng)
@@ -191,29 +183,15 @@ def project(tmp_path, monkeypatch):
     write_faces(rng)
     for name, (_, objective) in RUNS.items():
         save_tiny_model(name, objective)
-    logged = {}
-    monkeypatch.setattr(
-        tracking, "log_final", lambda name, metrics, figures=None: logged.update({name: metrics})
-    )
-    monkeypatch.setattr(tracking, "check_tracking_server", lambda: "recorded")
-    return {"params": tiny_params(), "logged": logged}
-
-
-def finite_numbers(value) -> list[float]:
-    """Every number inside a nested dict/list (booleans excluded)."""
-    if isinstance(value, dict):
-        return [x for item in value.values() for x in finite_numbers(item)]
-    if isinstance(value, list):
-        return [x for item in value for x in finite_numbers(item)]
-    return [float(value)] if isinstance(value, (int, float)) and not isinstance(value, bool) else []
+    return {"params": tiny_params(add_tiny_runs), "logged": logged}
 
 
 def run(project: dict, name: str) -> tuple[dict, set[str]]:
     evaluate.evaluate_stage(project["params"], name)
     written = json.loads(store.eval_path(name).read_text())
     # the same numbers go to the run's MLflow run
-    assert json.loads(json.dumps(project["logged"][name])) == written
-    assert all(math.isfinite(x) for x in finite_numbers(written))
+    assert json.loads(json.dumps(dict(project["logged"])[name])) == written
+    assert all_finite(written)
     # The DVC metrics file: a handful of headline numbers, none named like a param of the run.
     headline = json.loads(store.headline_path(name).read_text())
     assert 1 <= len(headline) <= 10 and all(
@@ -223,16 +201,9 @@ def run(project: dict, name: str) -> tuple[dict, set[str]]:
     return written, {p.name for p in store.figures_dir(name).iterdir()}
 
 
-def test_a_vae_on_labelled_data(project):
-    metrics, figures = run(project, "tiny_cifar")
-    for key in (
-        "test_neg_elbo",
-        "test_bpd",
-        "test_recon_nll",
-        "test_recon_mse",
-        "test_kl",
-        "sample_sharpness",
-    ):
+def test_a_vae_on_labelled_data(runs_project):
+    metrics, figures = run(runs_project, "tiny_cifar")
+    for key in CIFAR_KEYS.split():
         assert isinstance(metrics[key], float), key
     assert metrics["test_kl"] >= 0 and 0 < metrics["test_recon_mse"] < 1
     assert metrics["latent_dim"] == 4 and len(metrics["kl_per_dim"]) == 4
@@ -244,10 +215,10 @@ def test_a_vae_on_labelled_data(project):
     assert "mig" not in metrics and "shells" not in metrics  # no factors, no tour settings
 
 
-def test_a_sweep_is_measured_run_by_run_and_its_metrics_are_the_mean_and_spread(project):
-    tiny = {**tiny_params()["runs"]["tiny_shapes"], "seeds": [0, 1]}
+def test_a_sweep_is_measured_run_by_run_and_its_metrics_are_the_mean_and_spread(runs_project):
+    tiny = {**runs_project["params"]["runs"]["tiny_shapes"], "seeds": [0, 1]}
     del tiny["seed"]
-    params = tiny_params({"tiny_sweep": tiny})
+    params = tiny_params(lambda p: add_tiny_runs(p, {"tiny_sweep": tiny}))
     for seed in (0, 1):
         save_tiny_model(f"tiny_sweep/s{seed}", "vae", seed=seed)
     evaluate.evaluate_stage(params, "tiny_sweep")
@@ -262,22 +233,10 @@ def test_a_sweep_is_measured_run_by_run_and_its_metrics_are_the_mean_and_spread(
     assert evals[0]["test_kl"] != evals[1]["test_kl"]  # two models, two sets of numbers
 
 
-def test_a_vae_on_factor_data_has_the_disentanglement_numbers_under_their_old_names(project):
-    metrics, figures = run(project, "tiny_shapes")
+def test_a_vae_on_factor_data_has_the_disentanglement_numbers_under_their_old_names(runs_project):
+    metrics, figures = run(runs_project, "tiny_shapes")
     assert figures == VAE_FIGURES
-    for key in (
-        "mig",
-        "dci",
-        "dci_completeness",
-        "dci_informativeness",
-        "gaussian_tc",
-        "prior_nn_mse",
-        "path_max_over_mean",
-        "path_mean_step",
-        "midpoint_nn_mse",
-        "prior_relative_error",
-        "midpoint_relative_error",
-    ):
+    for key in SHAPES_KEYS.split():
         assert isinstance(metrics[key], float), key
     assert 0 <= metrics["mig"] <= 1 and 0 < metrics["dci"] <= 1 and metrics["active_units"] == 4
     assert set(metrics["mig_per_factor"]) == {
@@ -299,8 +258,8 @@ def test_a_vae_on_factor_data_has_the_disentanglement_numbers_under_their_old_na
     )
 
 
-def test_an_autoencoder_on_factor_data(project):
-    metrics, figures = run(project, "tiny_shapes_ae")
+def test_an_autoencoder_on_factor_data(runs_project):
+    metrics, figures = run(runs_project, "tiny_shapes_ae")
     assert figures == {"curves.png", "reconstructions.png"}
     assert metrics["recon_mse"] == metrics["test_recon_mse"] and isinstance(
         metrics["test_recon_nll"], float
@@ -313,8 +272,8 @@ def test_an_autoencoder_on_factor_data(project):
     assert "test_kl" not in metrics and "kl" not in metrics and "kl_per_dim" not in metrics
 
 
-def test_a_vae_on_faces_with_attributes_takes_the_tour(project):
-    metrics, figures = run(project, "tiny_faces")
+def test_a_vae_on_faces_with_attributes_takes_the_tour(runs_project):
+    metrics, figures = run(runs_project, "tiny_faces")
     assert figures == VAE_FIGURES | {
         "shells.png",
         "neighbourhoods.png",
@@ -326,30 +285,7 @@ def test_a_vae_on_faces_with_attributes_takes_the_tour(project):
     assert set(metrics["neighbourhoods"]["pixel_rmse"]) == {"0.5", "1"}
     assert set(metrics["attribute_probe"]) == {"Smiling", "Eyeglasses", "Male", "Blond_Hair"}
     assert set(metrics["attribute_edit"]["Smiling"]) == {"-1", "+0", "+1"}
-    # Every number the faces report section reads.
-    for key in (
-        "epochs",
-        "train_images",
-        "test_images",
-        "data_source",
-        "image_size",
-        "test_neg_elbo",
-        "test_bpd",
-        "test_recon_mse",
-        "test_kl",
-        "active_units",
-        "latent_dim",
-        "sample_sharpness",
-        "shell_reencoding_distance",
-        "tour_samples",
-        "reencoding_dimensions",
-        "consistency_quantile",
-        "consistency_threshold",
-        "attribute_probe_baseline",
-        "edited_faces",
-        "gmm_components",
-        "interpolation_steps",
-    ):
+    for key in FACES_KEYS.split():
         assert key in metrics, key
     # "Lands back" is calibrated on real test faces: 95% of them do (15 of these 16).
     assert metrics["samplers"]["real_test"]["reencoding_consistency"] == pytest.approx(15 / 16)
@@ -360,8 +296,8 @@ def test_a_vae_on_faces_with_attributes_takes_the_tour(project):
     )
 
 
-def test_a_classifier_has_accuracy_per_class_and_a_confusion_matrix(project):
-    metrics, figures = run(project, "tiny_judge")
+def test_a_classifier_has_accuracy_per_class_and_a_confusion_matrix(runs_project):
+    metrics, figures = run(runs_project, "tiny_judge")
     assert figures == {"curves.png", "confusion_matrix.png"}
     assert 0 <= metrics["test_accuracy"] <= 1 and len(metrics["per_class_accuracy"]) == 10
     # Two test images per class: the overall accuracy is the mean of the per-class ones.
@@ -370,10 +306,10 @@ def test_a_classifier_has_accuracy_per_class_and_a_confusion_matrix(project):
     )
 
 
-def test_a_model_trained_for_another_objective_is_refused(project):
+def test_a_model_trained_for_another_objective_is_refused(runs_project):
     save_tiny_model("tiny_cifar", "ae")
     with pytest.raises(VaelabError, match="trained as ae.*retrain"):
-        evaluate.evaluate_run(project["params"], "tiny_cifar")
+        evaluate.evaluate_run(runs_project["params"], "tiny_cifar")
 
 
 def test_traversal_rows_are_the_active_dims_by_kl_with_their_factor():
@@ -394,7 +330,9 @@ def test_traversal_rows_are_the_active_dims_by_kl_with_their_factor():
     assert dims == [1, 3] and labels == ["z1 (KL 3.00)", "z3 (KL 1.50)"]
 
 
-def test_inactive_vae_dims_count_for_nothing_but_every_autoencoder_dim_counts(project, monkeypatch):
+def test_inactive_vae_dims_count_for_nothing_but_every_autoencoder_dim_counts(
+    runs_project, monkeypatch
+):
     """Designed codes: dim 0 = the x position (an active dim), dim 1 = the hue at 1/100 scale
     (inactive, so a VAE's scores must ignore it)."""
     from vaelab import datasets
@@ -411,7 +349,7 @@ def test_inactive_vae_dims_count_for_nothing_but_every_autoencoder_dim_counts(pr
         return mu, torch.zeros_like(mu)
 
     monkeypatch.setattr(evaluate, "encode_batches", designed_codes)
-    settings = {**project["params"]["evaluate"]["shapes"], "active_threshold": 0.01}
+    settings = {**runs_project["params"]["evaluate"]["shapes"], "active_threshold": 0.01}
     model, _ = store.load_model(store.model_dir("tiny_shapes"))
     ev = evaluate.Evaluation(
         "tiny_shapes", model, dataset, settings, torch.device("cpu"), Path("figures")

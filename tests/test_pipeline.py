@@ -3,7 +3,6 @@ logging to a loopback `mlflow server` as a team would; then queued experiments b
 
 import contextlib
 import json
-import math
 import os
 import re
 import shutil
@@ -20,7 +19,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import sha256, write_celeba_archive, write_png_archive
+from conftest import all_finite, sha256, write_celeba_archive, write_png_archive
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,7 +32,8 @@ def run(cmd, cwd, env, expect=0):
     return done.stdout + done.stderr
 
 
-def tiny_params(params: dict, mirror: Path) -> dict:
+def repro_params(params: dict, mirror: Path) -> dict:
+    """params.yaml (raw: it is written back) shrunk for a whole repro on the mirror's tiny archives."""
     datasets = params["datasets"]
     datasets["cifar10"].update(
         mirror_dirs=[str(mirror)],
@@ -164,7 +164,7 @@ def smoke_project(tmp_path_factory, mlflow_server):
     mirror.mkdir()
     write_png_archive(mirror / "cifar10-png.tar.gz", train_count=300, test_count=100)
     write_celeba_archive(mirror / "celeba-10k.tar.gz", count=36)
-    params = tiny_params(yaml.safe_load((project / "params.yaml").read_text()), mirror)
+    params = repro_params(yaml.safe_load((project / "params.yaml").read_text()), mirror)
     removed = shrink_sweep(params)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     (project / "dvc.yaml").write_text(without_runs((project / "dvc.yaml").read_text(), removed))
@@ -188,14 +188,6 @@ def smoke_project(tmp_path_factory, mlflow_server):
     return project, env, dvc, params, output
 
 
-def finite_numbers(value):
-    if isinstance(value, dict):
-        return all(finite_numbers(v) for v in value.values())
-    if isinstance(value, list):
-        return all(finite_numbers(v) for v in value)
-    return not isinstance(value, float) or math.isfinite(value)
-
-
 def test_repro_runs_every_stage_and_evaluates_every_run(smoke_project):
     project, _, _, params, output = smoke_project
     for dataset in params["datasets"]:
@@ -203,7 +195,7 @@ def test_repro_runs_every_stage_and_evaluates_every_run(smoke_project):
     for name in params["runs"]:
         assert f"'train@{name}'" in output and f"'evaluate@{name}'" in output
         metrics = json.loads((project / "reports" / "eval" / f"{name}.json").read_text())
-        assert metrics and finite_numbers(metrics), name
+        assert metrics and all_finite(metrics), name
         assert (project / "reports" / "figures" / name).is_dir()
         rows = (project / "reports" / "curves" / f"{name}.csv").read_text().splitlines()
         assert rows[0].startswith("epoch,") and len(rows) == 2
@@ -216,7 +208,7 @@ def test_repro_runs_every_stage_and_evaluates_every_run(smoke_project):
             found = sorted(p.name for p in (project / folder / name).iterdir())
             assert found == [seed + suffix for seed in seeds]
         headline = json.loads((project / "reports" / "metrics" / f"{name}.json").read_text())
-        assert set(headline) == {"mean", "std"} and finite_numbers(headline)
+        assert set(headline) == {"mean", "std"} and all_finite(headline)
         assert "test_recon_mse" in headline["mean"] and headline["std"]["test_recon_mse"] > 0
     for stage in ("sample_quality", "beta_study", "render"):
         assert f"'{stage}'" in output
@@ -231,8 +223,6 @@ def test_repro_runs_every_stage_and_evaluates_every_run(smoke_project):
 def test_every_training_stage_has_one_mlflow_run_and_no_stage_adds_a_paramless_one(smoke_project):
     """On the server: downstream stages find their runs by tag, never by a local id."""
     project, env, _, params, _ = smoke_project
-    import mlflow
-
     assert env["MLFLOW_TRACKING_URI"].startswith("http://")
     assert not (project / "mlflow.db").exists()  # everything went to the server
     client = mlflow.MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
@@ -375,8 +365,6 @@ def test_queued_experiments_run_two_at_a_time_and_keep_their_mlflow_runs(smoke_p
     """`dvc exp run --queue` + `dvc queue start -j 2`: each experiment runs in a temporary copy of
     the repository that DVC deletes afterwards; its MLflow run must land in the repository's own
     store (found from DVC_ROOT), tagged with the experiment's name."""
-    import mlflow
-
     project, env, dvc, _, _ = smoke_project
     env = {key: value for key, value in env.items() if key != "MLFLOW_TRACKING_URI"}
     for role in ("AUTHOR", "COMMITTER"):  # DVC commits each experiment: git needs an identity

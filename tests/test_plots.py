@@ -32,20 +32,6 @@ def images():
     )
 
 
-@pytest.fixture
-def figures(monkeypatch):
-    """Every Figure a plot function builds, captured on its way to `save_figure` (still saved)."""
-    captured = []
-    save = plots.save_figure
-
-    def capture(fig, path):
-        captured.append(fig)
-        save(fig, path)
-
-    monkeypatch.setattr(plots, "save_figure", capture)
-    return captured
-
-
 def _finite(values) -> bool:
     values = np.asarray(values, dtype=float)
     return values.size > 0 and bool(np.isfinite(values).all())
@@ -121,7 +107,7 @@ def test_curves_show_a_negative_objective_on_a_linear_axis(tmp_path, figures):
         for e in (1, 2, 3)
     ]
     plots.plot_curves({"conv": vae, "shapes_ae": autoencoder}, tmp_path / "curves.png")
-    fig = figures[0]
+    fig = figures["curves.png"]
     assert_every_axes_shows_data(fig)
     assert len(fig.axes) == 4  # objective, recon, KL, bits/dim; no accuracy panel without accuracy
     objective = next(ax for ax in fig.axes if ax.get_title().startswith("training objective"))
@@ -143,7 +129,7 @@ def test_curves_of_a_classifier_show_its_accuracy(tmp_path, figures):
         for e in (1, 2, 3)
     ]
     plots.plot_curves({"evaluator": rows}, tmp_path / "curves.png")
-    fig = figures[0]
+    fig = figures["curves.png"]
     assert_every_axes_shows_data(fig)
     assert sorted(ax.get_title().split(" ")[0] for ax in fig.axes) == ["classification", "training"]
 
@@ -162,7 +148,7 @@ def test_image_interpolation_rows_are_two_images_of_different_classes_around_the
         pairs=3,
         steps=5,
     )
-    fig = figures[0]
+    fig = figures["i.png"]
     assert_every_axes_shows_data(fig)
     assert len(fig.axes) == 3
     for ax in fig.axes:
@@ -184,7 +170,7 @@ def test_image_interpolation_without_labels_takes_two_different_images(
         pairs=4,
         steps=3,
     )
-    for ax in figures[0].axes:
+    for ax in figures["i.png"].axes:
         first, last = ax.get_ylabel().split("\n-> ")
         assert first != last
         assert_grid(ax, 1, 3 + 2)
@@ -200,7 +186,7 @@ def test_traversals_have_one_labelled_row_per_dim(model, images, tmp_path, figur
         span=2.0,
         steps=6,
     )
-    fig = figures[0]
+    fig = figures["t.png"]
     assert_every_axes_shows_data(fig)
     assert [ax.get_ylabel() for ax in fig.axes] == ["z2 x position", "z0 hue", "z3 no factor"]
     for ax in fig.axes:
@@ -220,8 +206,8 @@ def test_reconstructions_and_side_by_side(model, images, tmp_path, figures):
         tmp_path / "s.png",
         kl_per_dim={"conv": [0.5, 2.0, 0.1, 1.0], "conv_beta5": [0.2, 1.0, 0.05, 0.3]},
     )
-    reconstructions, side = figures
-    for fig in figures:
+    reconstructions, side = figures.values()
+    for fig in figures.values():
         assert_every_axes_shows_data(fig)
     assert len(reconstructions.axes) == 3
     for ax in reconstructions.axes:
@@ -239,12 +225,12 @@ def test_labelled_samples_and_samplers(model, tmp_path, figures):
     )
     codes = {"prior": torch.randn(12, 4), "gmm": torch.randn(12, 4)}
     plots.plot_samplers(model, codes, tmp_path / "s.png", columns=4)
-    labelled, samplers = figures
+    labelled, samplers = figures.values()
     assert len(labelled.axes) == 8  # the empty cell of the last row is removed
     assert all(ax.get_title().split(" ")[0] in ("cat", "dog", "ship") for ax in labelled.axes)
     for ax in samplers.axes:
         assert_grid(ax, 3, 4)
-    for fig in figures:
+    for fig in figures.values():
         assert_every_axes_shows_data(fig)
 
 
@@ -264,8 +250,8 @@ def test_tour_figures(model, images, tmp_path, figures):
     plots.plot_attribute_edits(
         model, images[:2], centres, directions, [-1.0, 0.0, 1.0], tmp_path / "a.png"
     )
-    shells, neighbourhoods, edits = figures
-    for fig in figures:
+    shells, neighbourhoods, edits = figures.values()
+    for fig in figures.values():
         assert_every_axes_shows_data(fig)
     assert [ax.get_ylabel() for ax in shells.axes] == ["r = 0", "r = 1"]
     for ax in neighbourhoods.axes:
@@ -280,7 +266,7 @@ def test_confusion_matrix_has_a_cell_per_class_pair(tmp_path, figures):
     labels = torch.tensor([0, 0, 1, 1, 2, 2])
     predictions = torch.tensor([0, 1, 1, 1, 2, 0])
     plots.plot_confusion_matrix(labels, predictions, ["cat", "dog", "ship"], tmp_path / "c.png")
-    fig = figures[0]
+    fig = figures["c.png"]
     assert_every_axes_shows_data(fig)
     matrix = fig.axes[0].images[0].get_array()
     assert matrix.shape == (3, 3) and np.allclose(
@@ -312,8 +298,8 @@ def test_beta_study_figures(model, images, tmp_path, figures):
         samples=5,
         steps=4,
     )
-    tradeoff, smoothness, versus = figures
-    for fig in figures:
+    tradeoff, smoothness, versus = figures.values()
+    for fig in figures.values():
         assert_every_axes_shows_data(fig)
     assert len(tradeoff.axes) == 3 and len(smoothness.axes) == 2
     assert_grid(versus.axes[0], 1, 5)

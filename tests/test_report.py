@@ -99,9 +99,9 @@ def sentence(macro: str, *args) -> str:
     return templates.macro("macros.md.j2", macro)(*args)
 
 
-def cifar_targets(cifar: dict, reference: dict, name: str = "conv") -> str:
+def cifar_targets(cifar: dict = CIFAR, reference: dict = QUALITY["reference"]) -> str:
     """The sample-quality targets as the README lists them: '- met: ...' or '- **missed**: ...'."""
-    checks = wording.target_checks(cifar, reference, name)
+    checks = wording.target_checks(cifar, reference, "conv")
     return templates.macro("targets.md.j2", "cifar_targets")(checks, wording.TARGETS)
 
 
@@ -152,16 +152,12 @@ def test_summary_says_no_clear_effect_when_the_numbers_barely_move():
     assert "do not show the usual trade-off" in text
 
 
-def checks(cifar=CIFAR, reference=QUALITY["reference"]):
-    return cifar_targets(cifar, reference)
-
-
 def test_quality_table_ranks_by_fd_clf_and_targets_are_checked():
     table = tables.quality_table(CIFAR, QUALITY["reference"]).splitlines()
     assert "| fd_clf | judge accuracy | smallest class | largest class |" in table[0]
     assert "reference: real test" in table[2] and "reference: noise" in table[-1]
     assert "| 0.50 | 0.870 | 0.100 | 0.100 | 0.800 | 0.600 | 0.400 | 0.300 | 0.500 |" in table[2]
-    text = checks()
+    text = cifar_targets()
     assert "met: the judge's accuracy on sharp test images at least 85%: 87.0%" in text
     assert "met: its accuracy on blurred test images at least 70%: 80.0%" in text
     assert "met: confident (>= 0.9) on at most 5% of Gaussian noise: 1.0%" in text
@@ -224,7 +220,7 @@ def test_each_target_flips_between_met_and_missed_at_its_threshold(change, line)
             reference["blurred"]["accuracy"] = value
         else:
             reference["noise"]["recognisable"] = value
-        texts.append(checks(cifar, reference))
+        texts.append(cifar_targets(cifar, reference))
     assert f"- met: {line}" in texts[0] and f"- **missed**: {line}" not in texts[0]
     assert f"- **missed**: {line}" in texts[1] and f"- met: {line}" not in texts[1]
 
@@ -450,28 +446,14 @@ def test_roles_come_from_params_and_a_pair_outside_the_judged_runs_is_refused(pr
 
 
 FACES_EVAL = {
-    "test_neg_elbo": -9000.0,
-    "test_bpd": 5.1,
-    "test_recon_mse": 0.004,
-    "test_kl": 150.0,
-    "active_units": 60,
-    "latent_dim": 128,
-    "sample_sharpness": 0.5,
-    "epochs": 3,
-    "train_images": 900,
-    "test_images": 100,
-    "image_size": 64,
-    "data_source": "synthetic",
-    "arch": "conv",
-    "tour_samples": 50,
+    **dict(test_neg_elbo=-9000.0, test_bpd=5.1, test_recon_mse=0.004, test_kl=150.0),
+    **dict(active_units=60, latent_dim=128, sample_sharpness=0.5, epochs=3, train_images=900),
+    **dict(test_images=100, image_size=64, data_source="synthetic", arch="conv", tour_samples=50),
     "shells": {"0": 1.0, "1": 0.6, "3": 0.1},
     "shell_reencoding_distance": {"0": 0.1, "1": 0.3, "3": 0.9},
     "shell_fd_codes": {"0": 5.0, "1": 2.0, "3": 9.0},
-    "reencoding_dimensions": 60,
-    "consistency_quantile": 0.95,
-    "consistency_threshold": 0.42,
-    "gmm_components": 10,
-    "edited_faces": 20,
+    **dict(reencoding_dimensions=60, consistency_quantile=0.95, consistency_threshold=0.42),
+    **dict(gmm_components=10, edited_faces=20),
     "neighbourhoods": {"pixel_rmse": {"0.5": 0.05, "1": 0.1}, "between_faces_rmse": 0.2},
     "attribute_edit": {"Smiling": {"-1": 0.2, "+0": 0.5, "+1": 0.8}},
     "attribute_probe": {"Smiling": 0.8},
@@ -612,7 +594,7 @@ def test_fit_sentence_says_where_the_test_loss_was_lowest_and_how_the_gap_moved(
 def test_a_spike_in_the_test_loss_misses_the_stability_target():
     spiky = copy.deepcopy(CIFAR)
     spiky["fc"]["worst_rise"], spiky["conv"]["worst_rise"] = 0.05, 0.002
-    checks = cifar_targets(spiky, QUALITY["reference"])
+    checks = cifar_targets(spiky)
     assert "**missed**: fc: no epoch's test -ELBO more than 1% above the best before it" in checks
     assert "met: conv: no epoch's test -ELBO more than 1% above the best before it" in checks
 

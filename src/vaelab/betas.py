@@ -13,32 +13,13 @@ import numpy as np
 import torch
 
 from . import datasets, store, study_plots, tracking
-from .compare import (
-    METRICS_BETA,
-    beta_key,
-    load_run_model,
-    read_eval,
-    relative,
-    shapes_runs,
-)
-from .config import (
-    compare_config,
-    dataset_config,
-    evaluate_config,
-    run_config,
-)
-from .errors import VaelabError
+from .compare import METRICS_BETA, beta_key, load_run_model, read_eval, relative, shapes_runs
+from .config import compare_config, dataset_config, evaluate_config, run_config
 from .metrics.disentanglement import gaussian_total_correlation
 from .metrics.latent import estimator_variances
 from .models import encode_batches
 from .runtime import resolve_device
-from .sweep import (
-    factor_information,
-    factor_spread,
-    last_fifth_change,
-    mean_row,
-    spread,
-)
+from .sweep import factor_information, factor_spread, last_fifth_change, mean_row, spread
 from .theory import theory_markdown
 
 THEORY = store.REPORTS / "theory.md"
@@ -86,73 +67,45 @@ def shapes_summary_row(metrics: dict) -> dict:
 
 
 def cifar_pair(params: dict, config: dict, key: str, device: torch.device) -> dict[str, dict]:
-    """The CIFAR-10 beta pair `compare.beta_study.<key>` as `cifar_entries`, or {} when the key is
-    absent (the fixed-scale pair is optional)."""
-    where = f"compare.beta_study.{key}"
+    """The CIFAR-10 beta pair `compare.beta_study.<key>` keyed by beta, in the shape of the shapes
+    rows, or {} when the key is absent (the fixed-scale pair is optional). The decoder's sigma is
+    the last one of the training curves: learned, or the fixed one (a fixed-scale Gaussian records
+    its constant sigma); null for the logistic mixture, whose scale is per pixel."""
     pair = config.get(key)
     if pair is None:
         return {}
-    entries = cifar_entries(
-        {run: read_eval(run) for run in pair},
-        {run: run_config(params, run)["beta"] for run in pair},
-        cifar_total_correlations(params, pair, config["cifar_codes"], device),
-        where,
-    )
-    for entry in entries.values():
-        likelihood = run_config(params, entry["model"])["model"]["likelihood"]
-        entry["likelihood"], entry["likelihood_sigma"] = likelihood["kind"], likelihood.get("sigma")
-    return entries
-
-
-def cifar_entries(
-    evals: dict[str, dict],
-    betas: dict[str, float],
-    total_correlations: dict[str, float],
-    where: str = "compare.beta_study.cifar_pair",
-) -> dict[str, dict]:
-    """The CIFAR-10 pair's evaluations keyed by their beta, in the shape of the shapes rows, with
-    the decoder's last sigma from the training curves: learned, or the fixed one (a fixed-scale
-    Gaussian records its constant sigma); null for the logistic mixture, whose scale is per
-    pixel."""
-    out = {}
-    for name, m in evals.items():
-        key = beta_key(betas[name])
-        if key in out:
-            raise VaelabError(
-                f"{' and '.join(evals)} both have beta = {key}; the beta study compares two betas, "
-                f"so give {where} runs of different runs.<name>.beta"
-            )
-        curves = store.read_curves(store.curves_path(name))
-        sigma = curves[-1].get("decoder_sigma") if curves else None
-        out[key] = {
-            "model": name,
-            "recon_mse": m["test_recon_mse"],
-            "kl": m["test_kl"],
-            "kl_per_dim": m["kl_per_dim"],
-            "active_units": m["active_units"],
-            "latent_dim": m["latent_dim"],
-            "gaussian_tc": total_correlations[name],
-            "bpd": m["test_bpd"],
-            "sample_sharpness": m["sample_sharpness"],
-            "beta": betas[name],
-            "epochs": m.get("epochs"),
-            "decoder_sigma": sigma if sigma == sigma else None,  # NaN in the CSV = no sigma
-        }
-    return dict(sorted(out.items(), key=lambda item: float(item[0])))
-
-
-def cifar_total_correlations(
-    params: dict, pair: list[str], count: int, device: torch.device
-) -> dict[str, float]:
-    """Gaussian total correlation of each model's codes of the first `count` test images."""
+    evals = {run: read_eval(run) for run in pair}
     name = run_config(params, pair[0])["dataset"]  # the pair's one dataset (config.py)
-    images = datasets.load(name, dataset_config(params, name))["x_test"][:count]
-    return {
+    images = datasets.load(name, dataset_config(params, name))["x_test"][: config["cifar_codes"]]
+    total_correlations = {
         run: gaussian_total_correlation(
             *encode_batches(load_run_model(run, device), images, device)
         )
         for run in pair
     }
+    out = {}
+    for run, m in evals.items():
+        config_of_run = run_config(params, run)
+        curves = store.read_curves(store.curves_path(run))
+        sigma = curves[-1].get("decoder_sigma") if curves else None
+        likelihood = config_of_run["model"]["likelihood"]
+        out[beta_key(config_of_run["beta"])] = {
+            "model": run,
+            "recon_mse": m["test_recon_mse"],
+            "kl": m["test_kl"],
+            "kl_per_dim": m["kl_per_dim"],
+            "active_units": m["active_units"],
+            "latent_dim": m["latent_dim"],
+            "gaussian_tc": total_correlations[run],
+            "bpd": m["test_bpd"],
+            "sample_sharpness": m["sample_sharpness"],
+            "beta": config_of_run["beta"],
+            "epochs": m.get("epochs"),
+            "decoder_sigma": sigma if sigma == sigma else None,  # NaN in the CSV = no sigma
+            "likelihood": likelihood["kind"],
+            "likelihood_sigma": likelihood.get("sigma"),
+        }
+    return dict(sorted(out.items(), key=lambda item: float(item[0])))
 
 
 def convergence(params: dict, run: str, training_images: int) -> dict:
@@ -171,43 +124,6 @@ def convergence(params: dict, run: str, training_images: int) -> dict:
 def best_beta(spreads: dict[str, dict]) -> str:
     """The beta label whose seeds' mean six-factor MIG is highest."""
     return max(spreads, key=lambda label: spreads[label]["mig"]["mean"])
-
-
-def draw_beta_figures(
-    study: dict,
-    paths_of: dict,
-    ae_paths: dict,
-    models: dict,
-    pair: torch.Tensor,
-    settings: dict,
-    seed: int,
-) -> dict[str, str]:
-    """`paths_of`: per beta label, the interpolation paths of all its seeds (as the evaluations
-    hold them); `ae_paths` the autoencoders'."""
-    out = store.figures_dir("beta_study")
-    paths = {
-        "beta_sweep": out / "beta_sweep.png",
-        "beta_tradeoff": out / "beta_tradeoff.png",
-        "interpolation_smoothness": out / "interpolation_smoothness.png",
-        "autoencoder_vs_vae": out / "autoencoder_vs_vae_shapes.png",
-    }
-    study_plots.plot_sweep(
-        study["shapes_spread"],
-        study["autoencoder_spread"],
-        study["factor_information_nats"],
-        paths["beta_sweep"],
-    )
-    study_plots.plot_beta_tradeoff(
-        study["shapes"], study["cifar10"], study["shapes_autoencoder"], paths["beta_tradeoff"]
-    )
-    study_plots.plot_smoothness(
-        {"autoencoder": ae_paths, **{f"beta = {label}": row for label, row in paths_of.items()}},
-        paths["interpolation_smoothness"],
-    )
-    study_plots.plot_autoencoder_vs_vae(
-        models, pair, paths["autoencoder_vs_vae"], steps=settings["path_steps"], seed=seed
-    )
-    return {key: relative(path) for key, path in paths.items()}
 
 
 def pooled_paths(evals: list[dict]) -> dict[str, list[float]]:
@@ -241,10 +157,10 @@ def beta_study(params: dict) -> dict:
     shapes_name = run_config(params, autoencoder)["dataset"]  # every run's (config.py)
     settings = evaluate_config(params, shapes_name)
     evals = {run: read_eval(run) for run in [*every_run, *autoencoders]}
-    seed_rows = {
-        label: [shapes_summary_row(evals[run]) for run in group] for label, group in runs.items()
-    }
-    ae_rows = [shapes_summary_row(evals[run]) for run in autoencoders]
+    seed_evals = {label: [evals[run] for run in group] for label, group in runs.items()}
+    ae_evals = [evals[run] for run in autoencoders]
+    seed_rows = {label: list(map(shapes_summary_row, ms)) for label, ms in seed_evals.items()}
+    ae_rows = list(map(shapes_summary_row, ae_evals))
     pair = list(config["cifar_pair"])
     cifar = cifar_pair(params, config, "cifar_pair", device)
     cifar_fixed = cifar_pair(params, config, "cifar_fixed_pair", device)
@@ -279,10 +195,8 @@ def beta_study(params: dict) -> dict:
         "shapes_autoencoder": mean_row(ae_rows, autoencoders, ae_spread),
         "autoencoder_spread": ae_spread,
         # per beta: each factor's MIG, DCI completeness and accuracy, and the latent carrying it
-        "factors": {
-            label: factor_spread([evals[run] for run in group]) for label, group in runs.items()
-        },
-        "autoencoder_factors": factor_spread([evals[run] for run in autoencoders]),
+        "factors": {label: factor_spread(ms) for label, ms in seed_evals.items()},
+        "autoencoder_factors": factor_spread(ae_evals),
         "best_beta": best_beta(spreads),
         # optimiser steps per beta (every seed trains alike), and every run's convergence
         "steps": {
@@ -325,15 +239,33 @@ def beta_study(params: dict) -> dict:
         f"beta = {low}": low_model,
         f"beta = {high}": low_model if high == low else load_run_model(shown[high], device),
     }
-    study["figures"] = draw_beta_figures(
-        study,
-        {label: pooled_paths([evals[run] for run in group]) for label, group in runs.items()},
-        pooled_paths([evals[run] for run in autoencoders]),
+    out = store.figures_dir("beta_study")
+    paths = {
+        key: out / f"{key}.png"
+        for key in ("beta_sweep", "beta_tradeoff", "interpolation_smoothness")
+    }
+    paths["autoencoder_vs_vae"] = out / "autoencoder_vs_vae_shapes.png"
+    study_plots.plot_sweep(
+        spreads, ae_spread, study["factor_information_nats"], paths["beta_sweep"]
+    )
+    study_plots.plot_beta_tradeoff(
+        study["shapes"], cifar, study["shapes_autoencoder"], paths["beta_tradeoff"]
+    )
+    study_plots.plot_smoothness(
+        {
+            "autoencoder": pooled_paths(ae_evals),
+            **{f"beta = {label}": pooled_paths(ms) for label, ms in seed_evals.items()},
+        },
+        paths["interpolation_smoothness"],
+    )
+    study_plots.plot_autoencoder_vs_vae(
         models,
         dataset["x_test"][order[:2]],
-        settings,
-        seed,
+        paths["autoencoder_vs_vae"],
+        steps=settings["path_steps"],
+        seed=seed,
     )
+    study["figures"] = {key: relative(path) for key, path in paths.items()}
     text = theory_markdown(study)
     store.atomic_write(THEORY, lambda tmp: Path(tmp).write_text(text))
     store.write_json(METRICS_BETA, study)

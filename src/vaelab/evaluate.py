@@ -3,24 +3,10 @@
 Writes reports/eval/<run>.json, its headline numbers as DVC metrics (reports/metrics/<run>.json;
 a sweep's: their mean and std over its seeds) and the run's figures in reports/figures/<run>/, and
 adds the numbers and figures to the run's MLflow training run. What is measured follows from the
-run's objective and from what its dataset carries:
-
-* every run: its training curves (curves.png);
-* classifier: test accuracy, per-class accuracy, the confusion matrix;
-* vae: the test ELBO and its parts, bits/dim, reconstruction error of the posterior mean, KL per
-  latent dim, active units, sample sharpness; samples, reconstructions, interpolations (between
-  prior codes and between two real test images) and labelled latent traversals;
-* ae (the VAE network with z = mu, no KL): reconstruction NLL and MSE, reconstructions;
-* factors (shapes): MIG, DCI, per-factor scores and the dims carrying each factor, the Gaussian
-  total correlation, prior samples' and path midpoints' distance to the training images (also
-  relative to a blank image) and interpolation smoothness, for a VAE and an autoencoder alike
-  (`factor_metrics`);
-* the faces tour (a VAE on a dataset whose evaluate settings hold shell radii; attributes when the
-  faces carry them): re-encoding consistency on shells around the origin and in neighbourhoods
-  of real faces, the prior vs a Gaussian mixture sampler, attribute directions and linear probes
-  (tour.py).
-
-Numbers judged by the CIFAR-10 classifier (fd_clf, recognisability) are cross-run: quality.py.
+run's objective (classifier, vae, ae: the VAE network with z = mu and no KL) and from what its
+dataset carries: known factors (shapes: `factor_metrics`) or, on faces whose evaluate settings hold
+shell radii, the latent-space tour (tour.py). Numbers judged by the CIFAR-10 classifier (fd_clf,
+recognisability) are cross-run: quality.py.
 """
 
 from __future__ import annotations
@@ -31,14 +17,7 @@ from pathlib import Path
 import torch
 
 from . import datasets, parallel, plots, store, tour
-from .config import (
-    dataset_config,
-    evaluate_config,
-    run_config,
-    stage_name,
-    sweep_of,
-    sweep_runs,
-)
+from .config import dataset_config, evaluate_config, run_config, stage_name, sweep_of, sweep_runs
 from .datasets import to_display
 from .datasets.shapes import FACTOR_LABELS
 from .errors import VaelabError
@@ -58,12 +37,7 @@ from .metrics.latent import (
     reference_pixels,
 )
 from .metrics.likelihood import active_mask, active_units, autoencoder_metrics, elbo_metrics
-from .metrics.sample_quality import (
-    fit_latent_gmm,
-    relative_nearest_error,
-    sample_codes,
-    sharpness,
-)
+from .metrics.sample_quality import fit_latent_gmm, relative_nearest_error, sample_codes, sharpness
 from .models import classify_batches, decode_batches, encode_batches
 from .runtime import autocast, resolve_device, use_mixed_precision_in_evaluation
 from .sweep import spread

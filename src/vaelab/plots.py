@@ -35,9 +35,6 @@ CURVE_PANELS = (
 )
 
 
-# --- drawing helpers ------------------------------------------------------------------------------
-
-
 def save_figure(fig: Figure, path: Path) -> None:
     """Lay out `fig` and write it as a PNG atomically (a crash never leaves half a figure)."""
     fig.tight_layout()
@@ -90,9 +87,6 @@ def framed_path(model: VAE, pair: torch.Tensor, steps: int) -> torch.Tensor:
     )
 
 
-# --- grids of one model ---------------------------------------------------------------------------
-
-
 def sample_grid_image(model: VAE, z: torch.Tensor) -> np.ndarray:
     """16 decoded codes as one 4x4 grid, HWC uint8, for mlflow.log_image."""
     grid = make_grid(decode_batches(model, z), nrow=4, padding=2)
@@ -111,9 +105,6 @@ def plot_prior_interpolation(
     ends = torch.randn(rows, 2, model.latent_dim, generator=generator)
     frames = torch.cat([decode_batches(model, interpolate(a, b, steps)) for a, b in ends])
     save_upscaled_grid(frames, path, nrow=steps)
-
-
-# --- matplotlib figures of models -----------------------------------------------------------------
 
 
 def pick_pair(
@@ -272,9 +263,6 @@ def plot_attribute_edits(
         )
         show_grid(ax, torch.cat(cells), nrow=columns, title=title)
     save_figure(fig, path)
-
-
-# --- figures of numbers ---------------------------------------------------------------------------
 
 
 def plot_curves(histories: dict[str, list[dict]], path: Path) -> None:

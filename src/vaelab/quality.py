@@ -15,13 +15,7 @@ import torch
 
 from . import datasets, plots, store, study_plots, tracking
 from .compare import SAMPLE_QUALITY, load_run_model, relative
-from .config import (
-    GMM_KEYS,
-    compare_config,
-    dataset_config,
-    evaluate_config,
-    run_config,
-)
+from .config import GMM_KEYS, compare_config, dataset_config, evaluate_config, run_config
 from .errors import VaelabError
 from .metrics.latent import nearest_index, reference_pixels
 from .metrics.sample_quality import (
@@ -42,6 +36,18 @@ FIGURE_GRID = 36  # images per panel of the samplers figure
 LABELLED_GRID = 64  # the 8x8 labelled-samples figure
 NEAREST_SHOWN = 10  # samples per sampler in the nearest-training-image figure
 HEADLINE_QUALITY = ("fd_clf", "class_min", "class_max", "recognisable", "recall", "coverage")
+FIGURE_KINDS = ("samples_labelled", "samplers", "nearest_training")  # per run: <kind>_<run>.png
+# The settings sample_quality.json records, in its order.
+RECORDED_SETTINGS = (
+    "sample_count",
+    "samplers",
+    "temperatures",
+    "gmm_components",
+    "gmm_covariance",
+    "figure_sampler",
+    "nearest_k",
+    "blur_sigma",
+)
 SAMPLER_TITLES = {
     "prior": "prior N(0, I)",
     "gmm": "Gaussian mixture on training codes",
@@ -189,11 +195,7 @@ def judge_run(
         row["inception_fid"] = fid
 
     out = store.figures_dir("sample_quality")
-    figures = {
-        "samples_labelled": out / f"samples_labelled_{run}.png",
-        "samplers": out / f"samplers_{run}.png",
-        "nearest_training": out / f"nearest_training_{run}.png",
-    }
+    figures = {kind: out / f"{kind}_{run}.png" for kind in FIGURE_KINDS}
     shown = {sampler: images[:NEAREST_SHOWN] for sampler, images in samples.items()}
     nearest = {
         sampler: datasets.to_display(dataset["x_train"][nearest_index(images, train_pixels)])
@@ -229,14 +231,9 @@ def sample_quality(params: dict) -> dict:
     """reports/sample_quality.json, reports/figures/sample_quality/, models/samplers/."""
     tracking.check_tracking_server()  # it logs to the runs' MLflow runs at the end: fail now
     config = compare_config(params, "sample_quality")
-    # config.py checked the runs and the judge: VAEs and a classifier, of one dataset
+    # config.py checked the runs and the judge: VAEs and a classifier, of one labelled dataset
     dataset_name = run_config(params, config["judge"])["dataset"]
     dataset = datasets.load(dataset_name, dataset_config(params, dataset_name))
-    if "y_test" not in dataset:
-        raise VaelabError(
-            f"dataset {dataset_name} has no labels, which the judge needs; compare runs of a "
-            "labelled dataset (cifar10) in compare.sample_quality"
-        )
     device = resolve_device(params["device"])
     # One sampler setting for the figures and the scores: evaluate.<dataset> draws every run's
     # samples.png, and its mixture (components, covariance) is the one scored here.
@@ -317,14 +314,7 @@ def sample_quality(params: dict) -> dict:
         "calibration_images": holdout,  # training images the judge never saw
         "real_images": real.stop,
         "scored_images": scored.stop - scored.start,
-        "sample_count": config["sample_count"],
-        "samplers": config["samplers"],
-        "temperatures": config["temperatures"],
-        "gmm_components": config["gmm_components"],
-        "gmm_covariance": config["gmm_covariance"],
-        "figure_sampler": config["figure_sampler"],
-        "nearest_k": config["nearest_k"],
-        "blur_sigma": config["blur_sigma"],
+        **{key: config[key] for key in RECORDED_SETTINGS},
         "reference": reference,
         "runs": runs,
         "figures": figures,

@@ -41,9 +41,6 @@ FIGURES = [
 ]
 
 
-# --- who is who and which figures ----------------------------------------------------------------
-
-
 def roles(params: dict) -> dict:
     """The runs each part of the report is about, from params.yaml: `cifar` (judged by the
     sample-quality stage), `pair` (its beta pair), `baseline` (the other judged run, compared with
@@ -123,9 +120,6 @@ def figure_list(params: dict, quality: dict, study: dict) -> list[tuple[str, str
                     path = f"figures/{run}/{file}"
                 out.append((section, path, caption.format(**fields)))
     return out
-
-
-# --- the stage -----------------------------------------------------------------------------------
 
 
 def draw_comparisons(

@@ -62,9 +62,7 @@ def use_mixed_precision(setting, device: torch.device) -> bool:
         return device.type == "cuda"
     if setting != "auto":
         return bool(setting)
-    if device.type == "cuda":
-        return True
-    return device.type == "cpu" and cpu_has_native_bf16()
+    return device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())
 
 
 def use_mixed_precision_in_evaluation(setting, device: torch.device) -> bool:

@@ -50,8 +50,7 @@ def headline_path(name: str) -> Path:
 
 
 def figures_dir(owner: str) -> Path:
-    """reports/figures/<owner>/: a run's figures (evaluate@<run>, evaluate_sweep@<sweep>) or a
-    comparison's."""
+    """reports/figures/<owner>/: a run's, a sweep's or a comparison's figures."""
     return REPORTS / "figures" / owner
 
 
@@ -123,13 +122,9 @@ def read_npz(path: Path, produced_by: str = "its stage") -> dict[str, np.ndarray
 def file_digest(path: Path, algorithm: str = "sha256", progress: bool = False) -> str:
     """The file's hex digest; `progress` shows a bar over the bytes hashed (large archives)."""
     path, digest = Path(path), hashlib.new(algorithm)
-    size, name = path.stat().st_size, f"{algorithm} {path.name}"
-    with (
-        open(path, "rb") as f,
-        tqdm(
-            total=size, unit="B", unit_scale=True, leave=False, desc=name, disable=not progress
-        ) as bar,
-    ):
+    desc, size = f"{algorithm} {path.name}", path.stat().st_size
+    bar = tqdm(total=size, desc=desc, unit="B", unit_scale=True, leave=False, disable=not progress)
+    with open(path, "rb") as f, bar:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
             bar.update(len(block))

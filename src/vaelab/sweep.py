@@ -16,9 +16,7 @@ import pandas as pd
 from scipy.stats import entropy
 
 CLEAR_CHANGE = 0.05  # relative differences below 5% are "no clear difference" (in every text)
-CLEAR_SCORE = (
-    0.05  # scores in [0, 1] (MIG, DCI, FactorVAE): absolute differences below this are noise
-)
+CLEAR_SCORE = 0.05  # scores in [0, 1] (MIG, DCI, FactorVAE): smaller absolute differences are noise
 SCORES = ("mig", "dci", "factor_vae")
 # The numbers of a shapes model summarised over seeds (each eval JSON keeps the rest).
 SPREAD_KEYS = (
@@ -35,12 +33,6 @@ SPREAD_KEYS = (
     "sample_sharpness",
 )
 FACTOR_KEYS = ("mig", "dci_completeness", "dci_accuracy", "carrier_mi")
-
-
-def clear_change(before: float, after: float, tolerance: float = CLEAR_CHANGE) -> bool:
-    """Whether `after` differs from `before` by at least `tolerance` of `before`: the size test
-    behind every direction word of the generated text."""
-    return before != 0 and abs(after - before) / abs(before) >= tolerance
 
 
 def spread(rows: list[dict], keys: tuple[str, ...] = SPREAD_KEYS) -> dict[str, dict]:
@@ -79,8 +71,10 @@ def direction(
 ) -> int:
     """1 if `after` is clearly above `before`, -1 if clearly below, 0 for no clear change: a
     relative change of at least `tolerance`, or for a score in [0, 1] (where a relative change
-    says little near 0) an absolute change of at least CLEAR_SCORE."""
-    big = abs(after - before) >= CLEAR_SCORE if score else clear_change(before, after, tolerance)
+    says little near 0) an absolute change of at least CLEAR_SCORE. The size test behind every
+    direction word of the generated text."""
+    change = abs(after - before)
+    big = change >= CLEAR_SCORE if score else before != 0 and change / abs(before) >= tolerance
     if not big:
         return 0
     return 1 if after > before else -1
@@ -121,19 +115,12 @@ def factor_spread(evals: list[dict]) -> dict[str, dict]:
         for m in evals:
             importances = np.asarray(m["dci_importances"])[:, k]  # (latent,)
             mi = np.asarray(m["normalised_mi"])[:, k]  # (latent,)
-            completeness = (
-                1.0 - float(entropy(importances, base=len(importances)))
-                if importances.sum() > 0
-                else 0.0
-            )
-            rows.append(
-                {
-                    "mig": m["mig_per_factor"][name],
-                    "dci_completeness": completeness,
-                    "dci_accuracy": m["dci_accuracy_per_factor"][name],
-                    "carrier_mi": float(mi.max()),
-                }
-            )
+            completeness = 0.0
+            if importances.sum() > 0:
+                completeness = 1.0 - float(entropy(importances, base=len(importances)))
+            row = {"mig": m["mig_per_factor"][name], "dci_completeness": completeness}
+            row.update(dci_accuracy=m["dci_accuracy_per_factor"][name], carrier_mi=float(mi.max()))
+            rows.append(row)
             carriers.append(int(mi.argmax()))
         out[name] = {**spread(rows, FACTOR_KEYS), "carrier": carriers}
     return out

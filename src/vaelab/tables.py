@@ -5,9 +5,6 @@ from __future__ import annotations
 
 from .sweep import mean_pm
 
-# --- the tables ----------------------------------------------------------------------------------
-
-
 # (key, title, format) of the metrics tables; the faces table shows the first six.
 METRIC_COLUMNS = [
     ("test_neg_elbo", "-ELBO (nats/img)", "{:.1f}"),
@@ -19,6 +16,10 @@ METRIC_COLUMNS = [
     ("epochs", "epochs", "{}"),
     ("train_seconds", "train min", "{:.1f}"),
 ]
+
+
+def titles(columns: list[tuple[str, str, str]]) -> list[str]:
+    return [title for _, title, _ in columns]
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
@@ -38,7 +39,7 @@ def cells(m: dict, columns: list[tuple[str, str, str]]) -> list[str]:
 
 def metrics_table(cifar: dict) -> str:
     return markdown_table(
-        ["run", "beta", *(title for _, title, _ in METRIC_COLUMNS)],
+        ["run", "beta", *titles(METRIC_COLUMNS)],
         [[name, f"{m['beta']:g}", *cells(m, METRIC_COLUMNS)] for name, m in cifar.items()],
     )
 
@@ -82,7 +83,7 @@ def cifar_scale_table(study: dict) -> str:
         for key, scale in (("cifar10", "learned"), ("cifar10_fixed_scale", "fixed"))
         for m in (study.get(key) or {}).values()
     ]
-    header = ["run", "sigma", "beta", *(title for _, title, _ in columns)]
+    header = ["run", "sigma", "beta", *titles(columns)]
     return markdown_table(header, rows) if rows else ""
 
 
@@ -102,7 +103,7 @@ def beta_table(study: dict) -> str:
     models = [(f"VAE, beta = {label}", row) for label, row in study["shapes_spread"].items()]
     models.append(("autoencoder (no KL)", study["autoencoder_spread"]))
     return markdown_table(
-        ["shapes model", *(title for _, title, _ in columns)],
+        ["shapes model", *titles(columns)],
         [
             [label, *("n/a" if key not in m else mean_pm(m[key], fmt) for key, _, fmt in columns)]
             for label, m in models

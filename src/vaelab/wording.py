@@ -18,6 +18,7 @@ from .tables import (
     markdown_table,
     metrics_table,
     quality_table,
+    titles,
 )
 
 USED_DIM_NATS = 0.1  # a latent dim "carries information" when its mean KL reaches this
@@ -50,16 +51,12 @@ TARGETS = {
 ARCH_NAMES = {"conv": "convolutional", "fc": "fully connected"}
 
 
-# --- numbers the text cites ----------------------------------------------------------------------
-
-
 def worst_mse_change(study: dict) -> float:
     """The largest test-MSE change over a last fifth among the shapes runs (in size)."""
     return max(abs(c["test_mse_last_fifth_change"]) for c in study["convergence"].values())
 
 
 def used_dims(m: dict) -> int:
-    """Latent dims whose mean KL on the test set is at least USED_DIM_NATS."""
     return sum(kl >= USED_DIM_NATS for kl in m["kl_per_dim"])
 
 
@@ -113,10 +110,6 @@ def class_shares(row: dict) -> list[tuple[str, float]]:
     return sorted(row["class_histogram"].items(), key=lambda item: -item[1])
 
 
-def histogram_text(row: dict) -> str:
-    return ", ".join(f"{name} {share:.1%}" for name, share in class_shares(row))
-
-
 def architecture(model: dict, image_size: int = 32) -> str:
     """'conv 64-128 (8x8 map, dense 512), 64-d code' from a run's model config."""
     if model["arch"] == "fc":
@@ -148,9 +141,6 @@ def best_samplers(cifar: dict) -> list[dict]:
     return out
 
 
-# --- the targets: (met, what was asked and measured) ---------------------------------------------
-
-
 def target_checks(cifar: dict, reference: dict, name: str) -> dict:
     """Whether each sample-quality target of the VAE `name` and the judge is met (`met`), with the
     numbers the `cifar_targets` macro cites."""
@@ -164,7 +154,7 @@ def target_checks(cifar: dict, reference: dict, name: str) -> dict:
         "best": best,
         "scored": scored,
         "reference": reference,
-        "histogram": histogram_text(scored),
+        "histogram": ", ".join(f"{name} {share:.1%}" for name, share in class_shares(scored)),
         "consistency": consistency,
         "met": {
             "judge_sharp": reference["real_test"]["accuracy"] >= t["judge_sharp"],
@@ -211,9 +201,6 @@ def beta_targets(study: dict) -> dict:
             "factor_mig": top[1]["mig"]["mean"] >= t["factor_mig"],
         },
     }
-
-
-# --- the texts -----------------------------------------------------------------------------------
 
 
 def shapes_facts(study: dict) -> dict:
@@ -300,21 +287,17 @@ def beta_facts(study: dict) -> dict:
     }
 
 
-def faces_metrics_table(m: dict) -> str:
-    columns = METRIC_COLUMNS[:6]  # up to sample sharpness
-    shown = {**m, "active_units": f"{m['active_units']} of {m['latent_dim']}"}
-    return markdown_table([title for _, title, _ in columns], [cells(shown, columns)])
-
-
 def faces_facts(run: str, m: dict, figures: list[tuple[str, str, str]]) -> dict:
     """A faces run's section: its evaluation `m` (with `fit`, or None), tables, the radii where
     the decoded shells look most and least like real faces, and its figures."""
     consistency, fd_codes = m["shells"], m["shell_fd_codes"]
+    columns = METRIC_COLUMNS[:6]  # up to sample sharpness
+    shown = {**m, "active_units": f"{m['active_units']} of {m['latent_dim']}"}
     return {
         "run": run,
         "m": m,
         "fit": m.get("fit"),
-        "metrics_table": faces_metrics_table(m),
+        "metrics_table": markdown_table(titles(columns), [cells(shown, columns)]),
         # the probed attributes by their gain over always answering the majority class
         "probe_order": sorted(
             m["attribute_probe"] or {},

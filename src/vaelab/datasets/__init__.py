@@ -52,12 +52,8 @@ def fetch(config: dict) -> str:
 def write_dataset(
     out_path: Path, x_train: np.ndarray, x_test: np.ndarray, source: str, **extra: np.ndarray
 ) -> None:
-    """The one writer of a dataset file (atomically): both splits uint8 (N, H, W, C), one size."""
-    for split, images in (("x_train", x_train), ("x_test", x_test)):
-        if images.dtype != np.uint8 or images.ndim != 4 or len(images) == 0:
-            raise AssertionError(f"{split}: {images.dtype} {images.shape}, expected uint8 NHWC")
-    if x_train.shape[1:] != x_test.shape[1:]:
-        raise AssertionError(f"train images {x_train.shape[1:]} != test {x_test.shape[1:]}")
+    """The one writer of a dataset file (atomically). Every source checks what it read, so both
+    splits arrive non-empty, uint8 (N, H, W, C) and of one image size."""
     store.write_npz(out_path, x_train=x_train, x_test=x_test, source=np.array(source), **extra)
 
 
@@ -138,10 +134,13 @@ def mirror_directories(env_names: tuple[str, ...], mirror_dirs: list[str]) -> li
 
 
 @contextlib.contextmanager
-def reading_archive(path: Path):
-    """Inside: any damage to the tar.gz at `path` becomes one line naming it."""
+def open_verified_archive(path: Path, algorithm: str, expected: str):
+    """The tar.gz at `path`, opened only once its checksum matches (nothing is read from an
+    unverified file); inside, any damage to it becomes one line naming it."""
+    store.verify_checksum(path, algorithm, expected, progress=True)
     try:
-        yield
+        with tarfile.open(path, "r:gz") as tar:
+            yield tar
     except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
         raise VaelabError(
             f"{path}: corrupt or truncated archive ({e}); replace it with a good copy"

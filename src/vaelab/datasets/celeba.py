@@ -27,9 +27,8 @@ import numpy as np
 import torchvision.transforms.functional as TF
 from PIL import Image
 
-from .. import store
 from ..errors import VaelabError
-from . import decode_image, mirror_directories, progress, reading_archive, write_dataset
+from . import decode_image, mirror_directories, open_verified_archive, progress, write_dataset
 
 ARCHIVE = "celeba-10k.tar.gz"
 ARCHIVE_IMAGES = "celeba-10k/img_align_celeba/"
@@ -39,7 +38,6 @@ OFFICIAL_IMAGES = Path("celeba/img_align_celeba")
 OFFICIAL_ATTRIBUTES = Path("celeba/list_attr_celeba.txt")
 ENV_DIRS = ("VAELAB_FACES_DIR", "VAELAB_DATA_DIR")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-
 DAMAGED = "the file is damaged, replace it with a good copy"
 
 # A source: {file name: JPEG bytes or a path}, the attribute file's text (None without), a label.
@@ -98,13 +96,10 @@ def crop_and_resize(image: Image.Image, size: int, crop_fraction: float) -> np.n
 
 def read_archive(path: Path, expected_sha256: str) -> Source:
     """The mirror's archive, verified first: nothing is decoded from an unverified file."""
-    store.verify_checksum(path, "sha256", expected_sha256, progress=True)
     images, attributes = {}, None
-    with reading_archive(path), tarfile.open(path, "r:gz") as tar:
-        for member in tar:
+    with open_verified_archive(path, "sha256", expected_sha256) as tar:
+        for member in filter(tarfile.TarInfo.isfile, tar):
             name = member.name
-            if not member.isfile():
-                continue
             if name == ARCHIVE_ATTRIBUTES:
                 attributes = tar.extractfile(member).read().decode("utf-8", errors="replace")
             elif name.startswith(ARCHIVE_IMAGES) and name.lower().endswith(IMAGE_SUFFIXES):

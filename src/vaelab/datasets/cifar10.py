@@ -19,9 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import store
 from ..errors import VaelabError
-from . import decode_image, mirror_directories, progress, reading_archive, write_dataset
+from . import decode_image, mirror_directories, open_verified_archive, progress, write_dataset
 
 CIFAR10_CLASSES = (
     "airplane",
@@ -118,10 +117,9 @@ def _batch_arrays(batch, path: Path, name: str) -> tuple[np.ndarray, np.ndarray]
 def read_official_archive(path: Path, expected_md5: str) -> dict[str, np.ndarray]:
     """The official pickled batches. The md5 is checked first, and even a verified file is unpickled
     only into numpy arrays (BatchUnpickler)."""
-    store.verify_checksum(path, "md5", expected_md5, progress=True)
     splits = {}
     try:
-        with reading_archive(path), tarfile.open(path, "r:gz") as tar:
+        with open_verified_archive(path, "md5", expected_md5) as tar:
             meta = _unpickle(tar, path, "batches.meta")
             for split, names in (("train", TRAIN_BATCHES), ("test", ("test_batch",))):
                 batches = progress(names, f"CIFAR-10 {split} batches", unit="batch")
@@ -144,10 +142,9 @@ def read_official_archive(path: Path, expected_md5: str) -> dict[str, np.ndarray
 
 def read_png_archive(path: Path, expected_sha256: str) -> dict[str, np.ndarray]:
     """`cifar10/{train,test}/<class>/<name>.png`, in a fixed shuffle of (class, file name)."""
-    store.verify_checksum(path, "sha256", expected_sha256, progress=True)
     found: dict[str, list[tuple[int, str, np.ndarray]]] = {"train": [], "test": []}
     folders: set[str] = set()
-    with reading_archive(path), tarfile.open(path, "r:gz") as tar:
+    with open_verified_archive(path, "sha256", expected_sha256) as tar:
         for member in progress(tar, f"decoding {path.name}"):
             parts = Path(member.name).parts
             if not member.isfile() or len(parts) != 4 or not parts[3].lower().endswith(".png"):
@@ -182,7 +179,7 @@ def read_png_archive(path: Path, expected_sha256: str) -> dict[str, np.ndarray]:
                 "incomplete, replace it"
             )
         # Files sort by class; a fixed shuffle makes any prefix (train_limit) a uniform sample.
-        items.sort(key=lambda item: (item[0], item[1]))
+        items.sort(key=lambda item: item[:2])
         items = [items[i] for i in np.random.default_rng(0).permutation(len(items))]
         splits[f"x_{split}"] = np.stack([pixels for _, _, pixels in items])
         splits[f"y_{split}"] = np.array([label for label, _, _ in items], dtype=np.int64)
@@ -215,19 +212,12 @@ def download(download_dir: Path, expected_md5: str, looked: str) -> Path:
                 folder.rmdir()
 
 
-def find_archive(directories: list[Path]) -> Path | None:
-    """The first archive in `directories`; in one folder, the official one first."""
-    for directory in directories:
-        for name in (OFFICIAL_ARCHIVE, PNG_ARCHIVE):
-            if (directory / name).is_file():
-                return directory / name
-    return None
-
-
 def fetch(config: dict, out_path: Path) -> str:
     """Write `out_path` from the first source that has the data; return a description of it."""
     dirs = mirror_directories(ENV_DIRS, config["mirror_dirs"])
-    archive = source = find_archive(dirs)
+    # The first folder holding an archive; in one folder, the official one first.
+    found = (d / name for d in dirs for name in (OFFICIAL_ARCHIVE, PNG_ARCHIVE))
+    archive = source = next((path for path in found if path.is_file()), None)
     if archive is None:
         looked = ", ".join(str(d) for d in dirs) or "no directories"
         if not config["allow_download"]:

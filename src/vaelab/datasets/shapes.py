@@ -33,7 +33,7 @@ IMAGE_SIZE = 32
 SUPERSAMPLE = 4
 SHAPE_KINDS = ("square", "ellipse", "triangle")
 FACTORS = ("shape", "hue", "scale", "rotation", "x", "y")
-FACTOR_LABELS = {**{factor: factor for factor in FACTORS}, "x": "x position", "y": "y position"}
+FACTOR_LABELS = {"x": "x position", "y": "y position"}  # in figures; the others by name
 CORNER_ANGLES = {"square": [45, 135, 225, 315], "triangle": [90, 210, 330]}  # degrees
 SCALE_RANGE = (4.0, 7.0)  # circumradius in pixels
 ROTATION_RANGE = (0.0, 75.0)  # degrees; see the module docstring for why below 90
@@ -60,15 +60,13 @@ def factor_values(levels: dict) -> dict[str, list]:
             f"params.yaml: {where}.shapes must be distinct names from "
             f"{', '.join(SHAPE_KINDS)}, got {shapes!r}; fix it in params.yaml"
         )
-    counts = {}
-    for factor in FACTORS[1:]:
-        count = levels.get(factor)
+    counts = {factor: levels.get(factor) for factor in FACTORS[1:]}
+    for factor, count in counts.items():
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise VaelabError(
                 f"params.yaml: {where}.{factor} must be a positive integer (the "
                 f"number of levels), got {count!r}; fix it in params.yaml"
             )
-        counts[factor] = count
     low, high = POSITION_MARGIN, IMAGE_SIZE - POSITION_MARGIN
 
     def spread(lo: float, hi: float, n: int) -> list[float]:

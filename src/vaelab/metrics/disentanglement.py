@@ -1,30 +1,20 @@
 """Disentanglement scores of a latent code against known factors, and the code's total correlation.
 
-* MIG, the mutual information gap (Chen et al. 2018): for each factor, the mutual information of
-  the two latent dims most informative about it, their difference divided by the factor's
-  entropy, averaged over factors. Mutual information is estimated the usual way
-  (disentanglement_lib): each latent dim cut into equal-width bins, then scikit-learn's
-  `mutual_info_score`. 1 = every factor lives in exactly one dim; 0 = none does.
-* DCI disentanglement (Eastwood & Williams 2018): a classifier predicts each factor from the code;
-  its feature importances form a (latent, factor) matrix R. A dim that matters for one factor
-  only scores 1, one spread evenly over all factors 0; dims are weighted by their share of the
-  total importance. Completeness is the same read the other way, informativeness the test
-  accuracy. The classifier is scikit-learn's random forest: one fit per factor takes about a
-  second on thousands of codes, it copes with non-linear and non-monotone encodings (a rotation
-  spread over two dims), and its impurity importances need no tuning. Every split considers every
-  dim (max_features=None): with the default random subset a dim wins splits only because the
-  informative one was not offered, which smears importance over useless dims (a code copying the
-  factors then scores 0.79 instead of 1). Lasso would miss non-linear codes;
-  GradientBoostingClassifier (disentanglement_lib's choice) grows one tree per class per stage and
-  is several times slower here.
-* The FactorVAE score (Kim & Mnih 2018): each code dim scaled by its spread over the data; a vote
-  fixes one factor at a random value, takes `batch` images sharing it and names the dim whose
-  scaled values vary least; a majority-vote classifier dim -> factor, fitted on half of the
-  votes, is scored on the other half. 1 = every factor owns a dim; about 1/K = chance.
-* Gaussian total correlation: the total correlation of the Gaussian with the same covariance as
-  the aggregate posterior, 0.5 * (sum_j log C_jj - log det C). It sees linear correlation
-  between dims only; that is what it claims. (The Monte Carlo estimate of the true TC over a
-  finite set of N sharp posteriors measures mostly how sparse that N-point mixture is: ~12 nats
+* MIG, the mutual information gap (Chen et al. 2018): per factor, the gap between the mutual
+  information of its two most informative latent dims, over the factor's entropy, averaged over
+  factors (1 = every factor lives in exactly one dim). MI is estimated as disentanglement_lib does:
+  each dim cut into equal-width bins, then scikit-learn's `mutual_info_score`.
+* DCI (Eastwood & Williams 2018): a classifier predicts each factor from the code; its feature
+  importances form a (latent, factor) matrix, read per dim (disentanglement) and per factor
+  (completeness); informativeness is its test accuracy. The classifier is a random forest: about a
+  second per factor on thousands of codes, it copes with non-linear and non-monotone encodings (a
+  rotation spread over two dims) and its importances need no tuning. Lasso would miss non-linear
+  codes; GradientBoostingClassifier (disentanglement_lib's) is several times slower here.
+* The FactorVAE score (Kim & Mnih 2018): the accuracy of a majority-vote classifier dim -> factor
+  on votes naming the dim that varies least while one factor is held fixed.
+* Gaussian total correlation: the TC of the Gaussian with the aggregate posterior's covariance C,
+  0.5 * (sum_j log C_jj - log det C); it sees linear correlation only. (A Monte Carlo estimate of
+  the true TC over N sharp posteriors measures mostly how sparse that N-point mixture is: ~12 nats
   for 10 truly independent dims at N = 2000, so it is not reported.)
 """
 
@@ -76,7 +66,8 @@ def mig(codes: np.ndarray, factors: np.ndarray, bins: int = 20) -> dict:
 
 def _concentration(columns: np.ndarray, total: float) -> float:
     """1 - entropy of each column's distribution over the rows (base: the number of rows, so "even
-    over all rows" scores 0), averaged with each column's share of `total` as its weight."""
+    over all rows" scores 0), averaged with each column's share of `total` as its weight: a dim
+    that matters for one factor only scores 1, one spread evenly over all factors 0."""
     weights = columns.sum(axis=0)
     used = weights > 0
     # scipy's entropy normalises each column to a distribution; a single row (entropy base 1 is
@@ -111,7 +102,10 @@ def dci(
     _check(test_codes, test_factors)
     importances, accuracies = [], []
     for k in range(train_factors.shape[1]):
-        # n_jobs=1: deterministic and light on a shared CPU.
+        # Every split considers every dim (max_features=None): with a random subset a dim wins
+        # splits only because the informative one was not offered, which smears importance over
+        # useless dims (a code copying the factors then scores 0.79 instead of 1). n_jobs=1:
+        # deterministic and light on a shared CPU.
         forest = RandomForestClassifier(
             n_estimators=trees, max_depth=max_depth, max_features=None, random_state=seed, n_jobs=1
         )
@@ -136,7 +130,10 @@ def factor_vae_score(
     collapsed_below: float = 0.05,
 ) -> dict:
     """The FactorVAE score of (N, latent) codes against (N, factors) factor values, with the number
-    of dims that took part: a dim whose spread over the data is below `collapsed_below` carries
+    of dims that took part. Each dim is scaled by its spread over the data; a vote fixes one factor
+    at a random value, takes `batch` images sharing it and names the dim whose scaled values vary
+    least; the classifier is fitted on half of the votes and scored on the other half (1 = every
+    factor owns a dim, about 1/K = chance). A dim whose spread is below `collapsed_below` carries
     nothing and would always "vary least", so it does not vote (as in the paper)."""
     _check(codes, factors)
     spread = codes.std(axis=0)

@@ -1,31 +1,7 @@
-"""The geometry of a latent space: where codes decode to realistic images, how the images change
-along paths, what the code holds, and what the reparameterization trick buys.
-
-* Shells: codes on the sphere of radius r * sqrt(d) (`shell_codes`). Under the prior N(0, I_d),
-  |z| concentrates near sqrt(d), so the origin (the mode) is almost never sampled.
-* Re-encoding consistency: decode a code, encode the image, compare the posterior mean with the
-  code (`reencode`, `reencoding_distance`, `consistency`). Measured over the active dimensions
-  only (`active_dimensions`), because the decoder ignores the others, so no encoder could recover
-  them. "Near" is calibrated by the caller on real images (a quantile of their distances).
-* Attribute directions (White, "Sampling Generative Networks", 2016): mean code of the images
-  with an attribute minus the mean code of those without, added to a code at several strengths
-  (`attribute_direction`, `apply_direction`).
-* Linear probe (`probe_attributes`): a logistic regression predicting each attribute from the
-  codes, against the majority-class baseline; how much of each attribute the code holds linearly.
-* Prior samples (`prior_sample_distance`): decode z ~ N(0, I) and measure how far each image is
-  from the nearest training image (per-pixel MSE). A space shaped like the prior decodes such z to
-  data-like images; a code that only has to be decodable at the training points need not.
-* Interpolation smoothness (`interpolation_smoothness`): decode `steps` frames on the straight line
-  between two codes and measure the change between consecutive frames (RMS over pixels).
-  `max / mean` of those steps is 1 when the image changes evenly along the path and approaches
-  steps - 1 when it all happens in one jump. The path's midpoint is checked against the training
-  images.
-* Gradient estimators (`estimator_variances`): the gradient of E_{z ~ q(z|x)}[f(z)] with respect
-  to the posterior mean mu, estimated pathwise (z = mu + sigma * eps, df/dz backpropagated through
-  the decoder: what `models.reparameterize` makes possible) and by the score function (REINFORCE:
-  f(z) (z - mu) / sigma^2, with a leave-one-out baseline, which keeps it unbiased and lowers its
-  variance), the only option when z is drawn as a black box. f is the reconstruction term.
-"""
+"""The geometry of a latent space: where codes decode to realistic images (shells, re-encoding
+consistency, prior samples), how the images change along paths (interpolation smoothness), what
+the code holds (attribute directions, linear probes), and what the reparameterization trick buys
+(gradient estimator variances)."""
 
 from __future__ import annotations
 
@@ -45,7 +21,9 @@ from .likelihood import active_mask
 def shell_codes(
     count: int, latent_dim: int, radius: float, generator: torch.Generator
 ) -> torch.Tensor:
-    """(count, latent_dim) codes uniformly distributed on the sphere of `radius` about 0."""
+    """(count, latent_dim) codes uniformly distributed on the sphere of `radius` about 0. Under the
+    prior N(0, I_d), |z| concentrates near sqrt(d), so the origin (the mode) is almost never
+    sampled."""
     directions = torch.randn(count, latent_dim, generator=generator)
     return radius * directions / directions.norm(dim=1, keepdim=True)
 
@@ -61,7 +39,9 @@ def active_dimensions(posterior_means: torch.Tensor, threshold: float) -> torch.
 def reencode(model: VAE, codes: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """(N, latent) codes -> the posterior means (N, latent) of their decoded images, on the CPU.
     The decoder means go straight back into the encoder, neither quantised nor dequantised (so
-    not through models.encode_batches, which takes uint8 images)."""
+    not through models.encode_batches, which takes uint8 images). Compared with the codes over the
+    active dims only (`reencoding_distance`): the decoder ignores the others, so no encoder could
+    recover them."""
     model.eval()
     device = next(model.parameters()).device
     batches = (codes[i : i + batch_size].to(device) for i in range(0, len(codes), batch_size))
@@ -76,12 +56,14 @@ def reencoding_distance(
 
 
 def consistency(distances: torch.Tensor, threshold: float) -> float:
-    """The fraction of codes that land back within `threshold` of themselves."""
+    """The fraction of codes that land back within `threshold` of themselves ("near" is
+    calibrated by the caller on real images: a quantile of their distances)."""
     return float((distances <= threshold).float().mean())
 
 
 def attribute_direction(codes: torch.Tensor, attribute: torch.Tensor) -> torch.Tensor:
-    """Mean code of the rows with the attribute (+1) minus the mean code of those without (-1)."""
+    """Mean code of the rows with the attribute (+1) minus the mean code of those without (-1)
+    (White, "Sampling Generative Networks", 2016)."""
     present = attribute > 0
     if present.all() or not present.any():
         raise VaelabError(
@@ -156,7 +138,9 @@ def nearest_neighbour_mse(images: torch.Tensor, reference: torch.Tensor) -> torc
 def prior_sample_distance(
     model: VAE, reference: torch.Tensor, count: int, seed: int, batch_size: int = 500
 ) -> dict:
-    """Mean and median nearest-training-image MSE of `count` decoded z ~ N(0, I)."""
+    """Mean and median nearest-training-image MSE of `count` decoded z ~ N(0, I). A space shaped
+    like the prior decodes such z to data-like images; a code that only has to be decodable at the
+    training points need not."""
     z = torch.randn(count, model.latent_dim, generator=torch.Generator().manual_seed(seed))
     distances = nearest_neighbour_mse(decode_batches(model, z, batch_size=batch_size), reference)
     return {
@@ -185,8 +169,10 @@ def interpolation_smoothness(
     reference: torch.Tensor,
     batch_size: int = 500,
 ) -> dict:
-    """Per path (start_codes[i] -> end_codes[i]): max/mean step and mean step; the midpoints'
-    nearest-training-image MSE."""
+    """Per path (start_codes[i] -> end_codes[i]) of `steps` frames: the max/mean of the steps
+    between consecutive frames (1 when the image changes evenly along the path, up to steps - 1
+    when it all happens in one jump) and the mean step; the midpoints' nearest-training-image
+    MSE."""
     paths = interpolate(start_codes, end_codes, steps)  # (paths, steps, latent)
     frames = decode_batches(model, paths.flatten(0, 1), batch_size=batch_size)
     frames = frames.unflatten(0, paths.shape[:2])  # (paths, steps, C, H, W)
@@ -205,7 +191,13 @@ def interpolation_smoothness(
 def estimator_variances(
     model: VAE, images: torch.Tensor, dims: list[int], samples: int = 64, seed: int = 0
 ) -> dict:
-    """images: uint8 NHWC; dims: the latent dims to compare (the active ones: in an unused dim the
+    """The gradient of E_{z ~ q(z|x)}[f(z)], f the reconstruction term, with respect to the
+    posterior mean mu, estimated pathwise (z = mu + sigma * eps, backpropagated through the
+    decoder: what `models.reparameterize` makes possible) and by the score function (REINFORCE,
+    f(z) (z - mu) / sigma^2 with a leave-one-out baseline, which keeps it unbiased and lowers its
+    variance: the only option when z is drawn as a black box).
+
+    images: uint8 NHWC; dims: the latent dims to compare (the active ones: in an unused dim the
     decoder ignores z_j and the pathwise gradient is zero). Returns the median variance ratio
     score-function / pathwise over (image, dim), and the posterior std in those dims."""
     device = next(model.parameters()).device

@@ -1,10 +1,6 @@
 """Likelihood-side measurements of a trained model: the ELBO and its parts, bits/dim,
-reconstruction error, how much of the latent code is used, and the judge's test accuracy.
-
-Used during training (per-epoch test metrics) and by the evaluate stage. Every number repeats
-exactly for a given seed: dequantisation noise (and the VAE's z draw) come from seeded generators
-and the caller's RNG is left untouched.
-"""
+reconstruction error, how much of the latent code is used, and the judge's test accuracy. Used
+during training (per-epoch test metrics) and by the evaluate stage."""
 
 from __future__ import annotations
 
@@ -32,11 +28,8 @@ def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
 def _dequantised_batches(
     images: torch.Tensor, device: torch.device, batch_size: int, seed: int
 ) -> Iterator[torch.Tensor]:
-    """uint8 (N, H, W, C) -> float (B, C, H, W) batches, dequantised from one seeded noise stream.
-
-    The metrics below need the model's input beside its output, so they cannot use
-    models.encode_batches, which keeps only the codes; the noise is drawn the same way.
-    """
+    """uint8 (N, H, W, C) -> float (B, C, H, W) batches, dequantised from one seeded noise stream
+    drawn as models.encode_batches draws it (which keeps only the codes, not the model's input)."""
     noise = torch.Generator().manual_seed(seed)
     for start in range(0, len(images), batch_size):
         yield to_model_input(images[start : start + batch_size], device, noise)
@@ -56,11 +49,9 @@ def elbo_metrics(
     batch_size: int = 500,
     seed: int = 0,
 ) -> dict[str, float]:
-    """Averages over `images` (uint8 NHWC) of the objective, its parts, MSE and bits/dim.
-
-    One z sample per image (the standard single-sample ELBO). The dequantisation noise and z draw
-    come from a forked, seeded RNG: the numbers repeat exactly and the caller's RNG is untouched.
-    """
+    """Averages over `images` (uint8 NHWC) of the objective, its parts, MSE and bits/dim, from one
+    z sample per image. The dequantisation noise and z draw come from a forked, seeded RNG: the
+    numbers repeat exactly and the caller's RNG is untouched."""
     totals = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "neg_elbo": 0.0, "mse": 0.0}
     cuda = [device] if device.type == "cuda" else []
     with _eval_mode(model), torch.random.fork_rng(devices=cuda):
@@ -99,7 +90,7 @@ def active_mask(posterior_means: torch.Tensor, threshold: float = 0.01) -> torch
 
 
 def active_units(posterior_means: torch.Tensor, threshold: float = 0.01) -> int:
-    """The number of active latent dims (Burda et al. 2016), see `active_mask`."""
+    """The number of active latent dims (Burda et al. 2016)."""
     return int(active_mask(posterior_means, threshold).sum())
 
 

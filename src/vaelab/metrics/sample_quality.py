@@ -1,29 +1,13 @@
-"""How much generated images look like the data, judged by the project's own classifier.
+"""How much generated images look like the data, judged by the project's own classifier (the
+judge): the Frechet distance of its features and its Inception-Score analogue, recognisability,
+precision/recall/density/coverage, the nearest real image's error relative to a blank image's,
+sharpness; and the ex-post samplers, which draw codes instead of from the prior from a Gaussian
+mixture fitted to the training codes (`fit_latent_gmm`, Ghosh et al. 2020) or from a second-stage
+VAE trained on them (`fit_second_stage`, Dai & Wipf 2019).
 
-* `fd_clf` (`frechet_distance`): the Frechet distance between Gaussians fitted to the classifier's
-  penultimate features of generated and of real test images. Same formula as FID, different
-  network: it is NOT FID, and its values are not comparable with published Inception FIDs (other
-  features, other scale, 32x32 inputs, a network trained on this very dataset).
-* `is_clf` (`classifier_score`): the Inception-Score analogue exp(E_x KL(p(y|x) || p(y))) from the
-  classifier's predictions: between 1 (uninformative or collapsed) and 10 (confident and balanced).
-* `recognisable` (`recognisability`): the share of images the classifier labels with confidence
-  >= 0.9, plus the mean top-1 confidence and the class histogram (mode dropping shows there).
-  Probabilities are temperature-scaled (`fit_temperature`) so that confidence means what it says.
-* `precision` and `recall` (`precision_recall`, Kynkaanniemi et al. 2019): the share of generated
-  images inside the k-nearest-neighbour manifold of the real features (realism), and the share of
-  real images inside that of the generated ones (diversity), so fd_clf's single number is split
-  into its two halves; `density` and `coverage` (Naeem et al. 2020) are their outlier-robust
-  versions. All four come from prdc, the second paper's reference implementation.
-* `relative_nearest_error`: the distance to the nearest real image relative to a blank image's,
-  so a model whose samples are blank cannot score well (a plain nearest-image MSE favours them).
-* `sharpness`: the high-frequency energy that blur removes, reported relative to real images.
-* The ex-post samplers: codes drawn, instead of from the prior, from a Gaussian mixture fitted to
-  the training codes (`fit_latent_gmm`, Ghosh et al. 2020) or from a second-stage VAE trained on
-  them (`fit_second_stage`, Dai & Wipf 2019); `sample_codes` draws from any of `SAMPLERS`.
-
-The statistics are torchmetrics' maintained implementations; they are fed precomputed classifier
-outputs (models.classify_batches) through an identity "feature extractor", so each image passes
-the classifier once.
+The statistics are torchmetrics' and prdc's maintained implementations; they are fed precomputed
+classifier outputs (models.classify_batches) through an identity "feature extractor", so each image
+passes the classifier once.
 """
 
 from __future__ import annotations
@@ -48,23 +32,15 @@ TEMPERATURE_RANGE = (0.05, 20.0)
 NEAREST_K = 3  # neighbours that define a manifold's radius; Kynkaanniemi et al. found k = 3 robust
 
 
-class _Precomputed(nn.Module):
-    """The identity, sized for torchmetrics: features (or logits) are computed beforehand."""
-
-    def __init__(self, num_features: int):
-        super().__init__()
-        self.num_features = num_features
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x
-
-
 def frechet_distance(real_features: torch.Tensor, fake_features: torch.Tensor) -> float:
-    """Frechet distance between Gaussian fits of two feature sets, (N, F) and (M, F).
-
-    On the judge's features this is fd_clf: classifier-space FD, not FID.
-    """
-    metric = FrechetInceptionDistance(feature=_Precomputed(real_features.shape[1]))
+    """Frechet distance between Gaussian fits of two feature sets, (N, F) and (M, F). On the
+    judge's features this is fd_clf: same formula as FID, different network, so it is NOT FID and
+    not comparable with published Inception FIDs (other features, other scale, 32x32 inputs, a
+    network trained on this very dataset)."""
+    precomputed = nn.Identity()
+    # Without this width torchmetrics would measure it by passing a random image (global RNG).
+    precomputed.num_features = real_features.shape[1]
+    metric = FrechetInceptionDistance(feature=precomputed)
     metric.update(real_features.double(), real=True)
     metric.update(fake_features.double(), real=False)
     return float(metric.compute())
@@ -73,9 +49,11 @@ def frechet_distance(real_features: torch.Tensor, fake_features: torch.Tensor) -
 def precision_recall(
     real_features: torch.Tensor, fake_features: torch.Tensor, nearest_k: int = NEAREST_K
 ) -> dict[str, float]:
-    """Precision, recall, density and coverage of (M, F) generated features against (N, F) real
-    ones, each in [0, 1] (density can exceed 1): precision low = unrealistic images, recall low =
-    missing variety. The larger set is cut to the smaller's size (its first rows): a k-NN radius
+    """Precision and recall (Kynkaanniemi et al. 2019), density and coverage (Naeem et al. 2020,
+    their outlier-robust versions) of (M, F) generated features against (N, F) real ones: the share
+    of generated images inside the k-NN manifold of the real ones (realism) and the reverse
+    (variety), which split fd_clf's single number into its two halves. Each in [0, 1] (density can
+    exceed 1). The larger set is cut to the smaller's size (its first rows): a k-NN radius
     shrinks as its set grows, so unequal sets would bias precision up and recall down
     (Kynkaanniemi et al. use equal sizes)."""
     from prdc import compute_prdc
@@ -89,13 +67,14 @@ def precision_recall(
 
 
 def classifier_score(logits: torch.Tensor, splits: int = 10) -> float:
-    """The Inception-Score analogue from (N, classes) logits; the mean over `splits` parts."""
+    """The Inception-Score analogue exp(E_x KL(p(y|x) || p(y))) from (N, classes) logits, the mean
+    over `splits` parts: between 1 (uninformative or collapsed) and the number of classes."""
     with warnings.catch_warnings():
         # Its buffer holds exactly the logits passed in, and the spread over splits (whose
         # one-split warning this also silences) is discarded.
         warnings.filterwarnings("ignore", message=".*save all extracted features in buffer")
         warnings.filterwarnings("ignore", message=".*degrees of freedom is <= 0")
-        metric = InceptionScore(feature=_Precomputed(logits.shape[1]), splits=splits)
+        metric = InceptionScore(feature=nn.Identity(), splits=splits)
         metric.update(logits.double())
         with torch.random.fork_rng(devices=[]):  # compute() shuffles with the global RNG
             torch.manual_seed(0)
@@ -105,7 +84,7 @@ def classifier_score(logits: torch.Tensor, splits: int = 10) -> float:
 
 def recognisability(logits: torch.Tensor, classes: list[str]) -> dict:
     """Share of (N, classes) logits with top-1 probability >= CONFIDENT, mean top-1 probability,
-    and the share of images per predicted class."""
+    and the share of images per predicted class (mode dropping shows there)."""
     probs = logits.softmax(dim=1)
     confidence, label = probs.max(dim=1)
     counts = torch.bincount(label, minlength=len(classes)).float() / len(label)
