@@ -90,7 +90,7 @@ INVALID = [
     (
         "runs.conv.model.likelihood",
         {"kind": "logistic_mixture", "mixtures": 0},
-        r".mixtures must be >= 1",
+        r"\.mixtures must be >= 1",
     ),
     ("runs.conv.model.likelihood.scale", 2, " is not a key of a gaussian likelihood"),
     ("runs.conv.kl_warmup_fraction", 1.5, " must be"),
@@ -161,6 +161,14 @@ INVALID = [
     ),
     (f"{BETA_STUDY}.cifar_pair", ["conv"], " must name two runs of runs"),
     (f"{BETA_STUDY}.cifar_fixed_pair", ["conv", "fc"], " must name two runs of different beta"),
+    (  # betas equal as metrics_beta.json names them ("1"): one entry would overwrite the other
+        f"{BETA_STUDY}.cifar_fixed_pair",
+        lambda p: (
+            p["runs"]["conv_fixed_beta5"].update(beta=1.0000001)
+            or ["conv_fixed", "conv_fixed_beta5"]
+        ),
+        " must name two runs of different beta",
+    ),
 ]
 
 

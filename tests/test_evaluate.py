@@ -65,7 +65,11 @@ def add_tiny_runs(params: dict, sweeps: dict | None = None) -> None:
             "seed": 0,
         }
         if objective == "classifier":
-            run = {**params["runs"]["evaluator"], "model": {"arch": "resnet", "width": 2}}
+            run = {
+                **params["runs"]["evaluator"],
+                "dataset": dataset,
+                "model": {"arch": "resnet", "width": 2},
+            }
         params["runs"][name] = run
     # Threshold 0: every dim of the untrained model counts as active, so the scores see real codes.
     params["evaluate"]["shapes"].update(

@@ -9,6 +9,7 @@ import pytest
 
 from conftest import image_cells, seeded
 from vaelab import betas, compare, report, store, tables, templates, wording
+from vaelab.config import load_params
 from vaelab.errors import VaelabError
 from vaelab.quality import sample_quality
 from vaelab.sweep import FACTOR_KEYS, mean_pm, spread
@@ -16,6 +17,7 @@ from vaelab.sweep import FACTOR_KEYS, mean_pm, spread
 PAIR, BASELINE = ["conv", "conv_beta5"], "fc"
 ROLES = {"cifar": ["fc", "conv", "conv_beta5"], "pair": PAIR, "baseline": BASELINE}
 # What evaluate@<run> draws in reports/figures/<run>/, a faces run's tour included.
+ROOT = Path(__file__).resolve().parents[1]
 RUN_FIGURES = (
     "samples.png",
     "reconstructions.png",
@@ -167,7 +169,9 @@ def test_quality_table_ranks_by_fd_clf_and_targets_are_checked():
     )
     assert "met: at least 25% of conv's best sampler's samples labelled with confidence" in text
     assert "met: conv's test reconstructions keep their class" in text
-    readme = wording.report_readme(ROLES, CIFAR, QUALITY, summary(), [], judge_images=45_000)
+    readme = wording.report_readme(
+        ROLES, CIFAR, QUALITY, summary(), [], judge_training_images=45_000
+    )
     assert "| conv | 1 |" in readme and "accuracy on them 88.0%" in readme
     assert "nor the last 5,000 training images, whose labels fit its temperature" in readme
     assert "Test labels only score" in readme
@@ -236,7 +240,7 @@ def test_budget_sentence_says_whether_the_runs_had_an_equal_budget():
         "equal budget."
     )
     assert "different numbers of epochs" in wording.report_readme(
-        ROLES, shorter, QUALITY, summary(shorter), [], judge_images=45_000
+        ROLES, shorter, QUALITY, summary(shorter), [], judge_training_images=45_000
     )
 
 
@@ -637,3 +641,12 @@ def test_each_beta_target_flips_between_met_and_missed_at_its_threshold():
         mse=(0.00123, 0.00156, 0.00211, 0.00305), mig=(0.06, 0.10, 0.13, 0.11), dci=(0.2,) * 4
     )
     assert beta_targets(doubled)[3].startswith("- met: and at least 2 x beta = 1's")
+
+
+def test_the_judge_trains_on_its_datasets_first_images_but_the_holdout():
+    params = load_params(ROOT / "params.yaml")
+    assert report.judge_training_images(params, "evaluator") == 45_000  # 50,000 - 5,000
+    params["datasets"]["cifar10"]["train_limit"] = 20_000
+    assert report.judge_training_images(params, "evaluator") == 15_000
+    params["datasets"]["cifar10"]["train_limit"] = 60_000  # more than there are: all 50,000
+    assert report.judge_training_images(params, "evaluator") == 45_000

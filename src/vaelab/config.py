@@ -139,7 +139,8 @@ class Params(Schema):
                 if len(pair) != 2:
                     fail(f"{where}.{key}", f"must name two runs of runs, got {pair!r}")
                 self._comparable(f"{where}.{key}", pair, "vae")
-                if self.runs[pair[0]].beta == self.runs[pair[1]].beta:
+                # as metrics_beta.json names them (compare.beta_key): 1 and 1.0000001 are one entry
+                if f"{self.runs[pair[0]].beta:g}" == f"{self.runs[pair[1]].beta:g}":
                     fail(f"{where}.{key}", f"must name two runs of different beta, got {pair!r}")
 
     def _comparable(self, where: str, runs: list[str], objective: str, *others: str) -> None:

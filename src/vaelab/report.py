@@ -19,9 +19,10 @@ import yaml
 from . import datasets, plots, store, study_plots, templates
 from .compare import METRICS_BETA, SAMPLE_QUALITY, load_run_model, read_eval, shapes_runs
 from .config import compare_config, evaluate_config, run_config, stage_name
+from .datasets.cifar10 import TRAIN_IMAGES
 from .errors import VaelabError
 from .runtime import resolve_device
-from .wording import beta_summary, fit, judge_images, report_readme, worst_rise
+from .wording import beta_summary, fit, report_readme, worst_rise
 
 SUMMARY = store.REPORTS / "summary.md"
 README = store.REPORTS / "README.md"
@@ -205,6 +206,14 @@ def read_inputs(params: dict) -> dict:
     }
 
 
+def judge_training_images(params: dict, judge: str) -> int:
+    """The images the judge trains on: its dataset's first train_limit (else all of CIFAR-10's
+    50,000), less the last `holdout`, which calibrate it (train.train_run cuts them so)."""
+    run = run_config(params, judge)
+    limit = params["datasets"][run["dataset"]]["train_limit"]
+    return min(limit or TRAIN_IMAGES, TRAIN_IMAGES) - run["holdout"]
+
+
 def compose(params: dict, inputs: dict) -> tuple[str, str]:
     """summary.md and README.md from `read_inputs`; draws nothing, loads no model."""
     r, evals, histories = inputs["roles"], inputs["evals"], inputs["histories"]
@@ -229,7 +238,7 @@ def compose(params: dict, inputs: dict) -> tuple[str, str]:
         inputs["figures"],
         study,
         faces,
-        judge_images=judge_images(params, quality["judge"]),
+        judge_training_images=judge_training_images(params, quality["judge"]),
     )
     return summary, readme
 

@@ -123,8 +123,12 @@ def file_digest(path: Path, algorithm: str = "sha256", progress: bool = False) -
     """The file's hex digest; `progress` shows a bar over the bytes hashed (large archives)."""
     path, digest = Path(path), hashlib.new(algorithm)
     desc, size = f"{algorithm} {path.name}", path.stat().st_size
-    bar = tqdm(total=size, desc=desc, unit="B", unit_scale=True, leave=False, disable=not progress)
-    with open(path, "rb") as f, bar:
+    with (
+        open(path, "rb") as f,
+        tqdm(
+            total=size, desc=desc, unit="B", unit_scale=True, leave=False, disable=not progress
+        ) as bar,
+    ):
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
             bar.update(len(block))

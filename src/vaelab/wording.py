@@ -6,8 +6,6 @@ one rule of sweep.py), so the text stays true when a rerun changes them."""
 from __future__ import annotations
 
 from . import templates
-from .config import run_config
-from .datasets.cifar10 import TRAIN_IMAGES
 from .sweep import differs, direction
 from .tables import (
     METRIC_COLUMNS,
@@ -329,11 +327,11 @@ def report_readme(
     study: dict | None = None,
     faces: dict[str, dict] | None = None,
     *,
-    judge_images: int,
+    judge_training_images: int,
 ) -> str:
     """reports/README.md. `r`: `roles`; `cifar`: per judged run, its evaluation merged with its
     sample-quality numbers; `quality`: reports/sample_quality.json; `faces`: per faces run, its
-    evaluation with its `fit`; `judge_images`: how many training images the judge fits."""
+    evaluation with its `fit`; `judge_training_images`: how many images the judge trains on."""
     tables = {
         "metrics": metrics_table(cifar),
         "quality": quality_table(cifar, quality["reference"]),
@@ -358,13 +356,5 @@ def report_readme(
         targets=target_checks(cifar, quality["reference"], r["pair"][0]),
         summary=summary.replace("# What beta", "## What beta", 1).rstrip("\n"),
         faces=[faces_facts(run, m, figures) for run, m in (faces or {}).items()],
-        judge_images=judge_images,
+        judge_training_images=judge_training_images,
     )
-
-
-def judge_images(params: dict, judge: str) -> int:
-    """The training images the judge fits: its dataset's (train_limit, else all of CIFAR-10's)
-    but the last `holdout`, which calibrate it."""
-    run = run_config(params, judge)
-    limit = params["datasets"][run["dataset"]]["train_limit"]
-    return (limit or TRAIN_IMAGES) - run["holdout"]

@@ -5,9 +5,9 @@ sharpness; and the ex-post samplers, which draw codes instead of from the prior 
 mixture fitted to the training codes (`fit_latent_gmm`, Ghosh et al. 2020) or from a second-stage
 VAE trained on them (`fit_second_stage`, Dai & Wipf 2019).
 
-The statistics are torchmetrics' and prdc's maintained implementations; they are fed precomputed
-classifier outputs (models.classify_batches) through an identity "feature extractor", so each image
-passes the classifier once.
+The statistics are torchmetrics' and prdc's maintained implementations, fed precomputed classifier
+outputs (models.classify_batches; torchmetrics through an identity "feature extractor"), so each
+image passes the classifier once.
 """
 
 from __future__ import annotations
