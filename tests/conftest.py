@@ -210,13 +210,7 @@ def tiny_params(edit=None) -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["device"] = "cpu"
     params["evaluate"]["cifar10"]["gmm_components"] = 2  # the figures' and the scores' mixture
-    params["compare"]["sample_quality"].update(
-        sample_count=40,
-        batch_size=16,
-        second_stage_hidden=8,
-        second_stage_epochs=2,
-        samplers=["prior", "gmm", "two_stage"],  # the default leaves two_stage out; test it too
-    )
+    params["compare"]["sample_quality"].update(sample_count=40, batch_size=16)
     params["runs"]["evaluator"]["holdout"] = 20  # the last 20 of write_cifar's 48 training images
     params["compare"]["beta_study"].update(cifar_codes=24, gradient_images=2, gradient_samples=4)
     if edit:

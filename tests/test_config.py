@@ -127,9 +127,9 @@ INVALID = [
         (
             f"{SAMPLE_QUALITY}.samplers",
             samplers,
-            " must be a list of prior, gmm, two_stage that holds prior",
+            " must be a list of prior, gmm that holds prior",
         )
-        for samplers in (["gmm"], ["prior", "flow"], "prior")
+        for samplers in (["gmm"], ["prior", "flow"], ["prior", "two_stage"], "prior")
     ],
     (f"{SAMPLE_QUALITY}.runs", ["fc", "vq"], " names 'vq', which is neither a run"),
     (f"{SAMPLE_QUALITY}.temperatures", [1.0, -0.5], r"\[1\] must be > 0, got -0.5"),

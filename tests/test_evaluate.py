@@ -229,12 +229,12 @@ def test_a_sweep_is_measured_run_by_run_and_its_metrics_are_the_mean_and_spread(
     evals = [json.loads(store.eval_path(f"tiny_sweep/s{seed}").read_text()) for seed in (0, 1)]
     assert all(store.figures_dir(f"tiny_sweep/s{seed}").is_dir() for seed in (0, 1))
     sweep = json.loads(store.headline_path("tiny_sweep").read_text())
-    assert set(sweep) == {"mean", "std"} and {"mig", "test_kl"} <= set(sweep["mean"])
+    assert set(sweep) == {"mean", "std"} and {"mig", "kl"} <= set(sweep["mean"])
     for key, mean in sweep["mean"].items():
         values = [e[key] for e in evals]
         assert mean == pytest.approx(sum(values) / 2)
         assert sweep["std"][key] == pytest.approx(abs(values[0] - values[1]) / 2**0.5)
-    assert evals[0]["test_kl"] != evals[1]["test_kl"]  # two models, two sets of numbers
+    assert evals[0]["kl"] != evals[1]["kl"]  # two models, two sets of numbers
 
 
 def test_a_vae_on_factor_data_has_the_disentanglement_numbers_under_their_old_names(runs_project):

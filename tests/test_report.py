@@ -9,7 +9,6 @@ import pytest
 
 from conftest import image_cells, seeded
 from vaelab import betas, compare, report, store, tables, templates, wording
-from vaelab.config import load_params
 from vaelab.errors import VaelabError
 from vaelab.quality import sample_quality
 from vaelab.sweep import FACTOR_KEYS, mean_pm, spread
@@ -43,7 +42,7 @@ def judged(fd, rec, precision=0.6, recall=0.4, accuracy=None):
         "class_min": 0.1,
         "class_max": 0.1,
     }
-    return row if accuracy is None else row | {"accuracy": accuracy, "class_consistency": accuracy}
+    return row if accuracy is None else row | {"accuracy": accuracy}
 
 
 def run(mse, kl, units, sharp, fd_prior, fd_gmm, rec, beta=1.0):
@@ -75,8 +74,9 @@ CIFAR = {
 }
 QUALITY = {
     "judge": "evaluator",
-    "judge_accuracy": 0.88,
+    "judge_holdout_accuracy": 0.88,
     "temperature": 0.5,
+    "judge_training_images": 45_000,
     "calibration_images": 5000,
     "real_images": 5000,
     "scored_images": 5000,
@@ -169,11 +169,10 @@ def test_quality_table_ranks_by_fd_clf_and_targets_are_checked():
     )
     assert "met: at least 25% of conv's best sampler's samples labelled with confidence" in text
     assert "met: conv's test reconstructions keep their class" in text
-    readme = wording.report_readme(
-        ROLES, CIFAR, QUALITY, summary(), [], judge_training_images=45_000
-    )
+    readme = wording.report_readme(ROLES, CIFAR, QUALITY, summary(), [])
     assert "| conv | 1 |" in readme and "accuracy on them 88.0%" in readme
     assert "nor the last 5,000 training images, whose labels fit its temperature" in readme
+    assert "It trains on the first 45,000 training images" in readme
     assert "Test labels only score" in readme
     assert (
         "`conv` (conv 64-128 (8x8 map), 64-d code; 40 epochs, 15.0 min): gmm, 30.0% of its samples"
@@ -214,7 +213,7 @@ def test_each_target_flips_between_met_and_missed_at_its_threshold(change, line)
             conv["samplers"]["prior"]["class_min"] = 0.0
             conv["samplers"]["gmm"][key] = value
         elif key == "consistency":
-            conv["reconstructions"]["class_consistency"] = value
+            conv["reconstructions"]["accuracy"] = value
         elif key in ("fd_clf", "recognisable"):
             conv["samplers"]["gmm"][key] = value
             conv["samplers"]["prior"]["class_min"] = 0.0
@@ -240,7 +239,7 @@ def test_budget_sentence_says_whether_the_runs_had_an_equal_budget():
         "equal budget."
     )
     assert "different numbers of epochs" in wording.report_readme(
-        ROLES, shorter, QUALITY, summary(shorter), [], judge_training_images=45_000
+        ROLES, shorter, QUALITY, summary(shorter), []
     )
 
 
@@ -641,12 +640,3 @@ def test_each_beta_target_flips_between_met_and_missed_at_its_threshold():
         mse=(0.00123, 0.00156, 0.00211, 0.00305), mig=(0.06, 0.10, 0.13, 0.11), dci=(0.2,) * 4
     )
     assert beta_targets(doubled)[3].startswith("- met: and at least 2 x beta = 1's")
-
-
-def test_the_judge_trains_on_its_datasets_first_images_but_the_holdout():
-    params = load_params(ROOT / "params.yaml")
-    assert report.judge_training_images(params, "evaluator") == 45_000  # 50,000 - 5,000
-    params["datasets"]["cifar10"]["train_limit"] = 20_000
-    assert report.judge_training_images(params, "evaluator") == 15_000
-    params["datasets"]["cifar10"]["train_limit"] = 60_000  # more than there are: all 50,000
-    assert report.judge_training_images(params, "evaluator") == 45_000

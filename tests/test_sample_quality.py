@@ -139,7 +139,7 @@ def test_the_prior_temperature_scales_the_codes_and_names_the_row():
     )
     assert torch.allclose(cooled, 0.6 * full)
     assert sampler_name("prior", 1.0) == "prior" and sampler_name("prior", 0.6) == "prior_t0.6"
-    assert sampler_name("gmm", 0.6) == "gmm_t0.6" and sampler_name("two_stage", 0.6) == "two_stage"
+    assert sampler_name("gmm", 0.6) == "gmm_t0.6"
 
 
 def test_the_mixture_temperature_shrinks_each_component_about_its_mean():

@@ -19,36 +19,27 @@ from .metrics.disentanglement import gaussian_total_correlation
 from .metrics.latent import estimator_variances
 from .models import encode_batches
 from .runtime import resolve_device
-from .sweep import factor_information, factor_spread, last_fifth_change, mean_row, spread
+from .sweep import (
+    SPREAD_KEYS,
+    factor_information,
+    factor_spread,
+    last_fifth_change,
+    mean_row,
+    spread,
+)
 from .theory import theory_markdown
 
 THEORY = store.REPORTS / "theory.md"
 HEADLINE_STUDY = ("kl", "recon_mse", "mig", "dci", "factor_vae")
-# The numbers of one shapes model that go into metrics_beta.json (its eval JSON keeps the matrices
-# and per-path values).
+# The numbers of one shapes model in metrics_beta.json: those summarised over seeds
+# (sweep.SPREAD_KEYS), then what is not averaged (per-dim lists, settings); its eval JSON keeps the
+# matrices and per-path values.
 SUMMARY_KEYS = (
-    "recon_mse",
-    "kl",
+    *SPREAD_KEYS,
     "kl_per_dim",
-    "active_units",
-    "latent_dim",
-    "mig",
     "mig_per_factor",
-    "dci",
-    "dci_completeness",
-    "dci_informativeness",
-    "factor_vae",
     "factor_dims",
-    "gaussian_tc",
-    "prior_nn_mse",
-    "prior_relative_error",
-    "midpoint_relative_error",
-    "path_max_over_mean",
-    "path_mean_step",
-    "midpoint_nn_mse",
-    "neg_elbo",
-    "bpd",
-    "sample_sharpness",
+    "latent_dim",
     "beta",
     "epochs",
 )
@@ -196,7 +187,6 @@ def beta_study(params: dict) -> dict:
         "autoencoder_spread": ae_spread,
         # per beta: each factor's MIG, DCI completeness and accuracy, and the latent carrying it
         "factors": {label: factor_spread(ms) for label, ms in seed_evals.items()},
-        "autoencoder_factors": factor_spread(ae_evals),
         "best_beta": best_beta(spreads),
         # optimiser steps per beta (every seed trains alike), and every run's convergence
         "steps": {

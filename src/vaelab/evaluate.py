@@ -42,8 +42,8 @@ from .models import classify_batches, decode_batches, encode_batches
 from .runtime import autocast, resolve_device, use_mixed_precision_in_evaluation
 from .sweep import spread
 
-# The headline numbers of a run, declared as DVC metrics (reports/metrics/<run>.json; a sweep's:
-# their mean and standard deviation over its seeds) so that `dvc metrics show` and `dvc exp show`
+# The headline numbers of a run, declared as DVC metrics (reports/metrics/<run>.json; a sweep's are
+# sweep.SPREAD_KEYS' mean and standard deviation over its seeds) so that `dvc metrics show` and `dvc exp show`
 # stay readable; everything else (histograms, per-factor and per-attribute scores, paths) is plain
 # JSON in reports/eval/<run>.json. No key is named like a param.
 SUMMARY_KEYS = (
@@ -66,8 +66,9 @@ def headline(metrics: dict) -> dict:
 
 
 def sweep_headline(runs_metrics: list[dict]) -> dict:
-    """{"mean": {key: ...}, "std": {key: ...}} over a sweep's seeds (sweep.spread)."""
-    summary = spread([headline(metrics) for metrics in runs_metrics], SUMMARY_KEYS)
+    """{"mean": {key: ...}, "std": {key: ...}} over a sweep's seeds of sweep.SPREAD_KEYS, the
+    numbers the beta study summarises (sweep.spread)."""
+    summary = spread(runs_metrics)
     return {stat: {key: s[stat] for key, s in summary.items()} for stat in ("mean", "std")}
 
 

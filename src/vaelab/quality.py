@@ -9,8 +9,6 @@ reports/sample_quality.json, its DVC metrics and figures.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 from . import datasets, plots, store, study_plots, tracking
@@ -21,7 +19,6 @@ from .metrics.latent import nearest_index, reference_pixels
 from .metrics.sample_quality import (
     TEMPERED,
     fit_latent_gmm,
-    fit_second_stage,
     fit_temperature,
     quality_row,
     sample_codes,
@@ -51,7 +48,6 @@ RECORDED_SETTINGS = (
 SAMPLER_TITLES = {
     "prior": "prior N(0, I)",
     "gmm": "Gaussian mixture on training codes",
-    "two_stage": "second-stage VAE on training codes",
 }
 
 
@@ -83,31 +79,6 @@ def reference_images(images: torch.Tensor, seed: int, blur_sigma: float) -> dict
         "down_up_x4": datasets.down_up(real, 4),
         "noise": (0.5 + 0.25 * torch.randn(real.shape, generator=generator)).clamp_(0, 1),
     }
-
-
-def inception_fid(weights: str | None, real: torch.Tensor, fake: torch.Tensor) -> float | None:
-    """True Inception FID, only when the user has the weights on disk (nothing is downloaded)."""
-    if not weights:
-        return None
-    if not Path(weights).is_file():
-        print(
-            f"note: compare.sample_quality.inception_weights {weights} does not exist; Inception "
-            "FID skipped"
-        )
-        return None
-    try:
-        from torchmetrics.image.fid import FrechetInceptionDistance
-
-        metric = FrechetInceptionDistance(
-            feature=2048, normalize=True, feature_extractor_weights_path=weights
-        )
-    except (ModuleNotFoundError, RuntimeError, OSError) as e:
-        print(f"note: Inception FID skipped ({e}); pip install torch-fidelity to enable it")
-        return None
-    for images, is_real in ((real, True), (fake, False)):  # each set whole, whatever its size
-        for start in range(0, len(images), 250):
-            metric.update(images[start : start + 250], real=is_real)
-    return float(metric.compute())
 
 
 class Judge:
@@ -171,28 +142,19 @@ def judge_run(
     train_codes, _ = encode_batches(model, dataset["x_train"], device, batch, seed)
     gmm = fit_latent_gmm(train_codes, config["gmm_components"], seed, config["gmm_covariance"])
     store.write_npz(SAMPLERS_DIR / f"{run}.npz", **gmm)
-    second_stage = None
-    if "two_stage" in config["samplers"]:
-        second_stage = fit_second_stage(
-            train_codes, seed, config["second_stage_hidden"], config["second_stage_epochs"]
-        )
     codes = {}
     for sampler in config["samplers"]:
         for tau in config["temperatures"] if sampler in TEMPERED else [1.0]:
             codes[sampler_name(sampler, tau)] = sample_codes(
-                sampler, count, model.latent_dim, seed, gmm, second_stage, tau
+                sampler, count, model.latent_dim, seed, gmm, tau
             )
     samples = {sampler: decode_batches(model, z, device, batch) for sampler, z in codes.items()}
-    reconstructions = judge(reconstruct_batches(model, scored, device, batch), scored_labels)
     # does the code keep the object: the judge's accuracy on the decoder means of test images
-    reconstructions["class_consistency"] = reconstructions["accuracy"]
+    reconstructions = judge(reconstruct_batches(model, scored, device, batch), scored_labels)
     row = {
         "samplers": {sampler: judge(images) for sampler, images in samples.items()},
         "reconstructions": reconstructions,
     }
-    fid = inception_fid(config["inception_weights"], datasets.to_display(scored), samples["prior"])
-    if fid is not None:
-        row["inception_fid"] = fid
 
     out = store.figures_dir("sample_quality")
     figures = {kind: out / f"{kind}_{run}.png" for kind in FIGURE_KINDS}
@@ -302,16 +264,13 @@ def sample_quality(params: dict) -> dict:
         config["judge"],
         {"judge": {"temperature": judge.temperature, "calibration_accuracy": judge.accuracy}},
     )
-    if not config["inception_weights"]:
-        print(
-            "note: true Inception FID skipped: set compare.sample_quality.inception_weights to a "
-            "local weights file (and pip install torch-fidelity) to compute it"
-        )
     result = {
         "judge": config["judge"],
-        "judge_accuracy": judge.accuracy,
+        "judge_holdout_accuracy": judge.accuracy,
         "temperature": judge.temperature,
-        "calibration_images": holdout,  # training images the judge never saw
+        # train.train_run cuts the last `holdout` training images from the judge's: they calibrate it
+        "judge_training_images": len(dataset["x_train"]) - holdout,
+        "calibration_images": holdout,
         "real_images": real.stop,
         "scored_images": scored.stop - scored.start,
         **{key: config[key] for key in RECORDED_SETTINGS},
@@ -328,13 +287,13 @@ def quality_headline(result: dict) -> dict:
     """The DVC metrics of sample_quality: fd_clf, precision and recall per run and sampler, the
     reference rows' fd_clf and the judge's held-out accuracy (sample_quality.json has the rest)."""
     return {
-        "judge_holdout_accuracy": result["judge_accuracy"],
+        "judge_holdout_accuracy": result["judge_holdout_accuracy"],
         "reference_fd_clf": {name: row["fd_clf"] for name, row in result["reference"].items()},
-        "judge_accuracy": {
+        "reference_accuracy": {
             name: row["accuracy"] for name, row in result["reference"].items() if "accuracy" in row
         },
-        "reconstruction_class_consistency": {
-            run: row["reconstructions"]["class_consistency"] for run, row in result["runs"].items()
+        "reconstruction_accuracy": {
+            run: row["reconstructions"]["accuracy"] for run, row in result["runs"].items()
         },
         **{
             run: {

@@ -19,7 +19,6 @@ import yaml
 from . import datasets, plots, store, study_plots, templates
 from .compare import METRICS_BETA, SAMPLE_QUALITY, load_run_model, read_eval, shapes_runs
 from .config import compare_config, evaluate_config, run_config, stage_name
-from .datasets.cifar10 import TRAIN_IMAGES
 from .errors import VaelabError
 from .runtime import resolve_device
 from .wording import beta_summary, fit, report_readme, worst_rise
@@ -206,14 +205,6 @@ def read_inputs(params: dict) -> dict:
     }
 
 
-def judge_training_images(params: dict, judge: str) -> int:
-    """The images the judge trains on: its dataset's first train_limit (else all of CIFAR-10's
-    50,000), less the last `holdout`, which calibrate it (train.train_run cuts them so)."""
-    run = run_config(params, judge)
-    limit = params["datasets"][run["dataset"]]["train_limit"]
-    return min(limit or TRAIN_IMAGES, TRAIN_IMAGES) - run["holdout"]
-
-
 def compose(params: dict, inputs: dict) -> tuple[str, str]:
     """summary.md and README.md from `read_inputs`; draws nothing, loads no model."""
     r, evals, histories = inputs["roles"], inputs["evals"], inputs["histories"]
@@ -230,16 +221,7 @@ def compose(params: dict, inputs: dict) -> tuple[str, str]:
     }
     summary = beta_summary(cifar, r["pair"], r["baseline"], study)
     faces = {run: {**evals[run], "fit": fit(histories[run])} for run in r["faces"]}
-    readme = report_readme(
-        r,
-        cifar,
-        quality,
-        summary,
-        inputs["figures"],
-        study,
-        faces,
-        judge_training_images=judge_training_images(params, quality["judge"]),
-    )
+    readme = report_readme(r, cifar, quality, summary, inputs["figures"], study, faces)
     return summary, readme
 
 

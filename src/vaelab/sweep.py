@@ -18,15 +18,21 @@ from scipy.stats import entropy
 CLEAR_CHANGE = 0.05  # relative differences below 5% are "no clear difference" (in every text)
 CLEAR_SCORE = 0.05  # scores in [0, 1] (MIG, DCI, FactorVAE): smaller absolute differences are noise
 SCORES = ("mig", "dci", "factor_vae")
-# The numbers of a shapes model summarised over seeds (each eval JSON keeps the rest).
+# The numbers of a shapes model summarised over seeds: a sweep's DVC metrics (their mean and std),
+# the beta study's rows and spreads, the pilot's (each eval JSON keeps the rest).
 SPREAD_KEYS = (
     "recon_mse",
     "kl",
     "active_units",
     *SCORES,
+    "dci_completeness",
+    "dci_informativeness",
     "gaussian_tc",
+    "prior_nn_mse",
     "prior_relative_error",
+    "midpoint_nn_mse",
     "midpoint_relative_error",
+    "path_mean_step",
     "path_max_over_mean",
     "neg_elbo",
     "bpd",

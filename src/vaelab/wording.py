@@ -133,7 +133,7 @@ def best_samplers(cifar: dict) -> list[dict]:
                 "row": m["samplers"][best],
                 "prior": m["samplers"]["prior"],
                 "shares": class_shares(m["samplers"][best]),
-                "consistency": m["reconstructions"]["class_consistency"],
+                "consistency": m["reconstructions"]["accuracy"],
             }
         )
     return out
@@ -145,7 +145,7 @@ def target_checks(cifar: dict, reference: dict, name: str) -> dict:
     t, blurred = TARGETS, reference["blurred"]
     best = best_sampler(cifar[name]["samplers"])
     scored = cifar[name]["samplers"][best]
-    consistency = cifar[name]["reconstructions"]["class_consistency"]
+    consistency = cifar[name]["reconstructions"]["accuracy"]
     low, high = t["judge_spread"]
     return {
         "name": name,
@@ -326,12 +326,10 @@ def report_readme(
     figures: list[tuple[str, str, str]],
     study: dict | None = None,
     faces: dict[str, dict] | None = None,
-    *,
-    judge_training_images: int,
 ) -> str:
     """reports/README.md. `r`: `roles`; `cifar`: per judged run, its evaluation merged with its
     sample-quality numbers; `quality`: reports/sample_quality.json; `faces`: per faces run, its
-    evaluation with its `fit`; `judge_training_images`: how many images the judge trains on."""
+    evaluation with its `fit`."""
     tables = {
         "metrics": metrics_table(cifar),
         "quality": quality_table(cifar, quality["reference"]),
@@ -356,5 +354,4 @@ def report_readme(
         targets=target_checks(cifar, quality["reference"], r["pair"][0]),
         summary=summary.replace("# What beta", "## What beta", 1).rstrip("\n"),
         faces=[faces_facts(run, m, figures) for run, m in (faces or {}).items()],
-        judge_training_images=judge_training_images,
     )

@@ -38,7 +38,6 @@ OFFICIAL_ARCHIVE = "cifar-10-python.tar.gz"
 PNG_ARCHIVE = "cifar10-png.tar.gz"
 BATCH_DIR = "cifar-10-batches-py"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
-TRAIN_IMAGES = 50_000  # the official training split: five batches of 10,000
 ENV_DIRS = ("VAELAB_DATA_DIR",)
 
 

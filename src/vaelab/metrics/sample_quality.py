@@ -1,9 +1,8 @@
 """How much generated images look like the data, judged by the project's own classifier (the
 judge): the Frechet distance of its features and its Inception-Score analogue, recognisability,
 precision/recall/density/coverage, the nearest real image's error relative to a blank image's,
-sharpness; and the ex-post samplers, which draw codes instead of from the prior from a Gaussian
-mixture fitted to the training codes (`fit_latent_gmm`, Ghosh et al. 2020) or from a second-stage
-VAE trained on them (`fit_second_stage`, Dai & Wipf 2019).
+sharpness; and the ex-post sampler, which draws codes instead of from the prior from a Gaussian
+mixture fitted to the training codes (`fit_latent_gmm`, Ghosh et al. 2020).
 
 The statistics are torchmetrics' and prdc's maintained implementations, fed precomputed classifier
 outputs (models.classify_batches; torchmetrics through an identity "feature extractor"), so each
@@ -24,7 +23,6 @@ from torchmetrics.image.inception import InceptionScore
 
 from ..config import SAMPLERS
 from ..errors import VaelabError
-from ..losses import gaussian_nll, kl_to_standard_normal
 from .latent import nearest_index
 
 CONFIDENT = 0.9
@@ -201,54 +199,6 @@ def sample_gmm(arrays, count: int, seed: int, temperature: float = 1.0) -> torch
     return codes.float()
 
 
-class SecondStage(nn.Module):
-    """A small VAE on the first stage's codes (Dai & Wipf 2019): u ~ N(0, I) -> code. The first
-    stage's aggregate posterior q(z) is not N(0, I) (holes, unused dims), so prior samples land
-    where the decoder never trained; this VAE learns q(z) itself, with a learned scalar scale that
-    can shrink toward the codes' manifold."""
-
-    def __init__(self, latent_dim: int, hidden: int):
-        super().__init__()
-
-        def mlp(width_out: int) -> nn.Sequential:
-            return nn.Sequential(
-                nn.Linear(latent_dim, hidden), nn.GELU(),
-                nn.Linear(hidden, hidden), nn.GELU(),
-                nn.Linear(hidden, width_out),
-            )  # fmt: skip
-
-        self.encoder, self.decoder = mlp(2 * latent_dim), mlp(latent_dim)
-        self.log_gamma = nn.Parameter(torch.zeros(()))
-
-    def loss(self, codes: torch.Tensor) -> torch.Tensor:
-        """The negative ELBO of (B, latent) codes, averaged over the batch."""
-        mu, logvar = self.encoder(codes).chunk(2, dim=1)
-        u = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-        recon = gaussian_nll(codes, self.decoder(u), self.log_gamma)
-        return (recon + kl_to_standard_normal(mu, logvar).sum(1)).mean()
-
-
-def fit_second_stage(
-    codes: torch.Tensor, seed: int, hidden: int = 512, epochs: int = 20, batch_size: int = 256
-) -> SecondStage:
-    """The second-stage VAE trained on (N, latent) codes with Adam and a linearly decaying step."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = SecondStage(codes.shape[1], hidden)
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-        steps = epochs * -(-len(codes) // batch_size)
-        schedule = torch.optim.lr_scheduler.LinearLR(optimizer, 1.0, 0.01, total_iters=steps)
-        for _ in range(epochs):
-            for index in torch.randperm(len(codes)).split(batch_size):
-                loss = model.loss(codes[index])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
-                optimizer.step()
-                schedule.step()
-    return model.eval()
-
-
 # The samplers a temperature tau scales (the prior's N(0, tau^2 I), each mixture component's
 # covariance by tau^2): below 1 the draws stay nearer the dense middle of what they model.
 TEMPERED = ("prior", "gmm")
@@ -266,20 +216,14 @@ def sample_codes(
     latent_dim: int,
     seed: int,
     gmm=None,
-    second_stage=None,
     temperature: float = 1.0,
 ) -> torch.Tensor:
     """(count, latent_dim) float32 codes from the prior N(0, tau^2 I) (tau = `temperature`: below 1
     the draws stay nearer the origin, where the aggregate posterior is dense), the fitted mixture
-    (its covariances times tau^2) or the second-stage VAE (its decoder's mean for prior draws of u)."""
+    (its covariances times tau^2)."""
     prior = torch.randn(count, latent_dim, generator=torch.Generator().manual_seed(seed))
     if sampler == "prior":
         return prior * temperature
-    if sampler == "two_stage":
-        if second_stage is None:
-            raise VaelabError("the two_stage sampler needs the fitted model; pass second_stage=")
-        with torch.no_grad():
-            return torch.cat([second_stage.decoder(u) for u in prior.split(1000)])
     if sampler == "gmm":
         if gmm is None:
             raise VaelabError("the gmm sampler needs the fitted mixture; pass gmm=")
