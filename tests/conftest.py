@@ -58,14 +58,8 @@ def write_official_archive(
     with tarfile.open(path, "w:gz") as tar:
         meta = {b"label_names": [c.encode() for c in CIFAR10_CLASSES]}
         _add_bytes(tar, "cifar-10-batches-py/batches.meta", pickle.dumps(meta, protocol=2))
-        batches = [
-            (
-                f"data_batch_{i + 1}",
-                x_train[i * per_batch : (i + 1) * per_batch],
-                y_train[i * per_batch : (i + 1) * per_batch],
-            )
-            for i in range(5)
-        ]
+        chunks = [slice(i * per_batch, (i + 1) * per_batch) for i in range(5)]
+        batches = [(f"data_batch_{i + 1}", x_train[c], y_train[c]) for i, c in enumerate(chunks)]
         for name, images, labels in [*batches, ("test_batch", x_test, y_test)]:
             batch = {
                 b"data": images.transpose(0, 3, 1, 2).reshape(len(images), -1),
@@ -74,12 +68,6 @@ def write_official_archive(
             data = (replace or {}).get(name, pickle.dumps(batch, protocol=2))
             _add_bytes(tar, f"cifar-10-batches-py/{name}", data)
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
-
-
-def png_bytes(image: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def write_png_archive(
@@ -99,13 +87,10 @@ def write_png_archive(
         for split, (images, labels) in splits.items():
             for i, (image, label) in enumerate(zip(images, labels, strict=True)):
                 name = f"cifar10/{split}/{classes[label % len(classes)]}/{i:05d}.png"
-                _add_bytes(tar, name, b"not a png at all" if name == corrupt else png_bytes(image))
-    return {
-        "x_train": splits["train"][0],
-        "y_train": splits["train"][1],
-        "x_test": splits["test"][0],
-        "y_test": splits["test"][1],
-    }
+                data = b"not a png at all" if name == corrupt else encoded(image, "PNG")
+                _add_bytes(tar, name, data)
+    (x_train, y_train), (x_test, y_test) = splits["train"], splits["test"]
+    return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
 
 
 @pytest.fixture
@@ -124,10 +109,14 @@ ATTRIBUTE_NAMES = (  # the 40 of list_attr_celeba.txt, in its order
 CELEBA_ATTRIBUTES = tuple(ATTRIBUTE_NAMES.split())
 
 
-def jpeg_bytes(image: np.ndarray) -> bytes:
+def encoded(image: np.ndarray, image_format: str, **options) -> bytes:
     buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="JPEG", quality=95)
+    Image.fromarray(image).save(buffer, format=image_format, **options)
     return buffer.getvalue()
+
+
+def jpeg_bytes(image: np.ndarray) -> bytes:
+    return encoded(image, "JPEG", quality=95)
 
 
 def attribute_file_text(file_names, attributes: np.ndarray, names=CELEBA_ATTRIBUTES) -> str:
@@ -143,8 +132,7 @@ def celeba_faces(
     count: int, seed: int = 0, size: tuple[int, int] = (89, 109)
 ) -> tuple[np.ndarray, np.ndarray]:
     """Smooth synthetic "faces" (W x H RGB, a bright disc whose colour varies) and +-1 attributes,
-    every attribute present and absent among the first two images (so every probe has two
-    classes)."""
+    each present and absent among the first two images (so every probe has two classes)."""
     rng = np.random.default_rng(seed)
     width, height = size
     yy, xx = np.mgrid[:height, :width]
@@ -186,22 +174,12 @@ def no_env_faces(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
-# --- a project with every compared run (the cross-run stages and render) --------------------------
-
+# A project with every compared run (the cross-run stages and render).
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = [f"class{i}" for i in range(10)]
-TINY_VAE = {
-    "arch": "conv",
-    "latent_dim": 3,
-    "widths": [4, 8],
-    "likelihood": {"kind": "gaussian", "sigma": 0.1},
-}
-TINY_FC = {
-    "arch": "fc",
-    "latent_dim": 3,
-    "hidden": [8],
-    "likelihood": {"kind": "gaussian", "sigma": 0.1},
-}
+GAUSSIAN = {"kind": "gaussian", "sigma": 0.1}
+TINY_VAE = {"arch": "conv", "latent_dim": 3, "widths": [4, 8], "likelihood": GAUSSIAN}
+TINY_FC = {"arch": "fc", "latent_dim": 3, "hidden": [8], "likelihood": GAUSSIAN}
 
 
 def tiny_params(edit=None) -> dict:
@@ -257,9 +235,8 @@ def save_tiny_judge(images: np.ndarray, labels: np.ndarray, steps: int = 40) -> 
         optimizer.zero_grad()
         torch.nn.functional.cross_entropy(judge(x), y).backward()
         optimizer.step()
-    for (
-        module
-    ) in judge.modules():  # batch statistics of the whole set for eval mode, not a running mean
+    # Batch statistics of the whole set for eval mode, not a running mean.
+    for module in judge.modules():
         if isinstance(module, torch.nn.BatchNorm2d):
             module.reset_running_stats()
             module.momentum = None
@@ -269,7 +246,8 @@ def save_tiny_judge(images: np.ndarray, labels: np.ndarray, steps: int = 40) -> 
 
 
 def write_cifar(train: int = 48, test: int = 60, seed: int = 0, y_test=None, y_train=None) -> dict:
-    """A labelled 32x32 dataset in data/cifar10.npz (a class colour plus noise)."""
+    """A labelled 32x32 dataset in data/cifar10.npz (a class colour plus noise); `y_train` and
+    `y_test` replace its labels."""
     rng = np.random.default_rng(seed)
 
     def split(count):
@@ -279,24 +257,14 @@ def write_cifar(train: int = 48, test: int = 60, seed: int = 0, y_test=None, y_t
         )
         return images.astype(np.uint8), labels.astype(np.int64)
 
-    (x_train, own_labels), (x_test, labels) = split(train), split(test)
-    y_train = own_labels if y_train is None else np.asarray(y_train)
-    arrays = {
-        "x_train": x_train,
-        "y_train": y_train,
-        "x_test": x_test,
-        "y_test": labels if y_test is None else np.asarray(y_test),
-    }
+    (x_train, own_train), (x_test, own_test) = split(train), split(test)
+    y_train = own_train if y_train is None else np.asarray(y_train)
+    y_test = own_test if y_test is None else np.asarray(y_test)
+    path, classes = store.data_path("cifar10"), np.array(CLASSES)
     datasets.write_dataset(
-        store.data_path("cifar10"),
-        arrays["x_train"],
-        arrays["x_test"],
-        "cifar10",
-        y_train=arrays["y_train"],
-        y_test=arrays["y_test"],
-        classes=np.array(CLASSES),
+        path, x_train, x_test, "cifar10", y_train=y_train, y_test=y_test, classes=classes
     )
-    return arrays
+    return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
 
 
 def write_shapes(train: int = 40, test: int = 30) -> None:

@@ -32,15 +32,10 @@ def test_reference_rows_are_built_from_the_images_given():
 def test_sample_quality_judges_every_run_against_real_test_images(project, figures):
     result = quality.sample_quality(project["params"])
     assert json.loads(Path("reports/sample_quality.json").read_text()) == result
-    assert (
-        result["calibration_images"] == 20
-        and result["real_images"] == 30
-        and result["scored_images"] == 30
-        and result["sample_count"] == 40
-    )
-    assert set(result["reference"]) == {
-        "real_test", "blurred", "blurred_s2", "down_up_x4", "noise"
-    }  # fmt: skip
+    sizes = ("calibration_images", "real_images", "scored_images", "sample_count")
+    assert [result[key] for key in sizes] == [20, 30, 30, 40]
+    judged_references = {"real_test", "blurred", "blurred_s2", "down_up_x4"}
+    assert set(result["reference"]) == {*judged_references, "noise"}
     assert "accuracy" not in result["reference"]["noise"]
     assert all(
         0 <= row["class_min"] <= row["class_max"] <= 1 for row in result["reference"].values()
@@ -54,11 +49,8 @@ def test_sample_quality_judges_every_run_against_real_test_images(project, figur
         assert set(row["samplers"]) == sampler_names
         assert 0 <= row["reconstructions"]["accuracy"] <= 1
         for judged in (*row["samplers"].values(), row["reconstructions"]):
-            assert (
-                np.isfinite(judged["fd_clf"])
-                and 0 <= judged["recognisable"] <= 1
-                and judged["sharpness"] > 0
-            )
+            assert np.isfinite(judged["fd_clf"]) and judged["sharpness"] > 0
+            assert 0 <= judged["recognisable"] <= 1
         gmm = store.read_npz(Path(f"models/samplers/{run}.npz"))
         assert gmm["weights"].shape == (2,) and gmm["weights"].sum() == pytest.approx(1.0)
         assert gmm["means"].shape == (2, 3)
@@ -68,32 +60,30 @@ def test_sample_quality_judges_every_run_against_real_test_images(project, figur
     labelled = figures["samples_labelled_conv.png"]
     assert len(image_cells(labelled)) == min(quality.LABELLED_GRID, result["sample_count"])
     assert "Gaussian mixture" in labelled.texts[0].get_text()
-    assert all(
-        ax.get_title() for ax in image_cells(labelled)
-    )  # each cell titled with label and confidence
-    samplers = figures["samplers_conv.png"]
-    assert (
-        len(image_cells(samplers)) == len(samplers_drawn := result["runs"]["conv"]["samplers"])
-        and len(samplers_drawn) == 4
-        and np.isfinite(samplers.axes[0].images[0].get_array()).all()
-    )
+    # each cell titled with label and confidence
+    assert all(ax.get_title() for ax in image_cells(labelled))
+    samplers = figures["samplers_conv.png"]  # a grid per sampler
+    assert len(image_cells(samplers)) == len(sampler_names)
+    assert np.isfinite(samplers.axes[0].images[0].get_array()).all()
     nearest = figures["nearest_training_conv.png"]  # a samples row and a nearest row per sampler
     assert len(image_cells(nearest)) == 8
-    assert [ax.get_ylabel().split("\n")[0] for ax in image_cells(nearest)][::2] == list(
-        result["runs"]["conv"]["samplers"]
-    )
+    shown = [ax.get_ylabel().split("\n")[0] for ax in image_cells(nearest)]
+    assert shown[::2] == list(result["runs"]["conv"]["samplers"])
     assert [run for run, _ in project["logged"]] == ["fc", "conv", "conv_beta5", "evaluator"]
     headline = json.loads(Path("reports/metrics/sample_quality.json").read_text())
     assert set(headline["conv"]) == sampler_names
-    assert set(headline["reference_accuracy"]) == {
-        "real_test",
-        "blurred",
-        "blurred_s2",
-        "down_up_x4",
-    }
+    assert set(headline["reference_accuracy"]) == judged_references
     assert set(headline["conv"]["gmm"]) == set(quality.HEADLINE_QUALITY)
     with Image.open("reports/figures/sample_quality/samplers_fc.png") as image:
         assert np.asarray(image.convert("L")).std() > 0  # the file holds the drawn images
+
+
+def scored_rows(result: dict) -> list[dict]:
+    """Every scored row of sample_quality.json, reference rows first, without its accuracy."""
+    rows = [*result["reference"].values()]
+    for run in result["runs"].values():
+        rows += [*run["samplers"].values(), run["reconstructions"]]
+    return [{k: v for k, v in row.items() if k != "accuracy"} for row in rows]
 
 
 def test_no_test_label_fits_anything_the_temperature_comes_from_the_training_holdout(project):
@@ -102,15 +92,8 @@ def test_no_test_label_fits_anything_the_temperature_comes_from_the_training_hol
     write_cifar(y_test=(np.arange(60) + 3) % 10)
     second = quality.sample_quality(project["params"])
     assert second["temperature"] == first["temperature"]
-
     assert second["reference"] != first["reference"]  # the accuracies moved ...
-    for key in ("reference", "runs"):
-        stripped = [
-            {k: v for k, v in row.items() if k != "accuracy"} for row in iter_rows(second[key])
-        ]
-        assert stripped == [
-            {k: v for k, v in row.items() if k != "accuracy"} for row in iter_rows(first[key])
-        ]  # ... and nothing else
+    assert scored_rows(second) == scored_rows(first)  # ... and nothing else
     # Relabelling the judge's held-out training images moves it.
     labels = np.arange(48) % 10
     labels[28:] = (labels[28:] + 5) % 10
@@ -118,20 +101,7 @@ def test_no_test_label_fits_anything_the_temperature_comes_from_the_training_hol
     third = quality.sample_quality(project["params"])
     assert third["temperature"] != first["temperature"]
     assert third["judge_holdout_accuracy"] != first["judge_holdout_accuracy"]
-
-
-def iter_rows(rows: dict):
-    """The scored rows of sample_quality.json's reference or runs, in order."""
-    for row in rows.values():
-        if "fd_clf" in row:
-            yield row
-        else:
-            yield from row["samplers"].values()
-            yield row["reconstructions"]
-
-
-def test_sample_quality_refuses_a_judge_without_a_holdout(project):
-    params = copy.deepcopy(project["params"])
+    params = copy.deepcopy(project["params"])  # a judge without a holdout is refused
     params["runs"]["evaluator"]["holdout"] = 0
     with pytest.raises(VaelabError, match="holdout is 0"):
         quality.sample_quality(params)
@@ -148,12 +118,11 @@ def test_beta_study_summarises_every_beta_over_its_seeds(project, figures):
     assert seeds["mean"] == pytest.approx(0.255) and seeds["std"] == pytest.approx(0.005)
     assert study["shapes"]["5"]["mig"] == pytest.approx(0.255)
     assert study["shapes"]["5"]["seeds"] == 3 and "path_ratios" not in study["shapes"]["5"]
-    assert study["autoencoder_spread"]["recon_mse"]["values"] == pytest.approx(
-        [0.0012, 0.001212, 0.001224]
-    )
-    assert study["cifar10"]["5"]["model"] == "conv_beta5"
-    assert np.isfinite(study["cifar10"]["5"]["gaussian_tc"])
-    assert study["cifar10"]["5"]["decoder_sigma"] == pytest.approx(0.09)
+    autoencoder = study["autoencoder_spread"]["recon_mse"]["values"]
+    assert autoencoder == pytest.approx([0.0012, 0.001212, 0.001224])
+    cifar5 = study["cifar10"]["5"]
+    assert cifar5["model"] == "conv_beta5" and cifar5["decoder_sigma"] == pytest.approx(0.09)
+    assert np.isfinite(cifar5["gaussian_tc"])
     assert study["cifar10_fixed_scale"]["5"]["model"] == "conv_fixed_beta5"
     # The tiny data's 70 images hold 9 distinct factor combinations at most: ln 9 nats or less.
     assert 0 < study["factor_information_nats"] <= np.log(9) + 1e-9
@@ -191,26 +160,19 @@ def test_beta_study_summarises_every_beta_over_its_seeds(project, figures):
         assert means and all(np.isfinite(np.asarray(m.get_ydata(), float)).all() for m in means)
         dots = sum(len(c.get_offsets()) for c in ax.collections if len(c.get_offsets()) == 3)
         assert dots >= 15
-    assert (
-        len(image_cells(figures["autoencoder_vs_vae_shapes.png"])) == 6
-    )  # 3 models x (samples, path)
+    # 3 models x (samples, path)
+    assert len(image_cells(figures["autoencoder_vs_vae_shapes.png"])) == 6
     assert [run for run, _ in project["logged"]] == ["shapes_b1/s0"]
 
 
-def test_beta_study_takes_betas_from_the_run_configs(project):
+def test_beta_study_takes_betas_from_the_run_configs_and_names_a_missing_evaluation(project):
     params = copy.deepcopy(project["params"])
     for seed in range(3):  # the names say 5; the configs decide
         params["runs"][f"shapes_b5/s{seed}"]["beta"] = 0.5
     study = betas.beta_study(params)
     assert list(study["shapes"]) == ["0.5", "1", "16", "64", "256"]
     assert study["compared"]["low"] == "0.5"
-
-
-def test_beta_study_says_which_evaluation_is_missing(project):
     store.eval_path("shapes_b5/s1").unlink()
-    with pytest.raises(
-        VaelabError,
-        match=r"reports/eval/shapes_b5/s1.json is missing; run "
-        r"evaluate_sweep@shapes_b5",
-    ):
+    missing = r"reports/eval/shapes_b5/s1.json is missing; run evaluate_sweep@shapes_b5"
+    with pytest.raises(VaelabError, match=missing):
         betas.beta_study(project["params"])

@@ -10,8 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT
+from vaelab.config import load_params, run_config
+from vaelab.report import roles
+
 SRC = ROOT / "src"
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 
 
 def module_file(parts: list[str]) -> Path | None:
@@ -83,9 +87,7 @@ def test_every_stage_depends_on_exactly_the_modules_its_script_imports(stages):
     assert stages, "dvc.yaml defines no stage"
     for name, (cmd, deps, _) in stages.items():
         script = ROOT / cmd.split()[1]
-        needed = {str(f.relative_to(ROOT)) for f in closure(script)} | {
-            str(script.relative_to(ROOT))
-        }
+        needed = {str(f.relative_to(ROOT)) for f in closure(script) | {script}}
         listed = {d for d in deps if d.startswith(("src/", "pipeline/"))}
         assert not needed - listed, f"{name} misses deps {sorted(needed - listed)}"
         assert not listed - needed, (
@@ -93,51 +95,38 @@ def test_every_stage_depends_on_exactly_the_modules_its_script_imports(stages):
         )
 
 
-def test_the_checker_sees_package_data(tmp_path):
+def test_the_checker_sees_package_data_and_function_level_imports(tmp_path):
     """A package's templates count as its files: a stage importing `vaelab.templates` (or a module
-    that does) must depend on every template beside its __init__.py."""
-    package = tmp_path / "pkg"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "page.md.j2").write_text("{{ x }}")
-    (package / ".page.md.j2.swp").write_text("")
-    assert package_data({package / "__init__.py"}) == {package / "page.md.j2"}
-    assert package_data({package / "other.py"}) == set()
+    that does) must depend on every template beside its __init__.py. A lazy import inside a
+    function counts too (train imports plots so)."""
+    (tmp_path / "__init__.py").write_text("")
+    (tmp_path / "page.md.j2").write_text("{{ x }}")
+    (tmp_path / ".page.md.j2.swp").write_text("")
+    (tmp_path / "s.py").write_text("def f():\n    from vaelab import store\n")
+    assert package_data({tmp_path / "__init__.py"}) == {tmp_path / "page.md.j2"}
+    assert package_data({tmp_path / "s.py"}) == set()
+    assert SRC / "vaelab" / "store.py" in imported_files(tmp_path / "s.py")
 
 
-def test_the_checker_sees_function_level_imports(tmp_path):
-    """The import finder itself: a lazy import inside a function counts (train imports plots so)."""
-    script = tmp_path / "s.py"
-    script.write_text("def f():\n    from vaelab import store\n")
-    assert SRC / "vaelab" / "store.py" in imported_files(script)
-
-
-def test_each_run_stage_reads_only_its_own_params_and_data(stages):
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    for run, settings in params["runs"].items():
-        for kind in ("train", "evaluate"):
-            _, deps, used = stages[f"{kind}@{run}"]
-            assert f"runs.{run}" in used and not any(p == "runs" for p in used)
-            assert not {p for p in used if p.startswith("runs.")} - {f"runs.{run}"}
+@pytest.mark.parametrize("section", ["runs", "sweeps"])
+def test_each_run_and_sweep_stage_reads_only_its_own_params_and_data(stages, section):
+    """A sweep's stages read no run's params, a run's no sweep's."""
+    train, evaluate = (
+        ("train", "evaluate") if section == "runs" else ("train_sweep", "evaluate_sweep")
+    )
+    assert PARAMS[section]
+    for name, settings in PARAMS[section].items():
+        own = f"{section}.{name}"
+        for kind in (train, evaluate):
+            _, deps, used = stages[f"{kind}@{name}"]
+            assert own in used and not {"runs", "sweeps"} & used
+            assert not {p for p in used if p.startswith(("runs.", "sweeps."))} - {own}
             assert f"data/{settings['dataset']}.npz" in deps
-        assert f"models/{run}" in stages[f"evaluate@{run}"][1]
-
-
-def test_each_sweep_stage_reads_only_its_own_params_and_data(stages):
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    assert params["sweeps"]
-    for sweep, settings in params["sweeps"].items():
-        for kind in ("train_sweep", "evaluate_sweep"):
-            _, deps, used = stages[f"{kind}@{sweep}"]
-            assert f"sweeps.{sweep}" in used and not {p for p in used if p.startswith("runs")}
-            assert not {p for p in used if p.startswith("sweeps.")} - {f"sweeps.{sweep}"}
-            assert f"data/{settings['dataset']}.npz" in deps
-        assert f"models/{sweep}" in stages[f"evaluate_sweep@{sweep}"][1]
+        assert f"models/{name}" in stages[f"{evaluate}@{name}"][1]
 
 
 def test_comparisons_depend_on_every_model_they_name(stages):
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    for name, settings in params["compare"].items():
+    for name, settings in PARAMS["compare"].items():
         named = [
             *settings["runs"],
             *settings.get("cifar_pair", []),
@@ -153,7 +142,7 @@ def test_comparisons_depend_on_every_model_they_name(stages):
         assert not extra, f"{name} depends on models it never reads: {sorted(extra)}"
         if name == "beta_study":  # every run's training curve: convergence, the decoder's sigma
             pairs = [*settings["cifar_pair"], *settings.get("cifar_fixed_pair", [])]
-            curves = {f"reports/curves/{run}" for run in named if run in params["sweeps"]}
+            curves = {f"reports/curves/{run}" for run in named if run in PARAMS["sweeps"]}
             curves |= {f"reports/curves/{run}.csv" for run in pairs}
             assert curves <= deps, f"beta_study reads {sorted(curves - deps)} without a dep"
 
@@ -161,9 +150,6 @@ def test_comparisons_depend_on_every_model_they_name(stages):
 def test_render_depends_on_the_models_and_data_it_draws(stages):
     """render's figures decode the baseline and the CIFAR beta pair (report.draw_comparisons) on
     the test images of the pair's dataset; `report.roles` names them from params.yaml."""
-    from vaelab.config import load_params, run_config
-    from vaelab.report import roles
-
     params = load_params(ROOT / "params.yaml")
     r = roles(params)
     drawn = [r["baseline"], *r["pair"]]

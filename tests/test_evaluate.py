@@ -11,22 +11,22 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import all_finite, tiny_params
-from vaelab import evaluate, store
+from conftest import CLASSES, TINY_VAE, all_finite, tiny_params
+from vaelab import datasets, evaluate, store
 from vaelab.datasets.shapes import FACTORS, factor_grid, factor_values, render_grid
 from vaelab.errors import VaelabError
 from vaelab.models import build_model
 
-TINY_MODEL = {
-    "arch": "conv",
-    "latent_dim": 4,
-    "widths": [4, 8],
-    "likelihood": {"kind": "gaussian", "sigma": 0.1},
-}
+TINY_MODEL = {**TINY_VAE, "latent_dim": 4}
+TINY_JUDGE = {"arch": "resnet", "width": 2}
+TRAINING = dict(
+    beta=2.0, epochs=1, batch_size=8, lr=0.001, warmup_fraction=0.0, grad_clip=0.0, seed=0
+)
 VAE_FIGURES = {
     *("curves.png", "samples.png", "reconstructions.png", "traversals.png"),
     *("interpolation_prior.png", "interpolation_images.png"),
 }
+TOUR_FIGURES = {"shells.png", "neighbourhoods.png", "attributes.png", "samplers.png"}
 # The float scores of a VAE on labelled data, on factor data; what the faces report section reads.
 CIFAR_KEYS = "test_neg_elbo test_bpd test_recon_nll test_recon_mse test_kl sample_sharpness"
 SHAPES_KEYS = (
@@ -52,42 +52,17 @@ def add_tiny_runs(params: dict, sweeps: dict | None = None) -> None:
     """The runs of RUNS (and `sweeps`) on TINY_MODEL, and small evaluation settings."""
     params["sweeps"].update(sweeps or {})
     for name, (dataset, objective) in RUNS.items():
-        run = {
-            "dataset": dataset,
-            "objective": objective,
-            "model": TINY_MODEL,
-            "beta": 2.0,
-            "epochs": 1,
-            "batch_size": 8,
-            "lr": 0.001,
-            "warmup_fraction": 0.0,
-            "grad_clip": 0.0,
-            "seed": 0,
-        }
-        if objective == "classifier":
-            run = {
-                **params["runs"]["evaluator"],
-                "dataset": dataset,
-                "model": {"arch": "resnet", "width": 2},
-            }
+        if objective == "classifier":  # the evaluator's settings on a tiny ResNet
+            run = {**params["runs"]["evaluator"], "dataset": dataset, "model": TINY_JUDGE}
+        else:
+            run = {"dataset": dataset, "objective": objective, "model": TINY_MODEL, **TRAINING}
         params["runs"][name] = run
+    shapes, faces = params["evaluate"]["shapes"], params["evaluate"]["faces"]
     # Threshold 0: every dim of the untrained model counts as active, so the scores see real codes.
-    params["evaluate"]["shapes"].update(
-        code_count=60,
-        active_threshold=0.0,
-        dci_trees=3,
-        prior_samples=4,
-        paths=3,
-        path_steps=4,
-        traversal_steps=5,
-    )
-    params["evaluate"]["faces"].update(
-        sample_count=16,
-        gmm_components=2,
-        shell_radii=[0, 1],
-        neighbourhood_distances=[0.5, 1],
-        strengths=[-1, 0, 1],
-    )
+    shapes.update(code_count=60, active_threshold=0.0, dci_trees=3, prior_samples=4, paths=3)
+    shapes.update(path_steps=4, traversal_steps=5)
+    faces.update(sample_count=16, gmm_components=2, shell_radii=[0, 1], strengths=[-1, 0, 1])
+    faces.update(neighbourhood_distances=[0.5, 1])
     for section in params["evaluate"].values():
         section.update(batch_size=16, interpolation_steps=4, traversal_dims=3)
 
@@ -103,12 +78,8 @@ def write_labelled(rng) -> None:
         return images.astype(np.uint8), labels.astype(np.int64)
 
     (x_train, y_train), (x_test, y_test) = split(40), split(20)
-    classes = np.array([f"class{k}" for k in range(10)])
-    store.write_npz(
-        store.data_path("cifar10"),
-        **dict(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test, classes=classes),
-        source=np.array("tiny"),
-    )
+    labels = dict(y_train=y_train, y_test=y_test, classes=np.array(CLASSES))
+    datasets.write_dataset(store.data_path("cifar10"), x_train, x_test, "tiny", **labels)
 
 
 def write_shapes(rng) -> None:
@@ -158,21 +129,12 @@ def write_faces(rng) -> None:
 
 def save_tiny_model(name: str, objective: str, seed: int = 0) -> None:
     torch.manual_seed(seed)
-    model_config = (
-        {"arch": "resnet", "width": 2}
-        if objective == "classifier"
-        else {**TINY_MODEL, "image_size": 32, "channels": 3}
-    )
-    config = {
-        "name": name,
-        "objective": objective,
-        "model": model_config,
-        "epochs_trained": 2,
-        "train_seconds": 1.5,
-        **({} if objective == "classifier" else {"beta": 2.0}),
-    }
+    judge = objective == "classifier"
+    model_config = TINY_JUDGE if judge else {**TINY_MODEL, "image_size": 32, "channels": 3}
+    config = {"name": name, "objective": objective, "model": model_config, "epochs_trained": 2}
+    config.update(train_seconds=1.5, **({} if judge else {"beta": 2.0}))
     store.save_model(store.model_dir(name), build_model(model_config), config)
-    keys = ("test_accuracy",) if objective == "classifier" else ("test_loss", "test_kl")
+    keys = ("test_accuracy",) if judge else ("test_loss", "test_kl")
     rows = [{"epoch": e, **{k: -10.0 * e for k in ("train_loss", *keys)}} for e in (1, 2)]
     store.write_curves(store.curves_path(name), rows)
 
@@ -198,24 +160,22 @@ def run(project: dict, name: str) -> tuple[dict, set[str]]:
     assert all_finite(written)
     # The DVC metrics file: a handful of headline numbers, none named like a param of the run.
     headline = json.loads(store.headline_path(name).read_text())
-    assert 1 <= len(headline) <= 10 and all(
-        written[key] == value for key, value in headline.items()
-    )
+    assert 1 <= len(headline) <= 10
+    assert all(written[key] == value for key, value in headline.items())
     assert not set(headline) & {*project["params"]["runs"][name], "epochs", "beta", "latent_dim"}
     return written, {p.name for p in store.figures_dir(name).iterdir()}
 
 
 def test_a_vae_on_labelled_data(runs_project):
     metrics, figures = run(runs_project, "tiny_cifar")
+    assert figures == VAE_FIGURES
     for key in CIFAR_KEYS.split():
         assert isinstance(metrics[key], float), key
     assert metrics["test_kl"] >= 0 and 0 < metrics["test_recon_mse"] < 1
     assert metrics["latent_dim"] == 4 and len(metrics["kl_per_dim"]) == 4
-    assert math.isclose(
-        sum(metrics["kl_per_dim"]), metrics["test_kl"], rel_tol=0.05
-    )  # the z draw aside
+    # The KL per dim sums to the KL (up to the z draw).
+    assert math.isclose(sum(metrics["kl_per_dim"]), metrics["test_kl"], rel_tol=0.05)
     assert 0 <= metrics["active_units"] <= 4 and metrics["beta"] == 2.0 and metrics["epochs"] == 2
-    assert figures == VAE_FIGURES
     assert "mig" not in metrics and "shells" not in metrics  # no factors, no tour settings
 
 
@@ -243,71 +203,45 @@ def test_a_vae_on_factor_data_has_the_disentanglement_numbers_under_their_old_na
     for key in SHAPES_KEYS.split():
         assert isinstance(metrics[key], float), key
     assert 0 <= metrics["mig"] <= 1 and 0 < metrics["dci"] <= 1 and metrics["active_units"] == 4
-    assert set(metrics["mig_per_factor"]) == {
-        "shape",
-        "hue",
-        "scale",
-        "rotation",
-        "x position",
-        "y position",
-    }
+    factors = {"shape", "hue", "scale", "rotation", "x position", "y position"}
+    assert set(metrics["mig_per_factor"]) == factors
     assert len(metrics["path_ratios"]) == 3 and len(metrics["dim_factor"]) == 4
     assert metrics["code_images"] == 60 and metrics["autoencoder"] is False
-    # The beta study's names for the same numbers.
-    assert (metrics["recon_mse"], metrics["kl"], metrics["neg_elbo"], metrics["bpd"]) == (
-        metrics["test_recon_mse"],
-        metrics["test_kl"],
-        metrics["test_neg_elbo"],
-        metrics["test_bpd"],
-    )
+    for key in ("recon_mse", "kl", "neg_elbo", "bpd"):  # the beta study's names, the same numbers
+        assert metrics[key] == metrics[f"test_{key}"], key
 
 
 def test_an_autoencoder_on_factor_data(runs_project):
     metrics, figures = run(runs_project, "tiny_shapes_ae")
-    assert figures == {"curves.png", "reconstructions.png"}
-    assert metrics["recon_mse"] == metrics["test_recon_mse"] and isinstance(
-        metrics["test_recon_nll"], float
-    )
-    assert (
-        metrics["autoencoder"] is True
-        and isinstance(metrics["mig"], float)
-        and isinstance(metrics["dci"], float)
-    )
-    assert "test_kl" not in metrics and "kl" not in metrics and "kl_per_dim" not in metrics
+    assert figures == {"curves.png", "reconstructions.png"} and metrics["autoencoder"] is True
+    assert metrics["recon_mse"] == metrics["test_recon_mse"]
+    for key in ("test_recon_nll", "mig", "dci"):
+        assert isinstance(metrics[key], float), key
+    assert not {"test_kl", "kl", "kl_per_dim"} & set(metrics)
 
 
 def test_a_vae_on_faces_with_attributes_takes_the_tour(runs_project):
     metrics, figures = run(runs_project, "tiny_faces")
-    assert figures == VAE_FIGURES | {
-        "shells.png",
-        "neighbourhoods.png",
-        "attributes.png",
-        "samplers.png",
-    }
+    assert figures == VAE_FIGURES | TOUR_FIGURES
     assert set(metrics["shells"]) == {"0", "1"} and set(metrics["shell_fd_codes"]) == {"0", "1"}
     assert set(metrics["samplers"]) == {"prior", "gmm", "real_test"}
     assert set(metrics["neighbourhoods"]["pixel_rmse"]) == {"0.5", "1"}
     assert set(metrics["attribute_probe"]) == {"Smiling", "Eyeglasses", "Male", "Blond_Hair"}
     assert set(metrics["attribute_edit"]["Smiling"]) == {"-1", "+0", "+1"}
-    for key in FACES_KEYS.split():
-        assert key in metrics, key
+    assert not set(FACES_KEYS.split()) - set(metrics)
     # "Lands back" is calibrated on real test faces: 95% of them do (15 of these 16).
     assert metrics["samplers"]["real_test"]["reencoding_consistency"] == pytest.approx(15 / 16)
-    assert (
-        metrics["image_size"] == 32
-        and metrics["tour_samples"] == 16
-        and metrics["data_source"] == "tiny faces"
-    )
+    assert metrics["image_size"] == 32 and metrics["tour_samples"] == 16
+    assert metrics["data_source"] == "tiny faces"
 
 
 def test_a_classifier_has_accuracy_per_class_and_a_confusion_matrix(runs_project):
     metrics, figures = run(runs_project, "tiny_judge")
     assert figures == {"curves.png", "confusion_matrix.png"}
-    assert 0 <= metrics["test_accuracy"] <= 1 and len(metrics["per_class_accuracy"]) == 10
+    per_class = list(metrics["per_class_accuracy"].values())
+    assert 0 <= metrics["test_accuracy"] <= 1 and len(per_class) == 10
     # Two test images per class: the overall accuracy is the mean of the per-class ones.
-    assert metrics["test_accuracy"] == pytest.approx(
-        np.mean(list(metrics["per_class_accuracy"].values()))
-    )
+    assert metrics["test_accuracy"] == pytest.approx(np.mean(per_class))
 
 
 def test_a_model_trained_for_another_objective_is_refused(runs_project):
@@ -318,12 +252,8 @@ def test_a_model_trained_for_another_objective_is_refused(runs_project):
 
 def test_traversal_rows_are_the_active_dims_by_kl_with_their_factor():
     kl = [0.1, 3.0, 0.0, 1.5]
-    dim_factor = [
-        {"factor": "hue", "normalised_mi": 0.1},
-        {"factor": "x position", "normalised_mi": 0.8},
-        {"factor": "shape", "normalised_mi": 0.0},
-        {"factor": "scale", "normalised_mi": 0.5},
-    ]
+    pairs = (("hue", 0.1), ("x position", 0.8), ("shape", 0.0), ("scale", 0.5))
+    dim_factor = [{"factor": factor, "normalised_mi": mi} for factor, mi in pairs]
     dims, labels = evaluate.traversal_rows(kl, [1, 3], 10, dim_factor)
     assert dims == [1, 3]
     assert labels[0] == "z1 (KL 3.00)\nx position 0.80" and labels[1].endswith("scale 0.50")
@@ -339,8 +269,6 @@ def test_inactive_vae_dims_count_for_nothing_but_every_autoencoder_dim_counts(
 ):
     """Designed codes: dim 0 = the x position (an active dim), dim 1 = the hue at 1/100 scale
     (inactive, so a VAE's scores must ignore it)."""
-    from vaelab import datasets
-
     dataset = datasets.load("shapes")
     images = torch.cat([dataset["x_train"], dataset["x_test"]])
     factors = torch.cat([dataset["factors_train"], dataset["factors_test"]])
@@ -365,6 +293,5 @@ def test_inactive_vae_dims_count_for_nothing_but_every_autoencoder_dim_counts(
     assert vae["dim_factor"][1]["normalised_mi"] == 0.0
     assert vae["mig_per_factor"]["x position"] > 0.9 and vae["mig_per_factor"]["hue"] < 0.05
     autoencoder = evaluate.factor_metrics(ev, True, test_mu, None)
-    assert (
-        autoencoder["factor_dims"]["hue"][0][0] == 1 and autoencoder["mig_per_factor"]["hue"] > 0.9
-    )
+    assert autoencoder["factor_dims"]["hue"][0][0] == 1
+    assert autoencoder["mig_per_factor"]["hue"] > 0.9

@@ -1,7 +1,5 @@
-"""The committed reports/*.md are exactly what the code writes from the committed JSON beside them:
-a change to the wording code (or its templates) that alters a byte of them fails here. Nothing is
-trained, drawn or written; only reports/ and params.yaml are read. The numbers summarised over
-seeds are rebuilt from the seeds' evaluations as well."""
+"""The committed reports/*.md are exactly what the code writes from the committed JSON beside them,
+and the numbers summarised over seeds are what the seeds' evaluations give. Nothing is written."""
 
 import json
 from pathlib import Path
@@ -17,13 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 REPORTS = ROOT / "reports"
 
 
-@pytest.fixture
-def at_root(monkeypatch):
-    """The stages read reports/ relative to the project root."""
-    monkeypatch.chdir(ROOT)
-
-
-def test_summary_and_readme_are_rebuilt_byte_for_byte(at_root):
+def test_summary_and_readme_are_rebuilt_byte_for_byte(monkeypatch):
+    monkeypatch.chdir(ROOT)  # the stages read reports/ relative to the project root
     params = load_params(ROOT / "params.yaml")
     summary, readme = report.compose(params, report.read_inputs(params))
     assert summary == (REPORTS / "summary.md").read_text()
@@ -40,9 +33,8 @@ def seed_evaluations(runs: list[str]) -> list[dict]:
 
 
 def test_each_sweep_headline_is_its_seeds_summary():
-    """reports/metrics/<sweep>.json from the seeds' evaluations. Within 1e-12, not to the byte: the
-    committed files summed the seeds exactly (statistics.fmean), sweep.spread sums as numpy does,
-    which can differ in the last bit."""
+    """Within 1e-12, not to the byte: the committed files summed the seeds exactly
+    (statistics.fmean), sweep.spread as numpy does, which can differ in the last bit."""
     params = load_params(ROOT / "params.yaml")
     for sweep, runs in params["sweeps"].items():
         committed = json.loads((REPORTS / "metrics" / f"{sweep}.json").read_text())

@@ -18,9 +18,6 @@ def tiny_model(seed=0):
     return build_model(TINY)
 
 
-# ----------------------------------------------------------------------- shells and re-encoding
-
-
 @pytest.mark.parametrize("radius", [0.0, 1.0, 3 * math.sqrt(16)])
 def test_shell_codes_lie_on_their_sphere_in_all_directions(radius):
     codes = latent.shell_codes(2000, 16, radius, torch.Generator().manual_seed(0))
@@ -54,10 +51,7 @@ def test_reencode_returns_the_posterior_means_of_the_decoded_codes():
     assert torch.allclose(latent.reencode(model, codes, batch_size=3), expected, atol=1e-6)
 
 
-# ------------------------------------------------------------------- attribute directions, probes
-
-
-def test_attribute_direction_is_mean_with_minus_mean_without():
+def test_attribute_direction_is_mean_with_minus_mean_without_and_needs_both():
     codes = torch.tensor([[1.0, 0.0], [3.0, 0.0], [0.0, 2.0], [0.0, 4.0]])
     smiling = torch.tensor([1, 1, -1, -1], dtype=torch.int8)
     direction = latent.attribute_direction(codes, smiling)
@@ -69,9 +63,6 @@ def test_attribute_direction_is_mean_with_minus_mean_without():
     # Adding the direction to the mean code without the attribute gives the mean code with it.
     without, with_ = codes[2:].mean(0), codes[:2].mean(0)
     assert torch.allclose(latent.apply_direction(without, direction, [1])[0], with_)
-
-
-def test_a_one_sided_attribute_has_no_direction():
     with pytest.raises(VaelabError, match="with and without"):
         latent.attribute_direction(torch.randn(3, 2), torch.tensor([1, 1, 1]))
 
@@ -81,14 +72,9 @@ def test_linear_probe_finds_a_linearly_coded_attribute_and_reports_the_baseline(
     train, test = torch.randn(400, 5, generator=g), torch.randn(200, 5, generator=g)
 
     def label(codes):
-        return torch.stack(
-            [
-                torch.where(codes[:, 0] + 0.5 * codes[:, 3] > 0.3, 1, -1),
-                torch.where(torch.rand(len(codes), generator=g) < 0.8, 1, -1),
-                torch.full((len(codes),), -1),
-            ],
-            dim=1,
-        ).to(torch.int8)
+        coded = torch.where(codes[:, 0] + 0.5 * codes[:, 3] > 0.3, 1, -1)
+        noise = torch.where(torch.rand(len(codes), generator=g) < 0.8, 1, -1)
+        return torch.stack([coded, noise, torch.full((len(codes),), -1)], dim=1).to(torch.int8)
 
     test_labels = label(test)
     scores, probes = latent.probe_attributes(
@@ -100,9 +86,6 @@ def test_linear_probe_finds_a_linearly_coded_attribute_and_reports_the_baseline(
     # nothing to find beyond the majority class
     assert scores["noise"]["accuracy"] < scores["noise"]["baseline"] + 0.05
     assert "never" not in probes and scores["never"] == {"accuracy": 1.0, "baseline": 1.0}
-
-
-# -------------------------------------------------------- distances to data, interpolation paths
 
 
 def test_nearest_neighbour_mse_matches_brute_force():
@@ -119,9 +102,7 @@ def test_nearest_neighbour_mse_matches_brute_force():
     # A reference image itself is at distance 0.
     own = flat[3].reshape(3, 32, 32).unsqueeze(0)
     assert latent.nearest_neighbour_mse(own, flat).item() < 1e-6
-
-
-def test_reference_pixels_are_the_centres_of_the_dequantisation_bins():
+    # The reference pixels are the centres of the dequantisation bins.
     images = torch.tensor([0, 255, 128], dtype=torch.uint8).view(1, 1, 1, 3)
     expected = torch.tensor([[0.5 / 256, 255.5 / 256, 128.5 / 256]])
     assert torch.allclose(latent.reference_pixels(images), expected)
@@ -162,13 +143,9 @@ def test_interpolate_walks_evenly_from_start_to_end_for_one_path_or_many():
 def test_smoothness_is_one_for_an_even_path_and_large_for_a_jump():
     reference = latent.reference_pixels(torch.full((4, 32, 32, 3), 128, dtype=torch.uint8))
     starts, ends = torch.tensor([[-1.0, 0.0], [-2.0, 1.0]]), torch.tensor([[1.0, 0.5], [1.5, -1.0]])
-    even = latent.interpolation_smoothness(
-        LinearDecoder(), starts, ends, steps=11, reference=reference
-    )
+    even = latent.interpolation_smoothness(LinearDecoder(), starts, ends, 11, reference=reference)
     assert even["path_max_over_mean"] == pytest.approx(1.0, abs=1e-3)
-    jump = latent.interpolation_smoothness(
-        StepDecoder(), starts, ends, steps=11, reference=reference
-    )
+    jump = latent.interpolation_smoothness(StepDecoder(), starts, ends, 11, reference=reference)
     assert jump["path_max_over_mean"] == pytest.approx(10.0, rel=1e-3)  # all in 1 of 10 steps
     assert len(jump["path_ratios"]) == 2 and len(jump["path_mean_steps"]) == 2
     # Both midpoints (frame 5 of 11) have z_0 <= 0, so decode to 0.2 everywhere.
@@ -196,20 +173,15 @@ def test_prior_samples_are_seeded_and_measured_against_the_reference():
     reference = latent.reference_pixels(torch.full((4, 32, 32, 3), 128, dtype=torch.uint8))
     prior = latent.prior_sample_distance(LinearDecoder(), reference, count=6, seed=0)
     assert 0 < prior["prior_nn_mse"] < 0.01
-    assert latent.prior_sample_distance(
-        LinearDecoder(), reference, count=6, seed=0, batch_size=4
-    ) == pytest.approx(prior)
+    in_batches = latent.prior_sample_distance(LinearDecoder(), reference, 6, seed=0, batch_size=4)
+    assert in_batches == pytest.approx(prior)
     assert latent.prior_sample_distance(LinearDecoder(), reference, count=6, seed=1) != prior
-
-
-# --------------------------------------------------------------------------- gradient estimators
 
 
 def test_the_pathwise_gradient_is_less_noisy_than_the_score_function():
     model = tiny_model()
-    images = torch.randint(
-        0, 256, (4, 8, 8, 3), generator=torch.Generator().manual_seed(0), dtype=torch.uint8
-    )
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (4, 8, 8, 3), generator=generator, dtype=torch.uint8)
     result = latent.estimator_variances(model, images, dims=[0, 1, 2, 3], samples=32, seed=0)
     # even untrained; trained posteriors are sharper, the gap wider
     assert result["variance_ratio_median"] > 2

@@ -26,15 +26,19 @@ def test_kl_per_dim_matches_the_closed_form(mu, logvar, expected):
     assert torch.allclose(kl, torch.full((3, 4), expected), rtol=1e-6, atol=1e-8)
 
 
-def test_gaussian_nll_matches_known_density():
+def test_gaussian_nll_matches_known_density_and_dequantising_adds_log_256():
     x = torch.rand(2, 3, 4, 4)
     mean = torch.rand(2, 3, 4, 4)
     log_sigma = torch.tensor([-1.0, -2.0, 0.5]).view(1, 3, 1, 1)
     expected = -Normal(mean, log_sigma.exp()).log_prob(x).flatten(1).sum(1)
     assert torch.allclose(gaussian_nll(x, mean, log_sigma), expected, atol=1e-4)
     # At the mean with sigma = 1, each of the 48 dims costs exactly log(2 pi) / 2.
-    nll = gaussian_nll(x, x, torch.zeros(1, 3, 1, 1))
+    unit = torch.zeros(1, 3, 1, 1)
+    nll = gaussian_nll(x, x, unit)
     assert torch.allclose(nll, torch.full((2,), 48 * 0.5 * math.log(2 * math.pi)))
+    # Dequantised: the density moves to the 8-bit grid, log(256) more per dim.
+    shift = dequantised_gaussian_nll(x, mean, unit) - gaussian_nll(x, mean, unit)
+    assert torch.allclose(shift, torch.full((2,), 48 * math.log(256.0)))
 
 
 def test_loss_sums_over_pixels_and_averages_over_the_batch():
@@ -54,12 +58,6 @@ def test_loss_sums_over_pixels_and_averages_over_the_batch():
     assert torch.allclose(beta5["neg_elbo"], single["neg_elbo"])  # the bound ignores beta
 
 
-def test_dequantised_gaussian_moves_the_density_to_the_8_bit_grid():
-    x, mean, log_sigma = torch.rand(2, 3, 4, 4), torch.rand(2, 3, 4, 4), torch.zeros(1, 3, 1, 1)
-    shift = dequantised_gaussian_nll(x, mean, log_sigma) - gaussian_nll(x, mean, log_sigma)
-    assert torch.allclose(shift, torch.full((2,), 48 * math.log(256.0)))
-
-
 def test_bits_per_dim_of_discrete_nats():
     dims = 3072
     assert math.isclose(bits_per_dim(dims * math.log(2) * 4.5, dims), 4.5)
@@ -76,8 +74,7 @@ def mixture_params(mixtures: int, means: torch.Tensor, log_scale: float, size: i
 
 
 def test_logistic_mixture_conditionals_sum_to_one():
-    # P(r, g, b) = sum_k pi_k P_k(r) P_k(g | r) P_k(b | r, g): summed over every blue value it must
-    # not depend on blue's own mean, scale or couplings, only on (r, g). Likewise for green + blue.
+    # P = sum_k pi_k P_k(r) P_k(g | r) P_k(b | r, g): summed over blue it depends on (r, g) only.
     values = torch.arange(256.0)
 
     def mass(params, fixed: list[float]) -> float:

@@ -3,6 +3,9 @@ failure named by its run in one line."""
 
 import os
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -14,63 +17,6 @@ from vaelab.parallel import run_each
 PARAMS = {"device": "cpu"}
 
 
-def report_worker(params: dict, name: str, folder: str) -> dict:
-    """Writes a file, so the test sees that the run went to its end."""
-    Path(folder, name).write_text("done")
-    return {"pid": os.getpid(), "threads": torch.get_num_threads(), "name": name}
-
-
-def fail_one(params: dict, name: str, folder: str) -> dict:
-    if name == "b":
-        raise VaelabError("loss became nan at epoch 2; lower lr")
-    return report_worker(params, name, folder)
-
-
-def test_every_run_gets_its_own_single_thread_process(tmp_path):
-    results = run_each(report_worker, PARAMS, ["a", "b", "c"], str(tmp_path))
-    assert list(results) == ["a", "b", "c"] and all(r["name"] == n for n, r in results.items())
-    assert {r["threads"] for r in results.values()} == {1}
-    assert os.getpid() not in {r["pid"] for r in results.values()}
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "c"]
-
-
-def test_a_failed_run_is_named_and_the_others_still_finish(tmp_path):
-    with pytest.raises(VaelabError, match=r"^b: loss became nan at epoch 2; lower lr$"):
-        run_each(fail_one, PARAMS, ["a", "b", "c"], str(tmp_path))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "c"]
-
-
-def die(params: dict, name: str, folder: str) -> dict:
-    if name == "b":
-        os._exit(9)  # as the kernel's OOM killer would leave it: no exception, no message
-    return report_worker(params, name, folder)
-
-
-def test_a_run_whose_process_dies_is_named_and_takes_no_other_run_with_it(tmp_path):
-    with pytest.raises(VaelabError, match=r"^b: its process died \(exit code 9\); rerun$"):
-        run_each(die, PARAMS, ["a", "b", "c"], str(tmp_path))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "c"]
-
-
-def fail_with_its_name(params: dict, name: str, folder: str) -> dict:
-    raise VaelabError(f"{name}: loss became nan at epoch 1")
-
-
-def test_a_message_that_names_its_run_is_not_prefixed_twice(tmp_path):
-    with pytest.raises(VaelabError, match=r"^a: loss became nan at epoch 1 \(and 1 more\)$"):
-        run_each(fail_with_its_name, PARAMS, ["a", "b"], str(tmp_path))
-
-
-def unpicklable(params: dict, name: str, folder: str):
-    report_worker(params, name, folder)
-    return lambda: name  # a lambda cannot be pickled back to the stage
-
-
-def test_an_outcome_that_cannot_be_sent_back_is_named_not_called_a_death(tmp_path):
-    with pytest.raises(VaelabError, match=r"^a: its outcome could not be sent to the stage"):
-        run_each(unpicklable, PARAMS, ["a"], str(tmp_path))
-
-
 class TwoArgumentError(Exception):
     """Pickles, but cannot be unpickled (pickle calls it with its one message argument)."""
 
@@ -78,25 +24,51 @@ class TwoArgumentError(Exception):
         super().__init__(message)
 
 
-def raise_unreadable(params: dict, name: str, folder: str):
-    raise TwoArgumentError("boom", "detail")
-
-
-def test_an_outcome_that_cannot_be_read_back_is_named(tmp_path):
-    with pytest.raises(VaelabError, match=r"^a: its outcome could not be read"):
-        run_each(raise_unreadable, PARAMS, ["a"], str(tmp_path))
-
-
-def kill_one(params: dict, name: str, folder: str) -> dict:
-    if name == "b":
+def worker(params: dict, name: str, folder: str, how: str = "") -> dict:
+    """Writes a file once it ends well, so the test sees which runs went to their end; `how` says
+    how run b (or every run) fails."""
+    if how == "named":
+        raise VaelabError(f"{name}: loss became nan at epoch 1")
+    if how == "unreadable":
+        raise TwoArgumentError("boom", "detail")
+    if name == "b" and how == "nan":
+        raise VaelabError("loss became nan at epoch 2; lower lr")
+    if name == "b" and how == "exit":
+        os._exit(9)  # as the kernel's OOM killer would leave it: no exception, no message
+    if name == "b" and how == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
-    return report_worker(params, name, folder)
+    Path(folder, name).write_text("done")
+    if how == "unpicklable":
+        return lambda: name  # a lambda cannot be pickled back to the stage
+    return {"pid": os.getpid(), "threads": torch.get_num_threads(), "name": name}
 
 
-def test_a_killed_process_is_named_with_its_signal(tmp_path):
-    with pytest.raises(VaelabError, match=r"^b: its process died \(killed by SIGKILL, out of"):
-        run_each(kill_one, PARAMS, ["a", "b"], str(tmp_path))
-    assert [p.name for p in tmp_path.iterdir()] == ["a"]
+def test_every_run_gets_its_own_single_thread_process(tmp_path):
+    results = run_each(worker, PARAMS, ["a", "b", "c"], str(tmp_path))
+    assert list(results) == ["a", "b", "c"] and all(r["name"] == n for n, r in results.items())
+    assert {r["threads"] for r in results.values()} == {1}
+    assert os.getpid() not in {r["pid"] for r in results.values()}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize(
+    "how, names, message, finished",
+    [
+        ("nan", "abc", r"^b: loss became nan at epoch 2; lower lr$", ["a", "c"]),
+        ("exit", "abc", r"^b: its process died \(exit code 9\); rerun$", ["a", "c"]),
+        ("kill", "ab", r"^b: its process died \(killed by SIGKILL, out of", ["a"]),
+        # a message that already names its run is not prefixed twice
+        ("named", "ab", r"^a: loss became nan at epoch 1 \(and 1 more\)$", []),
+        ("unpicklable", "a", r"^a: its outcome could not be sent to the stage", ["a"]),
+        ("unreadable", "a", r"^a: its outcome could not be read", []),
+    ],
+)
+def test_a_failed_run_is_named_in_one_line_and_the_others_still_finish(
+    tmp_path, how, names, message, finished
+):
+    with pytest.raises(VaelabError, match=message):
+        run_each(worker, PARAMS, list(names), str(tmp_path), how)
+    assert sorted(p.name for p in tmp_path.iterdir()) == finished
 
 
 STAGE = """
@@ -121,16 +93,14 @@ except KeyboardInterrupt:
 
 @pytest.mark.parametrize("whole_group", [False, True], ids=["the stage alone", "Ctrl-C"])
 def test_a_sigint_to_the_stage_stops_its_runs_after_their_clean_up(tmp_path, whole_group):
-    """SIGINT to the stage process only: its runs must not go on without it. A terminal's Ctrl-C
-    (the whole group) reaches every run, then the stage's own stop() a second time: each run's
-    clean-up still ends, and no process prints a traceback."""
-    import subprocess
-    import sys
-    import time
-
+    """Its runs must not outlive the stage; Ctrl-C (the whole group) reaches each run twice, and
+    still every clean-up ends and no process prints a traceback."""
     stage = subprocess.Popen(
         [sys.executable, "-c", STAGE, str(tmp_path)],
         start_new_session=True,
+        # as a terminal starts it: a suite run as a background job (`pytest &`) ignores SIGINT,
+        # and an ignored signal is inherited, so the stage would never see the test's Ctrl-C
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         stderr=subprocess.PIPE,
         text=True,
     )

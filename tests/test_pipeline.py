@@ -1,6 +1,7 @@
 """The whole DAG, end to end: `dvc repro` on tiny params in a temporary copy of the project,
 logging to a loopback `mlflow server` as a team would; then queued experiments beside it."""
 
+import configparser
 import contextlib
 import json
 import os
@@ -19,9 +20,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import all_finite, sha256, write_celeba_archive, write_png_archive
-
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT, all_finite, sha256, write_celeba_archive, write_png_archive
 
 
 def run(cmd, cwd, env, expect=0):
@@ -79,14 +78,6 @@ def shrink_sweep(params: dict, betas=(1.0, 5.0), seeds=(0, 1)) -> list[str]:
     return removed
 
 
-def every_run(params: dict) -> dict[str, dict]:
-    """The runs of params.yaml and each seed's run `<sweep>/s<seed>` of every sweep, by name."""
-    runs = dict(params["runs"])
-    for name, sweep in params["sweeps"].items():
-        runs.update({f"{name}/s{seed}": {**sweep, "seed": seed} for seed in sweep["seeds"]})
-    return runs
-
-
 def without_runs(dvc_yaml: str, removed: list[str]) -> str:
     """dvc.yaml without the list entries and keys that name a removed run (the beta study's deps
     and params, the render stage's figure folders, the plots' curves)."""
@@ -104,34 +95,27 @@ def without_runs(dvc_yaml: str, removed: list[str]) -> str:
     return yaml.safe_dump(prune(yaml.safe_load(dvc_yaml)), sort_keys=False)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory):
     """A loopback `mlflow server` (its own sqlite store and artifact folder); yields its URI."""
     home = tmp_path_factory.mktemp("mlflow_server")
-    uri = f"http://127.0.0.1:{free_port()}"
+    with socket.socket() as probe:  # a free port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    uri = f"http://127.0.0.1:{port}"
     command = [
         str(Path(sys.executable).parent / "mlflow"),
         "server",
         "--host", "127.0.0.1",
-        "--port", uri.rsplit(":", 1)[1],
+        "--port", str(port),
         "--workers", "1",
         "--backend-store-uri", f"sqlite:///{home}/mlflow.db",
         "--artifacts-destination", str(home / "artifacts"),
     ]  # fmt: skip
     log = (home / "server.log").open("w")
-    server = subprocess.Popen(
-        command,
-        cwd=home,
-        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its workers are stopped with it
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    server = subprocess.Popen(  # in a session of its own: its workers are stopped with it
+        command, cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
     deadline = time.monotonic() + 180
     while True:
@@ -218,21 +202,20 @@ def test_repro_runs_every_stage_and_evaluates_every_run(smoke_project):
 def test_every_training_stage_has_one_mlflow_run_and_no_stage_adds_a_paramless_one(smoke_project):
     """On the server: downstream stages find their runs by tag, never by a local id."""
     project, env, _, params, _ = smoke_project
-    assert env["MLFLOW_TRACKING_URI"].startswith("http://")
     assert not (project / "mlflow.db").exists()  # everything went to the server
     client = mlflow.MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
     runs = [r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])]
-    params = {"runs": every_run(params)}
-    assert sorted(r.data.tags["vaelab.run"] for r in runs) == sorted(params["runs"])
+    expected = dict(params["runs"])  # and each seed's run `<sweep>/s<seed>` of every sweep
+    for sweep_name, sweep in params["sweeps"].items():
+        expected.update({f"{sweep_name}/s{seed}": sweep for seed in sweep["seeds"]})
+    assert sorted(r.data.tags["vaelab.run"] for r in runs) == sorted(expected)
     for ml_run in runs:
         name = ml_run.data.tags["vaelab.run"]
         assert ml_run.info.run_name.startswith(f"{name}-")  # with its params hash
-        assert [i.dataset.name for i in ml_run.inputs.dataset_inputs] == [
-            params["runs"][name]["dataset"]
-        ]
-        assert ml_run.data.params["objective"] == params["runs"][name]["objective"]
-        assert ml_run.data.tags["vaelab.run"] == name and ml_run.data.tags["data_sha256"]
-        key = "test_accuracy" if params["runs"][name]["objective"] == "classifier" else "test_recon"
+        dataset, objective = expected[name]["dataset"], expected[name]["objective"]
+        assert [i.dataset.name for i in ml_run.inputs.dataset_inputs] == [dataset]
+        assert ml_run.data.params["objective"] == objective and ml_run.data.tags["data_sha256"]
+        key = "test_accuracy" if objective == "classifier" else "test_recon"
         assert [m.step for m in client.get_metric_history(ml_run.info.run_id, key)] == [1]
         assert any(k.startswith("final.") for k in ml_run.data.metrics), name  # added by evaluate
 
@@ -244,8 +227,6 @@ def test_dvc_sees_everything_up_to_date_and_a_second_repro_is_a_no_op(smoke_proj
 
 
 def test_dvc_plots_render_offline_with_the_committed_template(smoke_project):
-    import configparser
-
     project, env, dvc, _, _ = smoke_project
     config = configparser.ConfigParser()
     config.read(ROOT / ".dvc" / "config")
@@ -279,8 +260,7 @@ def test_a_local_remote_shares_data_and_models_without_retraining(smoke_project,
     run(dvc + ["pull"], clone, env)
     assert (clone / "models" / "conv" / "model.pt").is_file()
     assert (clone / "data" / "cifar10.npz").is_file()
-    status = run(dvc + ["status"], clone, env)
-    assert "up to date" in status  # nothing to retrain
+    assert "up to date" in run(dvc + ["status"], clone, env)  # nothing to retrain
     assert "Running stage" not in run(dvc + ["repro"], clone, env)
 
 
@@ -298,26 +278,19 @@ def test_editing_an_imported_module_makes_its_stages_stale(smoke_project):
     assert not {"fetch@cifar10", "fetch@shapes"} & stale  # fetch never imports runtime
 
 
-def weights(path: Path) -> dict:
-    return torch.load(path / "model.pt", weights_only=True)
-
-
 def test_a_killed_training_resumes_to_the_same_weights_as_an_uninterrupted_one(
     smoke_project, tmp_path
 ):
     project, env, _, params, _ = smoke_project
     params = json.loads(json.dumps(params))
     params["runs"]["conv"].update(epochs=3)
-    copies = {}
-    for name in ("straight", "killed"):
-        copy = tmp_path / name
+    copies = {name: tmp_path / name for name in ("straight", "killed")}
+    for copy in copies.values():
         for item in ("params.yaml", "pipeline", "src", "data/cifar10.npz"):
             (copy / item).parent.mkdir(parents=True, exist_ok=True)
-            (shutil.copytree if (project / item).is_dir() else shutil.copy)(
-                project / item, copy / item
-            )
+            copier = shutil.copytree if (project / item).is_dir() else shutil.copy
+            copier(project / item, copy / item)
         (copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-        copies[name] = copy
     local_env = {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
     train = [sys.executable, "pipeline/train.py", "conv"]
     run(train, copies["straight"], local_env)
@@ -341,8 +314,8 @@ def test_a_killed_training_resumes_to_the_same_weights_as_an_uninterrupted_one(
     history = mlflow.MlflowClient(moved).get_metric_history(run_id, "test_neg_elbo")
     assert sorted(m.step for m in history) == [1, 2, 3]
     straight, killed = (
-        weights(copies["straight"] / "models" / "conv"),
-        weights(copies["killed"] / "models" / "conv"),
+        torch.load(copies[name] / "models" / "conv" / "model.pt", weights_only=True)
+        for name in ("straight", "killed")
     )
     assert straight.keys() == killed.keys()
     assert all(torch.equal(straight[k], killed[k]) for k in straight)
@@ -373,21 +346,12 @@ def test_queued_experiments_run_two_at_a_time_and_keep_their_mlflow_runs(smoke_p
     client.search_experiments()
     learning_rates = {"lr-two": "0.002", "lr-three": "0.003"}
     for name, lr in learning_rates.items():
-        run(
-            dvc + ["exp", "run", "--queue", "--name", name, "-S", f"runs.fc.lr={lr}", "train@fc"],
-            project,
-            env,
-        )
+        queue = ["exp", "run", "--queue", "--name", name, "-S", f"runs.fc.lr={lr}", "train@fc"]
+        run(dvc + queue, project, env)
     try:
         # The workers outlive `queue start` and hold its stdout: no capture, or it never returns.
-        started = subprocess.run(
-            dvc + ["queue", "start", "-j", "2"],
-            cwd=project,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=120,
-        )
+        quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+        started = subprocess.run(dvc + ["queue", "start", "-j", "2"], cwd=project, env=env, **quiet)
         assert started.returncode == 0
         deadline = time.monotonic() + 900
         while True:

@@ -27,9 +27,11 @@ def model():
 @pytest.fixture(scope="module")
 def images():
     """uint8 (12, 32, 32, 3) test images: never pure white, so white rows are grid padding."""
-    return torch.randint(
-        0, 250, (12, SIZE, SIZE, 3), generator=torch.Generator().manual_seed(1), dtype=torch.uint8
-    )
+    return torch.randint(0, 250, (12, SIZE, SIZE, 3), generator=rng(1), dtype=torch.uint8)
+
+
+def rng(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
 
 
 def _finite(values) -> bool:
@@ -37,16 +39,16 @@ def _finite(values) -> bool:
     return values.size > 0 and bool(np.isfinite(values).all())
 
 
-def assert_every_axes_shows_data(fig) -> None:
+def assert_every_axes_shows_data(*figs) -> None:
     """Each axes has at least one finite line, image, bar or scatter point."""
-    assert fig.axes, "the figure has no axes"
-    for ax in fig.axes:
-        shown = [line.get_xydata() for line in ax.lines] + [im.get_array() for im in ax.images]
-        shown += [
-            [p.get_height()] for p in ax.patches if hasattr(p, "get_height") and p.get_height() > 0
-        ]
-        shown += [c.get_offsets() for c in ax.collections if len(c.get_offsets())]
-        assert any(_finite(v) for v in shown), f"axes {ax.get_title()!r} shows no finite data"
+    for fig in figs:
+        assert fig.axes, "the figure has no axes"
+        for ax in fig.axes:
+            heights = [p.get_height() for p in ax.patches if hasattr(p, "get_height")]
+            shown = [line.get_xydata() for line in ax.lines] + [im.get_array() for im in ax.images]
+            shown += [[height] for height in heights if height > 0]
+            shown += [c.get_offsets() for c in ax.collections if len(c.get_offsets())]
+            assert any(_finite(v) for v in shown), f"axes {ax.get_title()!r} shows no finite data"
 
 
 def grid_shape(rows: int, columns: int, side: int = SIZE, padding: int = 2) -> tuple[int, int]:
@@ -54,16 +56,15 @@ def grid_shape(rows: int, columns: int, side: int = SIZE, padding: int = 2) -> t
     return rows * (side + padding) + padding, columns * (side + padding) + padding
 
 
-def assert_grid(ax, rows: int, columns: int, side: int = SIZE) -> None:
+def assert_grid(ax, rows: int, columns: int) -> None:
     shown = ax.images[0].get_array()
-    assert shown.shape[:2] == grid_shape(rows, columns, side)
+    assert shown.shape[:2] == grid_shape(rows, columns)
     assert _finite(shown)
 
 
 def tiles_in_png(path) -> tuple[int, int]:
     """(rows, columns) of cells in a saved torchvision grid, counted between its white padding."""
-    pixels = np.asarray(Image.open(path).convert("RGB"))
-    white = (pixels == 255).all(axis=2)
+    white = (np.asarray(Image.open(path).convert("RGB")) == 255).all(axis=2)
 
     def runs(is_padding: np.ndarray) -> int:
         content = ~is_padding
@@ -72,34 +73,22 @@ def tiles_in_png(path) -> tuple[int, int]:
     return runs(white.all(axis=1)), runs(white.all(axis=0))
 
 
-def test_sample_grid_is_4x4_and_saved_without_leftovers(model, tmp_path):
-    z = torch.randn(16, 4, generator=torch.Generator().manual_seed(0))
+def test_saved_grids_have_their_cells_and_no_leftover_files(model, tmp_path):
+    z = torch.randn(16, 4, generator=rng())
     plots.save_samples(model, z, tmp_path / "samples.png")
     assert tiles_in_png(tmp_path / "samples.png") == (4, 4)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["samples.png"]  # no temporary file left
     array = plots.sample_grid_image(model, z)
     assert array.dtype == np.uint8 and array.shape == (*grid_shape(4, 4), 3)
-
-
-def test_prior_interpolation_has_a_row_per_pair_and_a_column_per_step(model, tmp_path):
-    plots.plot_prior_interpolation(
-        model, torch.Generator().manual_seed(0), tmp_path / "p.png", rows=3, steps=7
-    )
+    # the prior interpolation: a row per pair, a column per step
+    plots.plot_prior_interpolation(model, rng(), tmp_path / "p.png", rows=3, steps=7)
     assert tiles_in_png(tmp_path / "p.png") == (3, 7)
 
 
-def test_curves_show_a_negative_objective_on_a_linear_axis(tmp_path, figures):
+def test_curves_show_a_negative_objective_linearly_and_a_classifiers_accuracy(tmp_path, figures):
     vae = [
-        {
-            "epoch": e,
-            "train_loss": -1000.0 * e,
-            "test_loss": -1100.0 * e,
-            "train_recon": -1200.0 * e,
-            "test_recon": -1300.0 * e,
-            "train_kl": 50.0 + e,
-            "test_kl": 52.0 + e,
-            "test_bpd": 7.0 - 0.1 * e,
-        }
+        dict(epoch=e, train_loss=-1000.0 * e, test_loss=-1100.0 * e, test_bpd=7.0 - 0.1 * e)
+        | dict(train_recon=-1200.0 * e, test_recon=-1300.0 * e, train_kl=50.0 + e, test_kl=52.0 + e)
         for e in (1, 2, 3)
     ]
     autoencoder = [
@@ -113,82 +102,49 @@ def test_curves_show_a_negative_objective_on_a_linear_axis(tmp_path, figures):
     objective = next(ax for ax in fig.axes if ax.get_title().startswith("training objective"))
     assert objective.get_yscale() == "linear"
     low, high = objective.get_ylim()
-    for line in objective.lines:
-        ys = line.get_ydata()
-        assert (
-            _finite(ys) and max(ys) < 0 and low <= min(ys) and max(ys) <= high
-        )  # visible, not clipped
+    for ys in (line.get_ydata() for line in objective.lines):  # visible, not clipped
+        assert _finite(ys) and low <= min(ys) and max(ys) < 0 and max(ys) <= high
     recon = next(ax for ax in fig.axes if ax.get_title().startswith("reconstruction"))
     assert len(recon.lines) == 4  # train and test of both runs
     assert Image.open(tmp_path / "curves.png").size[0] > 100
-
-
-def test_curves_of_a_classifier_show_its_accuracy(tmp_path, figures):
-    rows = [
+    classifier = [
         {"epoch": e, "train_loss": 2.0 / e, "train_accuracy": 0.3 * e, "test_accuracy": 0.25 * e}
         for e in (1, 2, 3)
     ]
-    plots.plot_curves({"evaluator": rows}, tmp_path / "curves.png")
+    plots.plot_curves({"evaluator": classifier}, tmp_path / "curves.png")
     fig = figures["curves.png"]
     assert_every_axes_shows_data(fig)
     assert sorted(ax.get_title().split(" ")[0] for ax in fig.axes) == ["classification", "training"]
 
 
-def test_image_interpolation_rows_are_two_images_of_different_classes_around_the_steps(
-    model, images, tmp_path, figures
+@pytest.mark.parametrize(
+    ("labels", "classes", "pairs", "steps"),
+    [(torch.tensor([0, 1, 2] * 4), ["cat", "dog", "ship"], 3, 5), (None, None, 4, 3)],
+)
+def test_image_interpolation_rows_are_two_different_images_around_the_steps(
+    model, images, tmp_path, figures, labels, classes, pairs, steps
 ):
-    labels = torch.tensor([0, 1, 2] * 4)
+    """With labels, the two images are of different classes."""
     plots.plot_image_interpolation(
-        model,
-        images,
-        labels,
-        ["cat", "dog", "ship"],
-        torch.Generator().manual_seed(0),
-        tmp_path / "i.png",
-        pairs=3,
-        steps=5,
+        model, images, labels, classes, rng(), tmp_path / "i.png", pairs=pairs, steps=steps
     )
     fig = figures["i.png"]
     assert_every_axes_shows_data(fig)
-    assert len(fig.axes) == 3
+    assert len(fig.axes) == pairs
     for ax in fig.axes:
-        assert_grid(ax, 1, 5 + 2)
+        assert_grid(ax, 1, steps + 2)
         first, last = ax.get_ylabel().split("\n-> ")
-        assert first != last and {first, last} <= {"cat", "dog", "ship"}
-
-
-def test_image_interpolation_without_labels_takes_two_different_images(
-    model, images, tmp_path, figures
-):
-    plots.plot_image_interpolation(
-        model,
-        images,
-        None,
-        None,
-        torch.Generator().manual_seed(0),
-        tmp_path / "i.png",
-        pairs=4,
-        steps=3,
-    )
-    for ax in figures["i.png"].axes:
-        first, last = ax.get_ylabel().split("\n-> ")
-        assert first != last
-        assert_grid(ax, 1, 3 + 2)
+        assert first != last and (classes is None or {first, last} <= set(classes))
 
 
 def test_traversals_have_one_labelled_row_per_dim(model, images, tmp_path, figures):
+    labels = ["z2 x position", "z0 hue", "z3 no factor"]
     plots.plot_traversals(
-        model,
-        images[0],
-        [2, 0, 3],
-        ["z2 x position", "z0 hue", "z3 no factor"],
-        tmp_path / "t.png",
-        span=2.0,
-        steps=6,
+        model, images[0], [2, 0, 3], labels, tmp_path / "t.png", span=2.0, steps=6
     )
     fig = figures["t.png"]
     assert_every_axes_shows_data(fig)
-    assert [ax.get_ylabel() for ax in fig.axes] == ["z2 x position", "z0 hue", "z3 no factor"]
+    assert [ax.get_ylabel() for ax in fig.axes] == labels
     for ax in fig.axes:
         assert_grid(ax, 1, 6)
     # The swept dim changes the decoded image: the row is not one image repeated.
@@ -198,17 +154,13 @@ def test_traversals_have_one_labelled_row_per_dim(model, images, tmp_path, figur
 
 def test_reconstructions_and_side_by_side(model, images, tmp_path, figures):
     plots.plot_reconstructions({"a": model, "b": model}, images[:6], tmp_path / "r.png")
-    z = torch.randn(16, 4, generator=torch.Generator().manual_seed(0))
+    z = torch.randn(16, 4, generator=rng())
+    kl_per_dim = {"conv": [0.5, 2.0, 0.1, 1.0], "conv_beta5": [0.2, 1.0, 0.05, 0.3]}
     study_plots.plot_side_by_side(
-        ("left", model, z),
-        ("right", model, z),
-        images[:8],
-        tmp_path / "s.png",
-        kl_per_dim={"conv": [0.5, 2.0, 0.1, 1.0], "conv_beta5": [0.2, 1.0, 0.05, 0.3]},
+        ("left", model, z), ("right", model, z), images[:8], tmp_path / "s.png", kl_per_dim
     )
     reconstructions, side = figures.values()
-    for fig in figures.values():
-        assert_every_axes_shows_data(fig)
+    assert_every_axes_shows_data(*figures.values())
     assert len(reconstructions.axes) == 3
     for ax in reconstructions.axes:
         assert_grid(ax, 1, 6)
@@ -218,60 +170,46 @@ def test_reconstructions_and_side_by_side(model, images, tmp_path, figures):
 
 
 def test_labelled_samples_and_samplers(model, tmp_path, figures):
-    samples = torch.rand(8, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
-    logits = torch.randn(8, 3, generator=torch.Generator().manual_seed(1))
+    samples = torch.rand(8, 3, SIZE, SIZE, generator=rng())
+    logits = torch.randn(8, 3, generator=rng(1))
     study_plots.plot_labelled_samples(
         samples, logits, ["cat", "dog", "ship"], tmp_path / "l.png", "Samples", columns=3
     )
     codes = {"prior": torch.randn(12, 4), "gmm": torch.randn(12, 4)}
     plots.plot_samplers(model, codes, tmp_path / "s.png", columns=4)
     labelled, samplers = figures.values()
+    assert_every_axes_shows_data(labelled, samplers)
     assert len(labelled.axes) == 8  # the empty cell of the last row is removed
     assert all(ax.get_title().split(" ")[0] in ("cat", "dog", "ship") for ax in labelled.axes)
     for ax in samplers.axes:
         assert_grid(ax, 3, 4)
-    for fig in figures.values():
-        assert_every_axes_shows_data(fig)
 
 
 def test_tour_figures(model, images, tmp_path, figures):
-    generator = torch.Generator().manual_seed(0)
-    plots.plot_shells(
-        model,
-        {"r = 0": torch.zeros(5, 4), "r = 1": torch.randn(5, 4)},
-        tmp_path / "sh.png",
-        "shells",
-    )
+    codes = {"r = 0": torch.zeros(5, 4), "r = 1": torch.randn(5, 4)}
+    plots.plot_shells(model, codes, tmp_path / "sh.png", "shells")
     centres = torch.randn(2, 4)
-    plots.plot_neighbourhoods(
-        model, images[:2], centres, [0.5, 1.0], 3, generator, tmp_path / "n.png"
-    )
+    plots.plot_neighbourhoods(model, images[:2], centres, [0.5, 1.0], 3, rng(), tmp_path / "n.png")
     directions = {"Smiling": torch.randn(4), "Male": torch.randn(4)}
     plots.plot_attribute_edits(
         model, images[:2], centres, directions, [-1.0, 0.0, 1.0], tmp_path / "a.png"
     )
     shells, neighbourhoods, edits = figures.values()
-    for fig in figures.values():
-        assert_every_axes_shows_data(fig)
+    assert_every_axes_shows_data(shells, neighbourhoods, edits)
     assert [ax.get_ylabel() for ax in shells.axes] == ["r = 0", "r = 1"]
-    for ax in neighbourhoods.axes:
-        assert_grid(
-            ax, 1, 2 + 2 * (3 + 1)
-        )  # face, reconstruction, per distance a blank and 3 codes
-    for ax in edits.axes:
-        assert_grid(ax, 2, 3 + 2)  # per face: real, blank, one column per strength
+    for ax in neighbourhoods.axes:  # face, reconstruction, per distance a blank and 3 codes
+        assert_grid(ax, 1, 2 + 2 * (3 + 1))
+    for ax in edits.axes:  # per face: real, blank, one column per strength
+        assert_grid(ax, 2, 3 + 2)
 
 
 def test_confusion_matrix_has_a_cell_per_class_pair(tmp_path, figures):
-    labels = torch.tensor([0, 0, 1, 1, 2, 2])
-    predictions = torch.tensor([0, 1, 1, 1, 2, 0])
+    labels, predictions = torch.tensor([0, 0, 1, 1, 2, 2]), torch.tensor([0, 1, 1, 1, 2, 0])
     plots.plot_confusion_matrix(labels, predictions, ["cat", "dog", "ship"], tmp_path / "c.png")
     fig = figures["c.png"]
     assert_every_axes_shows_data(fig)
-    matrix = fig.axes[0].images[0].get_array()
-    assert matrix.shape == (3, 3) and np.allclose(
-        np.asarray(matrix).sum(axis=1), 1.0
-    )  # rows normalised
+    matrix = np.asarray(fig.axes[0].images[0].get_array())
+    assert matrix.shape == (3, 3) and np.allclose(matrix.sum(axis=1), 1.0)  # rows normalised
     assert math.isclose(matrix[0, 0], 0.5)
 
 
@@ -291,16 +229,10 @@ def test_beta_study_figures(model, images, tmp_path, figures):
         "beta = 1": {"path_ratios": [1.5, 1.2], "path_mean_steps": [0.01, 0.02]},
     }
     study_plots.plot_smoothness(entries, tmp_path / "s.png")
-    study_plots.plot_autoencoder_vs_vae(
-        {"autoencoder": model, "beta = 1": model},
-        images[:2],
-        tmp_path / "v.png",
-        samples=5,
-        steps=4,
-    )
+    models = {"autoencoder": model, "beta = 1": model}
+    study_plots.plot_autoencoder_vs_vae(models, images[:2], tmp_path / "v.png", samples=5, steps=4)
     tradeoff, smoothness, versus = figures.values()
-    for fig in figures.values():
-        assert_every_axes_shows_data(fig)
+    assert_every_axes_shows_data(tradeoff, smoothness, versus)
     assert len(tradeoff.axes) == 3 and len(smoothness.axes) == 2
     assert_grid(versus.axes[0], 1, 5)
     assert_grid(versus.axes[1], 1, 4 + 2)

@@ -4,58 +4,40 @@ import time
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pytest
+import torch
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INTERNAL_ERROR
 
-from vaelab import betas, evaluate, quality, tracking
+from vaelab import betas, evaluate, quality, store, tracking
 from vaelab.config import load_params
 from vaelab.errors import VaelabError
 from vaelab.parallel import run_each
 
-
-def test_unreachable_tracking_server_is_reported_at_once(monkeypatch):
-    monkeypatch.setenv(
-        "MLFLOW_TRACKING_URI", "http://127.0.0.1:9"
-    )  # nothing listens on the discard port
-    started = time.monotonic()
-    with pytest.raises(
-        VaelabError, match=r"MLflow tracking server http://127.0.0.1:9 is unreachable"
-    ):
-        tracking.check_tracking_server()
-    assert time.monotonic() - started < 15
+UNREACHABLE = r"MLflow tracking server http://127.0.0.1:9 is unreachable"
 
 
-@pytest.mark.parametrize("stage", ["evaluate_sweep", "sample_quality", "beta_study"])
-def test_every_stage_that_logs_fails_fast_on_an_unreachable_server(stage, monkeypatch, tmp_path):
+@pytest.mark.parametrize("stage", ["check", "evaluate_sweep", "sample_quality", "beta_study"])
+def test_an_unreachable_tracking_server_fails_fast_before_any_work(stage, monkeypatch, tmp_path):
     params = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # nothing listens on port 9
     monkeypatch.chdir(tmp_path)  # no data, no models: the check must come before any of them
     run = {
+        "check": tracking.check_tracking_server,
         "evaluate_sweep": lambda: evaluate.evaluate_stage(params, "shapes_b1"),
         "sample_quality": lambda: quality.sample_quality(params),
         "beta_study": lambda: betas.beta_study(params),
     }[stage]
     started = time.monotonic()
-    with pytest.raises(VaelabError, match=r"MLflow tracking server http://127.0.0.1:9 is unreach"):
+    with pytest.raises(VaelabError, match=UNREACHABLE):
         run()
-    assert time.monotonic() - started < 30
-
-
-def test_local_sqlite_store_is_usable(tmp_path, monkeypatch):
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
-    assert tracking.check_tracking_server().startswith("sqlite:")
-
-
-def test_flatten_nested_params():
-    flat = tracking.flatten("", {"conv": {"model": {"widths": [8, 16]}, "lr": 0.001}})
-    assert flat == {"conv.model.widths": [8, 16], "conv.lr": 0.001}
+    assert time.monotonic() - started < (15 if stage == "check" else 30)
 
 
 def test_final_numbers_join_the_training_run_and_never_create_a_new_one(tmp_path, monkeypatch):
-    import mlflow
-    import torch
-
-    from vaelab import store
-
+    flat = tracking.flatten("", {"conv": {"model": {"widths": [8, 16]}, "lr": 0.001}})
+    assert flat == {"conv.model.widths": [8, 16], "conv.lr": 0.001}  # nested keys, lists whole
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
     store.save_model(store.model_dir("tiny"), torch.nn.Linear(2, 2), {"model": {}})
@@ -88,10 +70,6 @@ def test_the_store_is_found_from_the_repository_root_for_queued_experiments(tmp_
 
 
 def test_runs_are_named_and_tagged_so_they_can_be_told_apart(tmp_path, monkeypatch):
-    import mlflow
-    import numpy as np
-    import torch
-
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
     monkeypatch.setenv("DVC_EXP_NAME", "wide-lr")
@@ -122,8 +100,12 @@ def open_new_store(params: dict, name: str, uri: str) -> str:
         return mlflow.set_experiment("vaelab-shapes").experiment_id
 
 
-def test_the_store_lock_keeps_another_process_waiting_until_it_is_released(tmp_path):
+def test_the_store_lock_keeps_other_processes_waiting_so_one_store_is_created(tmp_path):
+    """A sweep's runs open a new store at once: the lock keeps MLflow from creating it twice."""
     uri = f"sqlite:///{tmp_path}/mlflow.db"
+    ids = run_each(open_new_store, {"device": "cpu"}, ["s0", "s1", "s2"], uri)
+    assert len(set(ids.values())) == 1
+    assert (tmp_path / "mlflow.db.lock").exists()
     entered = multiprocessing.get_context("fork").Event()
 
     def enter_the_lock() -> None:
@@ -139,20 +121,11 @@ def test_the_store_lock_keeps_another_process_waiting_until_it_is_released(tmp_p
     assert other.exitcode == 0
 
 
-def test_runs_that_start_together_create_one_sqlite_store_and_experiment(tmp_path):
-    """A sweep's runs (or `dvc queue start -j 2`) open a store that does not exist yet at once:
-    the lock keeps MLflow from creating its tables (and the experiment) twice."""
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    ids = run_each(open_new_store, {"device": "cpu"}, ["s0", "s1", "s2"], uri)
-    assert len(set(ids.values())) == 1
-    assert (tmp_path / "mlflow.db.lock").exists()
-
-
 def test_a_resumed_training_goes_on_in_its_run_or_a_new_one_when_it_is_gone(
     tmp_path, monkeypatch, capsys
 ):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
-    tracking.check_tracking_server()
+    assert tracking.check_tracking_server().startswith("sqlite:")  # a local store is usable
     run = {"name": "tiny", "dataset": "toy"}
     with tracking.training_run(run) as started:
         pass
@@ -168,18 +141,10 @@ def test_a_resumed_training_goes_on_in_its_run_or_a_new_one_when_it_is_gone(
     assert tracking.resumable_run(run_id, experiment) is None
     assert capsys.readouterr().out.count("training goes on in a new run") == 3
 
-
-def test_a_store_that_fails_to_answer_starts_no_duplicate_run(tmp_path, monkeypatch):
-    from mlflow.exceptions import MlflowException
-    from mlflow.protos.databricks_pb2 import INTERNAL_ERROR
-
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
-    tracking.check_tracking_server()
-
     def unavailable(self, run_id):
         raise MlflowException("503 Service Unavailable", error_code=INTERNAL_ERROR)
 
-    monkeypatch.setattr(mlflow.MlflowClient, "get_run", unavailable)
+    monkeypatch.setattr(mlflow.MlflowClient, "get_run", unavailable)  # no answer: no duplicate run
     with pytest.raises(VaelabError, match=r"could not be asked for run 1234 \(503 .*rerun when"):
         tracking.resumable_run("1234", "vaelab-toy")
 
