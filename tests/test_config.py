@@ -77,13 +77,8 @@ INVALID = [
     ("runs.conv.model.likelihood.kind", "poisson", one_of(LIKELIHOODS) + " 'poisson'"),
     ("runs.conv.model.widths", [], " must be a non-empty"),
     ("runs.conv.model.hiden", [512], " is not a key of a conv model"),
-    ("runs.conv.model.fc_hidden", -1, " must be >= 0"),
-    (
-        "runs.conv.model.likelihood",
-        {"kind": "logistic_mixture", "mixtures": 0},
-        r"\.mixtures must be >= 1",
-    ),
-    ("runs.conv.model.likelihood.scale", 2, " is not a key of a gaussian likelihood"),
+    ("runs.conv.model.fc_hidden", 512, " is not a key of a conv model"),
+    ("runs.conv.model.likelihood.mixtures", 1, " is not a key of a gaussian likelihood"),
     ("runs.conv.kl_warmup_fraction", 1.5, " must be"),
     ("runs.evaluator.mixed_precision", "yes", ""),
     ("runs.evaluator.kl_warmup_fraction", 0.1, " is not a key of a run"),
@@ -146,13 +141,10 @@ INVALID = [
         r"beta 5: seeds \[0\]",
     ),
     (f"{BETA_STUDY}.cifar_pair", ["conv"], " must name two runs of runs"),
-    (f"{BETA_STUDY}.cifar_fixed_pair", ["conv", "fc"], " must name two runs of different beta"),
+    (f"{BETA_STUDY}.cifar_pair", ["conv", "fc"], " must name two runs of different beta"),
     (  # betas equal as metrics_beta.json names them ("1"): one entry would overwrite the other
-        f"{BETA_STUDY}.cifar_fixed_pair",
-        lambda p: (
-            p["runs"]["conv_fixed_beta5"].update(beta=1.0000001)
-            or ["conv_fixed", "conv_fixed_beta5"]
-        ),
+        f"{BETA_STUDY}.cifar_pair",
+        lambda p: p["runs"]["conv_beta5"].update(beta=1.0000001) or ["conv", "conv_beta5"],
         " must name two runs of different beta",
     ),
 ]
@@ -210,12 +202,12 @@ def test_dvc_exp_run_set_param_rewrites_only_the_changed_line(tmp_path):
     copy.write_text((ROOT / "params.yaml").read_text())
     with modify_yaml(copy) as params:
         params["runs"]["conv"]["lr"] = 0.0003
-        params["runs"]["conv"]["model"]["likelihood"]["kind"] = "logistic_mixture"
+        params["runs"]["conv"]["model"]["likelihood"]["kind"] = "gaussian_fixed"
     before = (ROOT / "params.yaml").read_text().splitlines()
     after = copy.read_text().splitlines()
     assert len(before) == len(after)
     changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
-    assert len(changed) == 2 and "0.0003" in changed[1][1] and "logistic_mixture" in changed[0][1]
+    assert len(changed) == 2 and "0.0003" in changed[1][1] and "gaussian_fixed" in changed[0][1]
     # The shapes sweep's shared settings: one line in the template moves every run built from it.
     with modify_yaml(copy) as params:
         params["sweep_templates"]["shapes"]["epochs"] = 9
@@ -233,7 +225,7 @@ def test_the_checked_params_keep_their_types_and_defaults():
     conv, ae = params["runs"]["conv"], params["sweeps"]["shapes_ae"]
     conv.update(lr="1e-3", epochs=12.0, beta=2)  # YAML 1.1 reads 1e-3 as a string
     conv.pop("mixed_precision")
-    conv["model"]["likelihood"] = {"kind": "logistic_mixture", "sigma": 0.1, "mixtures": 5}
+    conv["model"]["likelihood"] = {"kind": "gaussian_fixed", "sigma": 1}
     ae.update(beta=3.0)
     ae.pop("kl_warmup_fraction")
     params["runs"]["evaluator"].pop("degrade")
@@ -241,8 +233,8 @@ def test_the_checked_params_keep_their_types_and_defaults():
     conv = checked["runs"]["conv"]
     assert conv["lr"] == 0.001 and type(conv["epochs"]) is int and type(conv["beta"]) is float
     assert conv["mixed_precision"] is False and conv["kl_warmup_fraction"] == 0.0
-    assert conv["model"]["likelihood"] == {"kind": "logistic_mixture", "mixtures": 5}
-    assert conv["model"]["fc_hidden"] == 0
+    assert conv["model"]["likelihood"] == {"kind": "gaussian_fixed", "sigma": 1.0}
+    assert type(conv["model"]["likelihood"]["sigma"]) is float
     ae = checked["runs"]["shapes_ae/s1"]  # the autoencoder's objective is recon alone
     assert ae["beta"] == 0.0 and "kl_warmup_fraction" not in ae and ae["seed"] == 1
     assert checked["runs"]["evaluator"]["degrade"] is False
@@ -251,6 +243,4 @@ def test_the_checked_params_keep_their_types_and_defaults():
     assert list(checked["evaluate"]) == ["cifar10", "faces", "shapes"]
     assert checked["compare"]["sample_quality"]["samplers"] == ["prior", "gmm"]
     study = checked["compare"]["beta_study"]
-    assert study["autoencoders"] == [study["autoencoder"]] and "cifar_fixed_pair" in study
-    del params["compare"]["beta_study"]["cifar_fixed_pair"]  # optional, and then absent
-    assert "cifar_fixed_pair" not in check_params(params)["compare"]["beta_study"]
+    assert study["autoencoders"] == [study["autoencoder"]]

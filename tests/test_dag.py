@@ -130,7 +130,6 @@ def test_comparisons_depend_on_every_model_they_name(stages):
         named = [
             *settings["runs"],
             *settings.get("cifar_pair", []),
-            *settings.get("cifar_fixed_pair", []),
             *settings.get("autoencoders", []),
             *[settings[k] for k in ("judge", "autoencoder") if k in settings],
         ]
@@ -140,11 +139,12 @@ def test_comparisons_depend_on_every_model_they_name(stages):
         assert not missing, f"{name} reads {missing} but does not depend on them"
         extra = {d for d in deps if d.startswith("models/")} - folders
         assert not extra, f"{name} depends on models it never reads: {sorted(extra)}"
-        if name == "beta_study":  # every run's training curve: convergence, the decoder's sigma
-            pairs = [*settings["cifar_pair"], *settings.get("cifar_fixed_pair", [])]
+        if name == "beta_study":  # every shapes run's training curve: its convergence
             curves = {f"reports/curves/{run}" for run in named if run in PARAMS["sweeps"]}
-            curves |= {f"reports/curves/{run}.csv" for run in pairs}
-            assert curves <= deps, f"beta_study reads {sorted(curves - deps)} without a dep"
+            listed = {d for d in deps if d.startswith("reports/curves/")}
+            assert curves == listed, (
+                f"beta_study reads {sorted(curves)}, depends on {sorted(listed)}"
+            )
 
 
 def test_render_depends_on_the_models_and_data_it_draws(stages):

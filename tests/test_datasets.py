@@ -305,7 +305,7 @@ NAMES = ["a.jpg", "b.jpg", "c.jpg", "d.jpg"]
 
 
 def faces(mirror: Path, sha: str = "0" * 64, **overrides) -> dict:
-    found = {"mirror_dirs": [str(mirror)], "image_folder": None, "archive_sha256": sha}
+    found = {"mirror_dirs": [str(mirror)], "archive_sha256": sha}
     sizes = {"image_size": 32, "crop_fraction": 1.0, "max_images": 0, "test_count": 4}
     return config("faces", **{**found, **sizes, **overrides})
 
@@ -441,24 +441,6 @@ def test_official_torchvision_layout_and_the_environment_variable(
     assert len(dataset["x_train"]) == 6
     expected = (attributes[:6] > 0).astype(np.int64)
     assert np.array_equal(dataset["attributes_train"].numpy(), expected)
-
-
-def test_folder_of_images_without_attributes(tmp_path, no_env_faces):
-    folder = tmp_path / "my faces"
-    folder.mkdir()
-    images, _ = celeba_faces(9, size=(50, 50))
-    for i, image in enumerate(images):
-        # A wrong suffix still decodes, by content.
-        (folder / f"face{i}.png").write_bytes(jpeg_bytes(image))
-    (folder / "notes.txt").write_text("not an image")
-    datasets.fetch(
-        faces(tmp_path / "no mirror", image_folder=str(folder), test_count=3, max_images=8)
-    )
-    dataset = datasets.load("faces")
-    assert dataset["x_train"].shape == (5, 32, 32, 3) and dataset["x_test"].shape == (3, 32, 32, 3)
-    assert dataset["attributes_train"].shape == (5, 0) and dataset["attribute_names"] == []
-    with pytest.raises(VaelabError, match=r"datasets.faces.image_folder .*missing is not a folder"):
-        datasets.fetch(faces(tmp_path / "no mirror", image_folder=str(tmp_path / "missing")))
 
 
 # --- shapes ---------------------------------------------------------------------------------

@@ -9,8 +9,6 @@ from vaelab.losses import (
     dequantised_gaussian_nll,
     gaussian_nll,
     kl_to_standard_normal,
-    logistic_mixture_mean,
-    logistic_mixture_nll,
     vae_loss,
 )
 
@@ -62,53 +60,3 @@ def test_bits_per_dim_of_discrete_nats():
     dims = 3072
     assert math.isclose(bits_per_dim(dims * math.log(2) * 4.5, dims), 4.5)
     assert math.isclose(bits_per_dim(dims * math.log(256), dims), 8.0)  # uniform over 256 values
-
-
-def mixture_params(mixtures: int, means: torch.Tensor, log_scale: float, size: int = 2):
-    """Decoder output whose every component has the given (3,) means, one scale, no coupling."""
-    params = torch.zeros(1, 10 * mixtures, size, size)
-    rest = params[:, mixtures:].view(1, 3, 3, mixtures, size, size)
-    rest[:, 0] = means.view(1, 3, 1, 1, 1)
-    rest[:, 1] = log_scale
-    return params
-
-
-def test_logistic_mixture_conditionals_sum_to_one():
-    # P = sum_k pi_k P_k(r) P_k(g | r) P_k(b | r, g): summed over blue it depends on (r, g) only.
-    values = torch.arange(256.0)
-
-    def mass(params, fixed: list[float]) -> float:
-        free = 3 - len(fixed)
-        grid = torch.cartesian_prod(*[values] * free).view(-1, free)
-        k = torch.cat([torch.tensor(fixed).expand(len(grid), -1), grid], 1).view(-1, 3, 1, 1)
-        nll = logistic_mixture_nll((k + 0.5) / 256.0, params.expand(len(k), -1, -1, -1), 2)
-        return torch.exp(-nll.double()).sum().item()
-
-    def params(blue_mean, blue_scale, green_mean, coupling):
-        p = mixture_params(2, torch.tensor([0.3, green_mean, blue_mean]), blue_scale, size=1)
-        p[:, :2] = torch.tensor([0.2, -1.0]).view(1, 2, 1, 1)  # unequal component weights
-        view = p[:, 2:].view(1, 3, 3, 2, 1, 1)
-        view[:, 1, :2] = -2.5  # red and green scales fixed; blue's is blue_scale
-        view[:, 2, 0] = 0.7  # green on red, fixed
-        view[:, 2, 1:] = coupling  # blue on red and on green
-        return p
-
-    a, b = params(-0.5, -3.0, 0.1, 0.7), params(0.8, -1.0, 0.1, -0.4)
-    assert 0 < mass(a, [150.0, 140.0]) < 1
-    assert math.isclose(mass(a, [150.0, 140.0]), mass(b, [150.0, 140.0]), rel_tol=1e-4)
-    c, d = params(-0.5, -3.0, 0.1, 0.7), params(0.2, -2.0, -0.6, 0.7)  # green's mean moved too
-    assert math.isclose(mass(c, [150.0]), mass(d, [150.0]), rel_tol=1e-4)
-
-
-def test_logistic_mixture_prefers_the_mean_and_reports_the_mean():
-    values = torch.tensor([64.0, 128.0, 191.0])
-    means = values / 127.5 - 1.0  # bin centres on the [-1, 1] scale
-    params = mixture_params(1, means, log_scale=-7.0)  # far narrower than a bin (2 / 255)
-    mean = logistic_mixture_mean(params, 1)
-    assert torch.allclose(mean[0, :, 0, 0], (means + 1) / 2, atol=1e-6)
-    at_mean = values.view(1, 3, 1, 1).expand(1, 3, 2, 2)
-    off = (at_mean + 20).clamp(max=255)
-    nll_at, nll_off = (logistic_mixture_nll((k + 0.5) / 256.0, params, 1) for k in (at_mean, off))
-    assert nll_at.item() < nll_off.item()
-    # A sharp logistic centred on a bin puts almost all mass there: about 0 nats per value.
-    assert nll_at.item() / 12 < 0.05

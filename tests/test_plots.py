@@ -185,24 +185,6 @@ def test_labelled_samples_and_samplers(model, tmp_path, figures):
         assert_grid(ax, 3, 4)
 
 
-def test_tour_figures(model, images, tmp_path, figures):
-    codes = {"r = 0": torch.zeros(5, 4), "r = 1": torch.randn(5, 4)}
-    plots.plot_shells(model, codes, tmp_path / "sh.png", "shells")
-    centres = torch.randn(2, 4)
-    plots.plot_neighbourhoods(model, images[:2], centres, [0.5, 1.0], 3, rng(), tmp_path / "n.png")
-    directions = {"Smiling": torch.randn(4), "Male": torch.randn(4)}
-    plots.plot_attribute_edits(
-        model, images[:2], centres, directions, [-1.0, 0.0, 1.0], tmp_path / "a.png"
-    )
-    shells, neighbourhoods, edits = figures.values()
-    assert_every_axes_shows_data(shells, neighbourhoods, edits)
-    assert [ax.get_ylabel() for ax in shells.axes] == ["r = 0", "r = 1"]
-    for ax in neighbourhoods.axes:  # face, reconstruction, per distance a blank and 3 codes
-        assert_grid(ax, 1, 2 + 2 * (3 + 1))
-    for ax in edits.axes:  # per face: real, blank, one column per strength
-        assert_grid(ax, 2, 3 + 2)
-
-
 def test_confusion_matrix_has_a_cell_per_class_pair(tmp_path, figures):
     labels, predictions = torch.tensor([0, 0, 1, 1, 2, 2]), torch.tensor([0, 1, 1, 1, 2, 0])
     plots.plot_confusion_matrix(labels, predictions, ["cat", "dog", "ship"], tmp_path / "c.png")

@@ -11,7 +11,6 @@ import torch
 
 from vaelab.errors import VaelabError
 from vaelab.metrics.sample_quality import (
-    classifier_score,
     fit_latent_gmm,
     fit_temperature,
     frechet_distance,
@@ -38,13 +37,6 @@ def test_frechet_distance_is_zero_for_identical_sets_and_analytic_for_gaussians(
     assert frechet_distance(a, b) == pytest.approx(expected, rel=0.01)
 
 
-def test_classifier_score_is_one_for_uniform_and_the_class_count_for_confident_balanced_logits():
-    assert classifier_score(torch.zeros(1000, 10)) == pytest.approx(1.0, abs=1e-6)
-    logits = torch.full((1000, 10), -50.0)
-    logits[torch.arange(1000), torch.arange(1000) % 10] = 50.0
-    assert classifier_score(logits, splits=1) == pytest.approx(10.0, rel=1e-4)
-
-
 def test_recognisability_its_histogram_and_the_quality_rows_temperature():
     logits = torch.zeros(4, 10)
     logits[0, 3] = 10.0  # confident "c3"
@@ -58,7 +50,6 @@ def test_recognisability_its_histogram_and_the_quality_rows_temperature():
     features, logits = torch.randn(500, 4, generator=g), 2 * torch.randn(500, 10, generator=g)
     row = quality_row(features, features, logits, CLASSES, temperature=0.5)
     assert abs(row["fd_clf"]) < 1e-6
-    assert row["is_clf"] == pytest.approx(classifier_score(logits / 0.5))
     assert row["recognisable"] == recognisability(logits * 2, CLASSES)["recognisable"]
     assert row["recognisable"] > quality_row(features, features, logits, CLASSES)["recognisable"]
 

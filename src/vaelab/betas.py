@@ -57,44 +57,23 @@ def shapes_summary_row(metrics: dict) -> dict:
     return {key: metrics[key] for key in SUMMARY_KEYS if key in metrics}
 
 
-def cifar_pair(params: dict, config: dict, key: str, device: torch.device) -> dict[str, dict]:
-    """The CIFAR-10 beta pair `compare.beta_study.<key>` keyed by beta, in the shape of the shapes
-    rows, or {} when the key is absent (the fixed-scale pair is optional). The decoder's sigma is
-    the last one of the training curves: learned, or the fixed one (a fixed-scale Gaussian records
-    its constant sigma); null for the logistic mixture, whose scale is per pixel."""
-    pair = config.get(key)
-    if pair is None:
-        return {}
-    evals = {run: read_eval(run) for run in pair}
+def cifar_pair(params: dict, config: dict, device: torch.device) -> dict[str, dict]:
+    """The CIFAR-10 beta pair `compare.beta_study.cifar_pair` keyed by beta, in the shape of the
+    shapes rows, with the Gaussian total correlation of the codes of `cifar_codes` test images."""
+    pair = config["cifar_pair"]
     name = run_config(params, pair[0])["dataset"]  # the pair's one dataset (config.py)
     images = datasets.load(name, dataset_config(params, name))["x_test"][: config["cifar_codes"]]
-    total_correlations = {
-        run: gaussian_total_correlation(
-            *encode_batches(load_run_model(run, device), images, device)
-        )
-        for run in pair
-    }
     out = {}
-    for run, m in evals.items():
-        config_of_run = run_config(params, run)
-        curves = store.read_curves(store.curves_path(run))
-        sigma = curves[-1].get("decoder_sigma") if curves else None
-        likelihood = config_of_run["model"]["likelihood"]
-        out[beta_key(config_of_run["beta"])] = {
+    for run in pair:
+        m, beta = read_eval(run), run_config(params, run)["beta"]
+        codes = encode_batches(load_run_model(run, device), images, device)
+        out[beta_key(beta)] = {
             "model": run,
-            "recon_mse": m["test_recon_mse"],
-            "kl": m["test_kl"],
-            "kl_per_dim": m["kl_per_dim"],
-            "active_units": m["active_units"],
-            "latent_dim": m["latent_dim"],
-            "gaussian_tc": total_correlations[run],
-            "bpd": m["test_bpd"],
-            "sample_sharpness": m["sample_sharpness"],
-            "beta": config_of_run["beta"],
+            "beta": beta,
             "epochs": m.get("epochs"),
-            "decoder_sigma": sigma if sigma == sigma else None,  # NaN in the CSV = no sigma
-            "likelihood": likelihood["kind"],
-            "likelihood_sigma": likelihood.get("sigma"),
+            **{key: m[f"test_{key}"] for key in ("recon_mse", "kl", "bpd")},
+            **{key: m[key] for key in ("active_units", "latent_dim", "sample_sharpness")},
+            "gaussian_tc": gaussian_total_correlation(*codes),
         }
     return dict(sorted(out.items(), key=lambda item: float(item[0])))
 
@@ -153,8 +132,7 @@ def beta_study(params: dict) -> dict:
     seed_rows = {label: list(map(shapes_summary_row, ms)) for label, ms in seed_evals.items()}
     ae_rows = list(map(shapes_summary_row, ae_evals))
     pair = list(config["cifar_pair"])
-    cifar = cifar_pair(params, config, "cifar_pair", device)
-    cifar_fixed = cifar_pair(params, config, "cifar_fixed_pair", device)
+    cifar = cifar_pair(params, config, device)
 
     dataset = datasets.load(shapes_name, dataset_config(params, shapes_name))
     low, high = compared_labels(list(runs))
@@ -202,14 +180,12 @@ def beta_study(params: dict) -> dict:
         "likelihood": likelihood["kind"],
         "likelihood_sigma": likelihood.get("sigma"),
         "cifar10": cifar,
-        "cifar10_fixed_scale": cifar_fixed,
         "reparameterization": gradient,
         "runs": {
             "shapes": runs,
             "autoencoder": autoencoder,
             "autoencoders": autoencoders,
             "cifar10": pair,
-            "cifar10_fixed_scale": list(config.get("cifar_fixed_pair", [])),
         },
         "factor_names": dataset.get("factor_names", []),
         "compared": {"low": low, "high": high},

@@ -133,15 +133,13 @@ class Params(Schema):
             fail(
                 f"{where}.runs", f"must hold every beta with the same distinct seeds, got {listed}"
             )
-        for key in ("cifar_pair", "cifar_fixed_pair"):
-            pair = getattr(study, key)
-            if pair is not None:
-                if len(pair) != 2:
-                    fail(f"{where}.{key}", f"must name two runs of runs, got {pair!r}")
-                self._comparable(f"{where}.{key}", pair, "vae")
-                # as metrics_beta.json names them (compare.beta_key): 1 and 1.0000001 are one entry
-                if f"{self.runs[pair[0]].beta:g}" == f"{self.runs[pair[1]].beta:g}":
-                    fail(f"{where}.{key}", f"must name two runs of different beta, got {pair!r}")
+        pair = study.cifar_pair
+        if len(pair) != 2:
+            fail(f"{where}.cifar_pair", f"must name two runs of runs, got {pair!r}")
+        self._comparable(f"{where}.cifar_pair", pair, "vae")
+        # as metrics_beta.json names them (compare.beta_key): 1 and 1.0000001 are one entry
+        if f"{self.runs[pair[0]].beta:g}" == f"{self.runs[pair[1]].beta:g}":
+            fail(f"{where}.cifar_pair", f"must name two runs of different beta, got {pair!r}")
 
     def _comparable(self, where: str, runs: list[str], objective: str, *others: str) -> None:
         """`runs` (named at `where`) all of `objective`, and of one dataset with `others`."""

@@ -4,9 +4,8 @@ Writes reports/eval/<run>.json, its headline numbers as DVC metrics (reports/met
 a sweep's: their mean and std over its seeds) and the run's figures in reports/figures/<run>/, and
 adds the numbers and figures to the run's MLflow training run. What is measured follows from the
 run's objective (classifier, vae, ae: the VAE network with z = mu and no KL) and from what its
-dataset carries: known factors (shapes: `factor_metrics`) or, on faces whose evaluate settings hold
-shell radii, the latent-space tour (tour.py). Numbers judged by the CIFAR-10 classifier (fd_clf,
-recognisability) are cross-run: quality.py.
+dataset carries: known factors (shapes: `factor_metrics`). Numbers judged by the CIFAR-10
+classifier (fd_clf, recognisability) are cross-run: quality.py.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from . import datasets, parallel, plots, store, tour
+from . import datasets, parallel, plots, store
 from .config import dataset_config, evaluate_config, run_config, stage_name, sweep_of, sweep_runs
 from .datasets import to_display
 from .datasets.shapes import FACTOR_LABELS
@@ -197,8 +196,8 @@ def classifier_metrics(ev: Evaluation) -> dict:
 
 
 def code_metrics(ev: Evaluation, objective: str) -> dict:
-    """A VAE's or an autoencoder's numbers and figures, plus the factor and tour parts its dataset
-    and settings call for."""
+    """A VAE's or an autoencoder's numbers and figures, plus the factor part its dataset calls
+    for."""
     model, x_test = ev.model, ev.dataset["x_test"]
     # (N, latent) each; the same dequantisation noise as elbo_metrics below
     test_mu, test_logvar = encode_batches(model, x_test, ev.device, ev.batch, ev.seed)
@@ -219,8 +218,6 @@ def code_metrics(ev: Evaluation, objective: str) -> dict:
         out.update({old: out[f"test_{old}"] for old in OLD_NAMES if f"test_{old}" in out})
     if objective == "vae":
         draw_vae_figures(ev, out, picks, has_factors)
-        if "shell_radii" in ev.settings:
-            out.update(tour.tour_metrics(ev, test_mu, picks))
     return out
 
 
@@ -229,8 +226,7 @@ def vae_metrics(ev: Evaluation, test_mu: torch.Tensor, test_logvar: torch.Tensor
     prior samples relative to as many real test images."""
     model, x_test, threshold = ev.model, ev.dataset["x_test"], ev.settings["active_threshold"]
     elbo = elbo_metrics(model, x_test, ev.device, beta=1.0, batch_size=ev.batch, seed=ev.seed)
-    count = min(ev.settings.get("sample_count", len(x_test)), len(x_test))
-    prior = sample_codes("prior", count, model.latent_dim, ev.seed)
+    prior = sample_codes("prior", len(x_test), model.latent_dim, ev.seed)
     samples = decode_batches(model, prior, ev.device, ev.batch)
     return {
         "test_neg_elbo": elbo["neg_elbo"],
@@ -242,7 +238,7 @@ def vae_metrics(ev: Evaluation, test_mu: torch.Tensor, test_logvar: torch.Tensor
         "latent_dim": model.latent_dim,
         "active_dims": active_mask(test_mu, threshold).nonzero().flatten().tolist(),
         "kl_per_dim": kl_to_standard_normal(test_mu, test_logvar).mean(dim=0).tolist(),
-        "sample_sharpness": sharpness(samples) / sharpness(to_display(x_test[:count])),
+        "sample_sharpness": sharpness(samples) / sharpness(to_display(x_test)),
     }
 
 

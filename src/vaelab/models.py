@@ -2,13 +2,12 @@
 
 * `fc`: multilayer perceptrons on the flattened image (the classic Kingma & Welling shape).
 * `conv`: stride-2 4x4 convolutions down (each halves the image side), transposed convolutions up,
-  batch normalisation between; optionally a dense layer of `fc_hidden` units next to the code.
-  The number of blocks is `len(widths)`, so the same code serves 32x32 and 64x64 images.
+  batch normalisation between. The number of blocks is `len(widths)`, so the same code serves 32x32
+  and 64x64 images.
 * `resnet`: a small residual CIFAR-10 classifier whose features and predictions score samples.
 
 The decoder network outputs the parameters of the pixel likelihood (`losses.LIKELIHOODS`): one
-value per pixel and channel for the Gaussians (the mean, through a sigmoid), 10 per pixel for each
-component of the discretized logistic mixture. `VAE.decode` always returns the decoder's mean
+value per pixel and channel, the Gaussian's mean through a sigmoid. `VAE.decode` returns that mean
 image, which is what every figure shows. The plain autoencoder is the VAE network used with z = mu.
 """
 
@@ -34,31 +33,27 @@ class VAE(nn.Module):
     def __init__(self, encoder, decoder, latent_dim: int, channels: int, likelihood: dict):
         super().__init__()
         self.encoder = encoder
-        self.decoder = decoder  # z -> likelihood parameters (B, P, H, W)
+        self.decoder = decoder  # z -> likelihood parameters (B, C, H, W)
         self.latent_dim = latent_dim
         self.likelihood = likelihood["kind"]
-        self.mixtures = likelihood.get("mixtures", 1)
-        if self.likelihood in ("gaussian", "gaussian_fixed"):
-            # log of the decoder's per-channel standard deviation: learned, or a fixed scale that
-            # gives the KL (and so beta) something to act against.
-            log_sigma = torch.full((1, channels, 1, 1), math.log(likelihood["sigma"]))
-            if self.likelihood == "gaussian":
-                self.log_sigma = nn.Parameter(log_sigma)
-            else:
-                self.register_buffer("log_sigma", log_sigma)
+        # log of the decoder's per-channel standard deviation: learned, or a fixed scale that
+        # gives the KL (and so beta) something to act against.
+        log_sigma = torch.full((1, channels, 1, 1), math.log(likelihood["sigma"]))
+        if self.likelihood == "gaussian":
+            self.log_sigma = nn.Parameter(log_sigma)
+        else:
+            self.register_buffer("log_sigma", log_sigma)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x: (B, C, H, W) in [0, 1] -> mu, logvar: (B, latent_dim)."""
         return self.encoder(x).chunk(2, dim=1)
 
     def decode_params(self, z: torch.Tensor) -> torch.Tensor:
-        """z: (B, latent_dim) -> the likelihood's parameters (B, P, H, W)."""
+        """z: (B, latent_dim) -> the likelihood's parameters (B, C, H, W)."""
         return self.decoder(z)
 
     def mean_image(self, params: torch.Tensor) -> torch.Tensor:
         """Likelihood parameters -> the decoder's mean image (B, C, H, W) in [0, 1]."""
-        if self.likelihood == "logistic_mixture":
-            return losses.logistic_mixture_mean(params, self.mixtures)
         return torch.sigmoid(params)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
@@ -67,23 +62,19 @@ class VAE(nn.Module):
 
     def reconstruction_nll(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
         """-log P(image | z) in nats on the 8-bit grid, (B,), for dequantised x (B, C, H, W)."""
-        # fp32 under autocast too: the sums over 3,072 pixels and the logistic bins' CDF differences
-        # lose the digits bits/dim is read from in half precision.
+        # fp32 under autocast too: the sums over 3,072 pixels lose the digits bits/dim is read from
+        # in half precision.
         x, params = x.float(), params.float()
-        if self.likelihood == "logistic_mixture":
-            return losses.logistic_mixture_nll(x, params, self.mixtures)
         return losses.dequantised_gaussian_nll(x, torch.sigmoid(params), self.log_sigma)
 
     def forward(self, x: torch.Tensor):
-        """-> likelihood parameters of a sampled z (B, P, H, W), mu, logvar."""
+        """-> likelihood parameters of a sampled z (B, C, H, W), mu, logvar."""
         mu, logvar = self.encode(x)
         return self.decode_params(reparameterize(mu, logvar)), mu, logvar
 
-    def decoder_sigma(self) -> float | None:
+    def decoder_sigma(self) -> float:
         """The mean Gaussian decoder standard deviation (inf, not an overflow error, when it runs
-        away); None for the logistic mixture, whose scale is per pixel."""
-        if not hasattr(self, "log_sigma"):
-            return None
+        away)."""
         return float(self.log_sigma.detach().float().mean().exp())
 
 
@@ -98,8 +89,8 @@ class Generator(nn.Module):
         return self.vae.decode(z)
 
 
-def _fc_pair(latent_dim: int, image_shape: tuple[int, int, int], hidden: list[int], out: int):
-    _, size, _ = image_shape
+def _fc_pair(latent_dim: int, image_shape: tuple[int, int, int], hidden: list[int]):
+    channels, size, _ = image_shape
     down, width = [nn.Flatten()], math.prod(image_shape)
     for h in hidden:
         down += [nn.Linear(width, h), nn.LeakyReLU(0.2)]
@@ -110,13 +101,11 @@ def _fc_pair(latent_dim: int, image_shape: tuple[int, int, int], hidden: list[in
     for h in reversed(hidden):
         up += [nn.Linear(width, h), nn.LeakyReLU(0.2)]
         width = h
-    up += [nn.Linear(width, out * size * size), nn.Unflatten(1, (out, size, size))]
+    up += [nn.Linear(width, channels * size * size), nn.Unflatten(1, (channels, size, size))]
     return nn.Sequential(*down), nn.Sequential(*up)
 
 
-def _conv_pair(
-    latent_dim: int, image_shape: tuple[int, int, int], widths: list[int], out: int, fc_hidden: int
-):
+def _conv_pair(latent_dim: int, image_shape: tuple[int, int, int], widths: list[int]):
     channels, size, _ = image_shape
     side = size // 2 ** len(widths)  # spatial side at the bottleneck
     if side < 1 or side * 2 ** len(widths) != size:
@@ -129,19 +118,15 @@ def _conv_pair(
     down = []
     for w_in, w_out in zip([channels, *widths], widths, strict=False):
         down += _normalised(nn.Conv2d(w_in, w_out, 4, stride=2, padding=1, bias=False))
-    # fc_hidden > 0: a dense layer between the feature map and the code, both ways (the net of
-    # Dai & Wipf 2019), so the code mixes the whole image rather than reading the map linearly.
-    dense = [nn.Linear(flat, fc_hidden), nn.LeakyReLU(0.2)] if fc_hidden else []
-    down += [nn.Flatten(), *dense, nn.Linear(fc_hidden or flat, 2 * latent_dim)]
+    down += [nn.Flatten(), nn.Linear(flat, 2 * latent_dim)]
 
     # No normalisation right after the code: batch statistics there would cancel the scale of z,
     # letting the encoder inflate its variance early in training at no reconstruction cost.
-    up = [nn.Linear(latent_dim, fc_hidden), nn.LeakyReLU(0.2)] if fc_hidden else []
-    up += [nn.Linear(fc_hidden or latent_dim, flat), nn.Unflatten(1, (widths[-1], side, side))]
+    up = [nn.Linear(latent_dim, flat), nn.Unflatten(1, (widths[-1], side, side))]
     up.append(nn.LeakyReLU(0.2))
     for w_in, w_out in zip(widths[::-1], widths[::-1][1:], strict=False):
         up += _normalised(nn.ConvTranspose2d(w_in, w_out, 4, stride=2, padding=1, bias=False))
-    up.append(nn.ConvTranspose2d(widths[0], out, 4, stride=2, padding=1))
+    up.append(nn.ConvTranspose2d(widths[0], channels, 4, stride=2, padding=1))
     return nn.Sequential(*down), nn.Sequential(*up)
 
 
@@ -210,14 +195,10 @@ def build_model(config: dict) -> nn.Module:
     size = config.get("image_size", 32)
     image_shape = (config.get("channels", 3), size, size)
     likelihood = config.get("likelihood", {"kind": "gaussian", "sigma": 0.1})
-    out = losses.parameter_channels(likelihood, image_shape[0])
     if arch == "fc":
-        pair = _fc_pair(config["latent_dim"], image_shape, list(config["hidden"]), out)
+        pair = _fc_pair(config["latent_dim"], image_shape, list(config["hidden"]))
     elif arch == "conv":
-        widths = list(config["widths"])
-        pair = _conv_pair(
-            config["latent_dim"], image_shape, widths, out, config.get("fc_hidden", 0)
-        )
+        pair = _conv_pair(config["latent_dim"], image_shape, list(config["widths"]))
     else:
         raise ValueError(f"unknown arch {arch!r}; choose fc, conv or resnet")
     return VAE(*pair, config["latent_dim"], image_shape[0], likelihood)

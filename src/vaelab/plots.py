@@ -19,7 +19,7 @@ from torchvision.utils import make_grid, save_image
 
 from . import store
 from .datasets import to_display
-from .metrics.latent import apply_direction, interpolate, shell_codes
+from .metrics.latent import interpolate
 from .models import VAE, decode_batches, encode_batches, reconstruct_batches
 
 MODEL_COLOURS = {"fc": "tab:orange", "conv": "tab:blue", "conv_beta5": "tab:green"}
@@ -191,77 +191,6 @@ def plot_samplers(model: VAE, codes: dict[str, torch.Tensor], path: Path, column
     axes = np.atleast_1d(fig.subplots(1, len(codes)))
     for ax, (title, z) in zip(axes, codes.items(), strict=True):
         show_grid(ax, decode_batches(model, z), nrow=columns, title=title)
-    save_figure(fig, path)
-
-
-def plot_shells(
-    model: VAE, codes_by_label: dict[str, torch.Tensor], path: Path, title: str
-) -> None:
-    """One row of decoded codes per shell, labelled with its radius and measured number."""
-    columns = len(next(iter(codes_by_label.values())))
-    fig = Figure(figsize=(1.0 * columns, 1.05 * len(codes_by_label) + 0.6))
-    axes = axes_column(fig, len(codes_by_label))
-    for ax, (label, codes) in zip(axes, codes_by_label.items(), strict=True):
-        show_grid(ax, decode_batches(model, codes), nrow=len(codes), ylabel=label)
-    axes[0].set_title(title, fontsize=10)
-    save_figure(fig, path)
-
-
-def plot_neighbourhoods(
-    model: VAE,
-    images: torch.Tensor,
-    centres: torch.Tensor,
-    distances: list[float],
-    per_distance: int,
-    generator: torch.Generator,
-    path: Path,
-) -> None:
-    """Per real face: the face, its reconstruction, then `per_distance` random codes at each
-    distance (in units of sqrt(d)) from its code, groups separated by a blank."""
-    scale = math.sqrt(centres.shape[1])
-    columns = 2 + len(distances) * (per_distance + 1)
-    fig = Figure(figsize=(1.0 * columns, 1.05 * len(images) + 0.7))
-    axes = axes_column(fig, len(images))
-    for ax, original, centre in zip(axes, to_display(images), centres, strict=True):
-        blank = torch.ones_like(original).unsqueeze(0)
-        row = [original.unsqueeze(0), decode_batches(model, centre.unsqueeze(0))]
-        for distance in distances:
-            moved = centre + shell_codes(per_distance, len(centre), distance * scale, generator)
-            row += [blank, decode_batches(model, moved)]
-        show_grid(ax, torch.cat(row), nrow=columns)
-    groups = ", ".join(f"{d:g}" for d in distances)
-    axes[0].set_title(
-        f"real face | reconstruction | {per_distance} random codes at distance "
-        f"{groups} x sqrt(d) from its code",
-        fontsize=10,
-    )
-    save_figure(fig, path)
-
-
-def plot_attribute_edits(
-    model: VAE,
-    images: torch.Tensor,
-    codes: torch.Tensor,
-    directions: dict[str, torch.Tensor],
-    strengths: list[float],
-    path: Path,
-) -> None:
-    """Per attribute, per face: the real face, a blank, then its code plus each strength times the
-    direction."""
-    columns = len(strengths) + 2
-    fig = Figure(figsize=(1.0 * columns, (1.05 * len(images) + 0.45) * len(directions)))
-    originals = to_display(images)
-    blank = torch.ones_like(originals[:1])
-    axes = axes_column(fig, len(directions))
-    for ax, (name, direction) in zip(axes, directions.items(), strict=True):
-        cells = []
-        for original, code in zip(originals, codes, strict=True):
-            edited = decode_batches(model, apply_direction(code, direction, strengths))
-            cells += [original.unsqueeze(0), blank, edited]
-        title = f"{name}: real | code + s x direction, s = " + ", ".join(
-            f"{s:+g}" for s in strengths
-        )
-        show_grid(ax, torch.cat(cells), nrow=columns, title=title)
     save_figure(fig, path)
 
 

@@ -2,7 +2,7 @@
 classifier run (`compare.sample_quality.judge`). Per run: an ex-post Gaussian mixture fitted to the
 training codes (models/samplers/<run>.npz), `sample_count` images from each sampler (the prior
 N(0, I) and the mixture), and the reconstructions of real test images, each scored by the judge
-(fd_clf, is_clf, recognisable) and by sharpness. Reference rows scored the same way show what the
+(fd_clf, recognisable) and by sharpness. Reference rows scored the same way show what the
 numbers mean: real test images (the floor), Gaussian noise, blurred real test images. Writes
 reports/sample_quality.json, its DVC metrics and figures.
 """
@@ -113,7 +113,7 @@ class Judge:
         return self.classify(images)[1] / self.temperature
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> dict:
-        """float (N, C, H, W) in [0, 1] -> fd_clf, is_clf, recognisability, sharpness vs real; with
+        """float (N, C, H, W) in [0, 1] -> fd_clf, recognisability, sharpness vs real; with
         the images' (N,) labels, the judge's accuracy on them too."""
         features, logits = self.classify(images)
         row = quality_row(

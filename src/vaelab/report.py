@@ -107,9 +107,6 @@ def figure_list(params: dict, quality: dict, study: dict) -> list[tuple[str, str
                     span=settings["traversal_span"],
                 )
             for _, _, file, caption in rows:
-                # Faces without attributes (an image folder) have no attribute directions to draw.
-                if file == "attributes.png" and not read_eval(run).get("attribute_edit"):
-                    continue
                 if whose == "quality":
                     path = quality["figures"][run][file]
                 elif whose == "study":
@@ -220,7 +217,14 @@ def compose(params: dict, inputs: dict) -> tuple[str, str]:
         for run in r["cifar"]
     }
     summary = beta_summary(cifar, r["pair"], r["baseline"], study)
-    faces = {run: {**evals[run], "fit": fit(histories[run])} for run in r["faces"]}
+    faces = {
+        run: {
+            **evals[run],
+            "fit": fit(histories[run]),
+            "image_size": params["datasets"][run_config(params, run)["dataset"]]["image_size"],
+        }
+        for run in r["faces"]
+    }
     readme = report_readme(r, cifar, quality, summary, inputs["figures"], study, faces)
     return summary, readme
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from pydantic.functional_validators import AfterValidator, BeforeValidator
 from pydantic_core import PydanticCustomError
 
-from .validation import Fraction, Name, Path_, count, listing, number, optional, rule
+from .validation import Fraction, Name, count, listing, number, optional, rule
 
 # The names the models below accept (tests/test_config.py holds them to it).
 OBJECTIVES = ("vae", "ae", "classifier")
@@ -51,7 +51,6 @@ class CelebA(Schema):
     image_size: count(8)
     mirror_dirs: listing(Name) = []
     archive_sha256: Name
-    image_folder: Path_
     crop_fraction: number(gt=0)
     max_images: count(0)
     test_count: count(1)
@@ -77,29 +76,11 @@ Dataset = Annotated[Cifar10 | CelebA | Shapes, Field(discriminator="source")]
 # --- a run: what it trains, its model and its optimisation ---------------------------------------
 
 
-class Gaussian(Schema):
+class Likelihood(Schema):
+    """The pixel likelihood p(image | z): one of losses.LIKELIHOODS."""
+
     kind: Literal["gaussian", "gaussian_fixed"]  # sigma learned per channel, or fixed
     sigma: number(gt=0)
-
-
-class LogisticMixture(Schema):
-    kind: Literal["logistic_mixture"]
-    mixtures: count(1)
-
-
-def _own_key_only(entry):
-    """The entry may hold both sigma and mixtures (so `-S ...likelihood.kind=...` alone switches);
-    only the kind's own is kept."""
-    if not isinstance(entry, dict):
-        return entry
-    other = "sigma" if entry.get("kind") == "logistic_mixture" else "mixtures"
-    return {key: value for key, value in entry.items() if key != other}
-
-
-# The pixel likelihood p(image | z): one of losses.LIKELIHOODS.
-Likelihood = Annotated[
-    Gaussian | LogisticMixture, BeforeValidator(_own_key_only), Field(discriminator="kind")
-]
 
 
 class Decoder(Schema):
@@ -115,7 +96,6 @@ class Fc(Decoder):
 class Conv(Decoder):
     arch: Literal["conv"]
     widths: listing(count(1))
-    fc_hidden: count(0) = 0  # a dense layer of this many units next to the code; 0 = none
 
 
 class ResNet(Schema):
@@ -200,16 +180,6 @@ class Cifar10Evaluate(Evaluate):
     gmm_covariance: Literal[GMM_COVARIANCES] = "full"
 
 
-class CelebAEvaluate(Evaluate):
-    sample_count: count(2)
-    shell_radii: listing(number())
-    consistency_quantile: Fraction
-    neighbourhood_distances: listing(number())
-    attributes: listing(Name)
-    strengths: listing(number())
-    gmm_components: count(1)
-
-
 class ShapesEvaluate(Evaluate):
     code_count: count(2)
     mi_bins: count(2)
@@ -221,12 +191,12 @@ class ShapesEvaluate(Evaluate):
     traversal_steps: count(2)
 
 
-EVALUATE = {"cifar10": Cifar10Evaluate, "celeba": CelebAEvaluate, "shapes": ShapesEvaluate}
+EVALUATE = {"cifar10": Cifar10Evaluate, "celeba": Evaluate, "shapes": ShapesEvaluate}
 # The keys of a comparison that name runs; in "runs" and "autoencoders" a sweep stands for its
 # seeds' runs.
 NAMED_RUNS = {
     "sample_quality": ("runs", "judge"),
-    "beta_study": ("runs", "autoencoders", "autoencoder", "cifar_pair", "cifar_fixed_pair"),
+    "beta_study": ("runs", "autoencoders", "autoencoder", "cifar_pair"),
 }
 
 
@@ -260,7 +230,6 @@ class BetaStudy(Schema):
     autoencoders: optional(listing(Name))  # one per seed; [autoencoder] when absent
     autoencoder: Name  # the one drawn in the figures
     cifar_pair: listing(Name)  # two VAEs of one dataset, of different beta
-    cifar_fixed_pair: optional(listing(Name))  # the same, under a fixed-sigma likelihood
     cifar_codes: count(2)
     gradient_images: count(1)
     gradient_samples: count(2)

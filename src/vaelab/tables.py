@@ -1,4 +1,4 @@
-"""The report's Markdown tables: CIFAR-10 metrics and sample quality, the scale and beta tables
+"""The report's Markdown tables: CIFAR-10 metrics and sample quality, the beta table
 of the beta study, the per-factor table."""
 
 from __future__ import annotations
@@ -64,27 +64,6 @@ def quality_table(cifar: dict, reference: dict) -> str:
             for rank, (label, row) in enumerate(entries, 1)
         ],
     )
-
-
-def cifar_scale_table(study: dict) -> str:
-    """The CIFAR-10 beta pairs under a learned and a fixed decoder sigma (one seed each); "" when
-    the study has neither."""
-    columns = [
-        ("epochs", "epochs", "{}"),  # the pairs need not share a budget: the table says each's
-        ("recon_mse", "recon MSE", "{:.4f}"),
-        ("kl", "KL (nats/img)", "{:.1f}"),
-        ("active_units", "active units", "{}"),
-        ("bpd", "bits/dim", "{:.3f}"),
-        ("sample_sharpness", "sample sharpness", "{:.2f}"),
-        ("decoder_sigma", "decoder sigma (last epoch)", "{:.3f}"),
-    ]
-    rows = [
-        [f"`{m['model']}`", scale, f"{m['beta']:g}", *cells(m, columns)]
-        for key, scale in (("cifar10", "learned"), ("cifar10_fixed_scale", "fixed"))
-        for m in (study.get(key) or {}).values()
-    ]
-    header = ["run", "sigma", "beta", *titles(columns)]
-    return markdown_table(header, rows) if rows else ""
 
 
 def beta_table(study: dict) -> str:

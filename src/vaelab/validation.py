@@ -67,13 +67,11 @@ def optional(kind):
 
 Name = Annotated[str, Field(strict=True, min_length=1)]
 Fraction = Annotated[float, NOT_BOOL, FINITE, Field(ge=0, lt=1)]
-PATH = "must be a path or null, got {}"  # a key that must be there; null (empty) = none
-Path_ = Annotated[str | None, rule(lambda v: v is None or isinstance(v, str), PATH, before=True)]
 
 
 # --- pydantic's first error as one line ----------------------------------------------------------
 
-DISCRIMINATORS = ("objective", "arch", "kind", "source")
+DISCRIMINATORS = ("objective", "arch", "source")
 PROBLEMS = {
     "missing": "is missing",
     "union_tag_not_found": "is missing",
@@ -105,7 +103,7 @@ def validated(schema, value, where: str = ""):
         if part == "[key]":  # the error is in the name itself
             continue
         # pydantic names the member of a discriminated union by its tag (the entry's objective,
-        # arch, kind or source) right after the entry: no key of the file.
+        # arch or source) right after the entry: no key of the file.
         if not tag_passed and isinstance(node, dict) and part in map(node.get, DISCRIMINATORS):
             tag_passed = True
             continue

@@ -1,5 +1,5 @@
 """What the report says: the numbers its text cites, the targets met or missed (as data), and the
-templates (templates/readme.md.j2, summary.md.j2, faces.md.j2, targets.md.j2) filled with them.
+templates (templates/readme.md.j2, summary.md.j2, targets.md.j2) filled with them.
 Every comparison word ("raised", "no clear effect", "met") is chosen from the numbers it cites (the
 one rule of sweep.py), so the text stays true when a rerun changes them."""
 
@@ -11,7 +11,6 @@ from .tables import (
     METRIC_COLUMNS,
     beta_table,
     cells,
-    cifar_scale_table,
     factor_table,
     markdown_table,
     metrics_table,
@@ -109,13 +108,12 @@ def class_shares(row: dict) -> list[tuple[str, float]]:
 
 
 def architecture(model: dict, image_size: int = 32) -> str:
-    """'conv 64-128 (8x8 map, dense 512), 64-d code' from a run's model config."""
+    """'conv 64-128 (8x8 map), 64-d code' from a run's model config."""
     if model["arch"] == "fc":
         return f"fc {'-'.join(map(str, model['hidden']))}, {model['latent_dim']}-d code"
     side = image_size // 2 ** len(model["widths"])
-    dense = f", dense {model['fc_hidden']}" if model.get("fc_hidden") else ""
     widths = "-".join(map(str, model["widths"]))
-    return f"conv {widths} ({side}x{side} map{dense}), {model['latent_dim']}-d code"
+    return f"conv {widths} ({side}x{side} map), {model['latent_dim']}-d code"
 
 
 def best_samplers(cifar: dict) -> list[dict]:
@@ -249,18 +247,9 @@ def beta_summary(cifar: dict, pair: list[str], baseline: str, study: dict | None
         "shapes": shapes_facts(study) if study is not None else None,
     }
     # Longest first; each later version drops what the figures and README tables also say.
-    for with_correlation, every_beta, with_scale in (
-        (True, True, True),
-        (True, False, True),
-        (False, False, True),
-        (False, False, False),
-    ):
+    for with_correlation, every_beta in ((True, True), (True, False), (False, False)):
         text = templates.render(
-            "summary.md.j2",
-            **values,
-            with_correlation=with_correlation,
-            every_beta=every_beta,
-            with_scale=with_scale,
+            "summary.md.j2", **values, with_correlation=with_correlation, every_beta=every_beta
         )
         if study is None or len(text.split()) <= SUMMARY_WORDS:
             break
@@ -286,9 +275,8 @@ def beta_facts(study: dict) -> dict:
 
 
 def faces_facts(run: str, m: dict, figures: list[tuple[str, str, str]]) -> dict:
-    """A faces run's section: its evaluation `m` (with `fit`, or None), tables, the radii where
-    the decoded shells look most and least like real faces, and its figures."""
-    consistency, fd_codes = m["shells"], m["shell_fd_codes"]
+    """A faces run's section: its evaluation `m` (with `fit`, or None, and `image_size`), its
+    metrics table and its figures."""
     columns = METRIC_COLUMNS[:6]  # up to sample sharpness
     shown = {**m, "active_units": f"{m['active_units']} of {m['latent_dim']}"}
     return {
@@ -296,19 +284,7 @@ def faces_facts(run: str, m: dict, figures: list[tuple[str, str, str]]) -> dict:
         "m": m,
         "fit": m.get("fit"),
         "metrics_table": markdown_table(titles(columns), [cells(shown, columns)]),
-        # the probed attributes by their gain over always answering the majority class
-        "probe_order": sorted(
-            m["attribute_probe"] or {},
-            key=lambda name: m["attribute_probe_baseline"][name] - m["attribute_probe"][name],
-        ),
         "architecture": ARCH_NAMES[m["arch"]],
-        "shells": {
-            "uniform": max(consistency.values()) == min(consistency.values()),
-            "best": max(consistency, key=consistency.get),
-            "farthest": max(consistency, key=float),
-            "best_fd": min(fd_codes, key=fd_codes.get),
-            "farthest_fd": max(fd_codes, key=float),
-        },
         "figures": [
             entry
             for entry in figures
@@ -337,7 +313,6 @@ def report_readme(
     if study is not None:
         study = {**study, "beta": beta_facts(study)}
         tables.update(
-            scale=cifar_scale_table(study),
             beta=beta_table(study),
             factors=factor_table(study, study["beta"]["shown"]),
         )

@@ -4,18 +4,16 @@ attributes.
 Sources, in this order (the first that has faces is used):
 
 1. `$VAELAB_FACES_DIR`, then `$VAELAB_DATA_DIR` (one folder may hold both datasets), when set;
-2. `image_folder`, when set: any folder of face images, used without attributes. It is an
-   explicit choice, so it comes before the default mirrors;
-3. each directory of `mirror_dirs`.
+2. each directory of `mirror_dirs`.
 
-A directory of 1 or 3 may hold `celeba-10k.tar.gz` (the team mirror: sha256-verified before anything
-is decoded) or the official files in torchvision's `CelebA` layout,
-`celeba/img_align_celeba/*.jpg` + `celeba/list_attr_celeba.txt`.
+Each may hold `celeba-10k.tar.gz` (the team mirror: sha256-verified before anything is decoded) or
+the official files in torchvision's `CelebA` layout, `celeba/img_align_celeba/*.jpg` +
+`celeba/list_attr_celeba.txt`.
 
 Images are sorted by file name and the first `max_images` kept (0 = all); the last `test_count` of
 them are the held-out test split. Each is centre-cropped to a square of `crop_fraction` times its
 shorter side (the face, without most of the background) and resized to `image_size`. The official
-+1/-1 attributes are kept as 1/0 (1 = the face has it); a source without them has A = 0.
++1/-1 attributes are kept as 1/0 (1 = the face has it).
 """
 
 from __future__ import annotations
@@ -40,8 +38,8 @@ ENV_DIRS = ("VAELAB_FACES_DIR", "VAELAB_DATA_DIR")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 DAMAGED = "the file is damaged, replace it with a good copy"
 
-# A source: {file name: JPEG bytes or a path}, the attribute file's text (None without), a label.
-Source = tuple[dict[str, "bytes | Path"], "str | None", str]
+# A source: {file name: JPEG bytes or a path}, the attribute file's text, a label.
+Source = tuple[dict[str, "bytes | Path"], str, str]
 
 
 def parse_attributes(text: str, where: str) -> tuple[list[str], dict[str, np.ndarray]]:
@@ -126,8 +124,7 @@ def read_official_folder(root: Path) -> Source:
     images, attributes = _image_files(root / OFFICIAL_IMAGES), root / OFFICIAL_ATTRIBUTES
     if not attributes.is_file():
         raise VaelabError(
-            f"{root / OFFICIAL_IMAGES} has no {attributes}; add the official attribute file, "
-            "or set image_folder to use the images without attributes"
+            f"{root / OFFICIAL_IMAGES} has no {attributes}; add the official attribute file"
         )
     if not images:
         raise VaelabError(
@@ -136,28 +133,11 @@ def read_official_folder(root: Path) -> Source:
     return images, attributes.read_text(errors="replace"), str(root / "celeba")
 
 
-def read_image_folder(folder: Path, key: str) -> Source:
-    if not folder.is_dir():
-        raise VaelabError(f"{key} {folder} is not a folder; fix the path or set it to null")
-    images = _image_files(folder)
-    if not images:
-        raise VaelabError(
-            f"{key} {folder} holds no {'/'.join(IMAGE_SUFFIXES)} images; point it "
-            "at a folder of face images"
-        )
-    return images, None, f"{folder} (no attributes)"
-
-
 def find_source(config: dict) -> Source:
     """The first source in the documented order; a damaged one is an error, not skipped."""
     env_dirs = mirror_directories(ENV_DIRS, [])
     mirrors = mirror_directories((), config["mirror_dirs"])
-    image_folder = config["image_folder"]
-    for directory in env_dirs + ([None] if image_folder else []) + mirrors:
-        if directory is None:  # image_folder's place in the order
-            return read_image_folder(
-                Path(image_folder).expanduser(), f"datasets.{config['name']}.image_folder"
-            )
+    for directory in env_dirs + mirrors:
         if (directory / ARCHIVE).is_file():
             return read_archive(directory / ARCHIVE, config["archive_sha256"])
         if (directory / OFFICIAL_IMAGES).is_dir():
@@ -165,8 +145,7 @@ def find_source(config: dict) -> Source:
     looked = ", ".join(str(d) for d in env_dirs + mirrors) or "no directories"
     raise VaelabError(
         f"no faces found: neither {ARCHIVE} nor {OFFICIAL_IMAGES}/ in {looked}; set "
-        "VAELAB_FACES_DIR to a folder holding one, or "
-        f"datasets.{config['name']}.image_folder to a folder of face images"
+        "VAELAB_FACES_DIR to a folder holding one"
     )
 
 
@@ -181,17 +160,14 @@ def fetch(config: dict, out_path: Path) -> str:
             f"{where}: {len(names)} images, but datasets.{config['name']}.test_count "
             f"holds out {test_count}; lower it or use more images"
         )
-    if attribute_text is not None:
-        attribute_names, rows = parse_attributes(attribute_text, f"{where}: list_attr_celeba.txt")
-        missing = [name for name in names if name not in rows]
-        if missing:
-            raise VaelabError(
-                f"{where}: {missing[0]} (and {len(missing) - 1} more) has no row in "
-                "list_attr_celeba.txt; the attribute file does not match the images, replace it"
-            )
-        attributes = (np.stack([rows[name] for name in names]) > 0).astype(np.uint8)  # +1/-1 -> 1/0
-    else:
-        attribute_names, attributes = [], np.zeros((len(names), 0), dtype=np.uint8)
+    attribute_names, rows = parse_attributes(attribute_text, f"{where}: list_attr_celeba.txt")
+    missing = [name for name in names if name not in rows]
+    if missing:
+        raise VaelabError(
+            f"{where}: {missing[0]} (and {len(missing) - 1} more) has no row in "
+            "list_attr_celeba.txt; the attribute file does not match the images, replace it"
+        )
+    attributes = (np.stack([rows[name] for name in names]) > 0).astype(np.uint8)  # +1/-1 -> 1/0
     size, fraction = config["image_size"], config["crop_fraction"]
     decoded = (decode_image(images[n], f"{where}: {n}") for n in progress(names, "decoding faces"))
     pixels = np.stack([crop_and_resize(image, size, fraction) for image in decoded])

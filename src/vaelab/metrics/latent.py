@@ -1,107 +1,13 @@
-"""The geometry of a latent space: where codes decode to realistic images (shells, re-encoding
-consistency, prior samples), how the images change along paths (interpolation smoothness), what
-the code holds (attribute directions, linear probes), and what the reparameterization trick buys
+"""The geometry of a latent space: how far decoded prior samples are from real images, how the
+images change along paths (interpolation smoothness), and what the reparameterization trick buys
 (gradient estimator variances)."""
 
 from __future__ import annotations
 
-import numpy as np
 import torch
-from sklearn.dummy import DummyClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from ..datasets import to_model_input
-from ..errors import VaelabError
 from ..models import VAE, decode_batches
-from .likelihood import active_mask
-
-
-def shell_codes(
-    count: int, latent_dim: int, radius: float, generator: torch.Generator
-) -> torch.Tensor:
-    """(count, latent_dim) codes uniformly distributed on the sphere of `radius` about 0. Under the
-    prior N(0, I_d), |z| concentrates near sqrt(d), so the origin (the mode) is almost never
-    sampled."""
-    directions = torch.randn(count, latent_dim, generator=generator)
-    return radius * directions / directions.norm(dim=1, keepdim=True)
-
-
-def active_dimensions(posterior_means: torch.Tensor, threshold: float) -> torch.Tensor:
-    """Boolean mask of the active dimensions (`likelihood.active_mask`); all dimensions when none
-    is active (an untrained model), so distances stay defined."""
-    active = active_mask(posterior_means, threshold)
-    return active if active.any() else torch.ones_like(active)
-
-
-@torch.no_grad()
-def reencode(model: VAE, codes: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """(N, latent) codes -> the posterior means (N, latent) of their decoded images, on the CPU.
-    The decoder means go straight back into the encoder, neither quantised nor dequantised (so
-    not through models.encode_batches, which takes uint8 images). Compared with the codes over the
-    active dims only (`reencoding_distance`): the decoder ignores the others, so no encoder could
-    recover them."""
-    model.eval()
-    device = next(model.parameters()).device
-    batches = (codes[i : i + batch_size].to(device) for i in range(0, len(codes), batch_size))
-    return torch.cat([model.encode(model.decode(z))[0].float().cpu() for z in batches])
-
-
-def reencoding_distance(
-    codes: torch.Tensor, reencoded: torch.Tensor, active: torch.Tensor
-) -> torch.Tensor:
-    """(N,) RMS difference over the active dimensions between codes and their re-encodings."""
-    return (reencoded - codes)[:, active].pow(2).mean(dim=1).sqrt()
-
-
-def consistency(distances: torch.Tensor, threshold: float) -> float:
-    """The fraction of codes that land back within `threshold` of themselves ("near" is
-    calibrated by the caller on real images: a quantile of their distances)."""
-    return float((distances <= threshold).float().mean())
-
-
-def attribute_direction(codes: torch.Tensor, attribute: torch.Tensor) -> torch.Tensor:
-    """Mean code of the rows with the attribute (+1) minus the mean code of those without (-1)
-    (White, "Sampling Generative Networks", 2016)."""
-    present = attribute > 0
-    if present.all() or not present.any():
-        raise VaelabError(
-            "the attribute needs examples with and without it; choose an attribute "
-            "that varies among these images"
-        )
-    return codes[present].mean(dim=0) - codes[~present].mean(dim=0)
-
-
-def apply_direction(
-    code: torch.Tensor, direction: torch.Tensor, strengths: list[float]
-) -> torch.Tensor:
-    """(S, latent): the code moved by each strength times the direction (strength 0 = the code)."""
-    return code.unsqueeze(0) + torch.tensor(strengths, dtype=code.dtype).unsqueeze(1) * direction
-
-
-def probe_attributes(
-    train_codes: torch.Tensor,
-    train_attributes: torch.Tensor,
-    test_codes: torch.Tensor,
-    test_attributes: torch.Tensor,
-    names: list[str],
-) -> tuple[dict, dict]:
-    """Per attribute: a standardised logistic regression on the training codes, scored on the test
-    codes, beside the majority class of the training labels scored the same way. Returns
-    ({name: {"accuracy", "baseline"}}, {name: fitted probe}); an attribute with a single class in
-    the training set has no probe and scores the baseline."""
-    scores, probes = {}, {}
-    x_train, x_test = train_codes.double().numpy(), test_codes.double().numpy()
-    for j, name in enumerate(names):
-        y_train, y_test = train_attributes[:, j].numpy() > 0, test_attributes[:, j].numpy() > 0
-        majority = DummyClassifier(strategy="most_frequent").fit(x_train, y_train)
-        accuracy = baseline = majority.score(x_test, y_test)
-        if len(np.unique(y_train)) == 2:
-            probes[name] = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-            accuracy = probes[name].fit(x_train, y_train).score(x_test, y_test)
-        scores[name] = {"accuracy": float(accuracy), "baseline": float(baseline)}
-    return scores, probes
 
 
 def reference_pixels(images: torch.Tensor) -> torch.Tensor:

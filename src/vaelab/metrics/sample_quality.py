@@ -1,8 +1,8 @@
 """How much generated images look like the data, judged by the project's own classifier (the
-judge): the Frechet distance of its features and its Inception-Score analogue, recognisability,
-precision/recall/density/coverage, the nearest real image's error relative to a blank image's,
-sharpness; and the ex-post sampler, which draws codes instead of from the prior from a Gaussian
-mixture fitted to the training codes (`fit_latent_gmm`, Ghosh et al. 2020).
+judge): the Frechet distance of its features, recognisability, precision/recall/density/coverage,
+the nearest real image's error relative to a blank image's, sharpness; and the ex-post sampler,
+which draws codes instead of from the prior from a Gaussian mixture fitted to the training codes
+(`fit_latent_gmm`, Ghosh et al. 2020).
 
 The statistics are torchmetrics' and prdc's maintained implementations, fed precomputed classifier
 outputs (models.classify_batches; torchmetrics through an identity "feature extractor"), so each
@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import io
-import warnings
 
 import numpy as np
 import torch
 from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
-from torchmetrics.image.inception import InceptionScore
 
 from ..config import SAMPLERS
 from ..errors import VaelabError
@@ -62,22 +60,6 @@ def precision_recall(
             real_features[:count].float().numpy(), fake_features[:count].float().numpy(), nearest_k
         )
     return {name: float(value) for name, value in scores.items()}
-
-
-def classifier_score(logits: torch.Tensor, splits: int = 10) -> float:
-    """The Inception-Score analogue exp(E_x KL(p(y|x) || p(y))) from (N, classes) logits, the mean
-    over `splits` parts: between 1 (uninformative or collapsed) and the number of classes."""
-    with warnings.catch_warnings():
-        # Its buffer holds exactly the logits passed in, and the spread over splits (whose
-        # one-split warning this also silences) is discarded.
-        warnings.filterwarnings("ignore", message=".*save all extracted features in buffer")
-        warnings.filterwarnings("ignore", message=".*degrees of freedom is <= 0")
-        metric = InceptionScore(feature=nn.Identity(), splits=splits)
-        metric.update(logits.double())
-        with torch.random.fork_rng(devices=[]):  # compute() shuffles with the global RNG
-            torch.manual_seed(0)
-            mean, _ = metric.compute()
-    return float(mean)
 
 
 def recognisability(logits: torch.Tensor, classes: list[str]) -> dict:
@@ -126,14 +108,12 @@ def quality_row(
     temperature: float = 1.0,
     nearest_k: int = NEAREST_K,
 ) -> dict:
-    """fd_clf, precision and recall from the features; is_clf and recognisability from the
-    temperature-scaled logits."""
-    scaled = logits / temperature
+    """fd_clf, precision and recall from the features; recognisability from the temperature-scaled
+    logits."""
     return {
         "fd_clf": frechet_distance(real_features, features),
         **precision_recall(real_features, features, nearest_k),
-        "is_clf": classifier_score(scaled),
-        **recognisability(scaled, classes),
+        **recognisability(logits / temperature, classes),
     }
 
 
