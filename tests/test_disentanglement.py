@@ -55,7 +55,7 @@ def test_mig_is_one_for_a_code_that_copies_the_factors_and_zero_for_noise(factor
         assert dims[name][0][0] == ORDER.index(k) and dims[name][0][1] > 0.95
         assert len(dims[name]) == 1  # no other dim reaches the floor
     best = best_factor_per_dim(copied["normalised_mi"], NAMES)
-    assert best[ORDER.index(4)][0] == "x" and best[ORDER.index(0)][0] == "shape"
+    assert best[ORDER.index(4)]["factor"] == "x" and best[ORDER.index(0)]["factor"] == "shape"
 
 
 def test_mig_drops_when_one_dim_carries_two_factors_or_two_dims_carry_one(factors):

@@ -139,12 +139,11 @@ def test_image_interpolation_rows_are_two_different_images_around_the_steps(
 
 def test_traversals_have_one_labelled_row_per_dim(model, images, tmp_path, figures):
     labels = ["z2 x position", "z0 hue", "z3 no factor"]
-    plots.plot_traversals(
-        model, images[0], [2, 0, 3], labels, tmp_path / "t.png", span=2.0, steps=6
-    )
+    path = tmp_path / "t.png"
+    plots.plot_traversals(model, images[0], [2, 0, 3], labels, path, span=2.0, steps=6, title="T")
     fig = figures["t.png"]
     assert_every_axes_shows_data(fig)
-    assert [ax.get_ylabel() for ax in fig.axes] == labels
+    assert [ax.get_ylabel() for ax in fig.axes] == labels and fig.axes[0].get_title() == "T"
     for ax in fig.axes:
         assert_grid(ax, 1, 6)
     # The swept dim changes the decoded image: the row is not one image repeated.

@@ -1,8 +1,6 @@
-"""The `beta_study` stage (`pipeline/beta_study.py`): the shapes VAEs (one per beta, each over
-seeds), the shapes autoencoder and the CIFAR-10 beta pair side by side: reconstruction, KL,
-disentanglement, total correlation, latent geometry, and the reparameterization gradient check.
-Writes reports/metrics_beta.json, its DVC metrics, reports/theory.md and the study's figures.
-"""
+"""The `beta_study` stage: the shapes VAEs (one per beta, each over seeds), the shapes autoencoders
+and the CIFAR-10 beta pair side by side: reconstruction, KL, disentanglement, total correlation,
+latent geometry, and the reparameterization gradient check."""
 
 from __future__ import annotations
 
@@ -45,14 +43,6 @@ SUMMARY_KEYS = (
 )
 
 
-def compared_labels(labels: list[str]) -> tuple[str, str]:
-    """The two betas the autoencoder is compared with: the lowest, and 5 (the assignment's) when in
-    the sweep, else the highest."""
-    by_value = sorted(labels, key=float)
-    high = next((label for label in by_value if float(label) == 5.0), by_value[-1])
-    return by_value[0], high
-
-
 def shapes_summary_row(metrics: dict) -> dict:
     return {key: metrics[key] for key in SUMMARY_KEYS if key in metrics}
 
@@ -91,11 +81,6 @@ def convergence(params: dict, run: str, training_images: int) -> dict:
     }
 
 
-def best_beta(spreads: dict[str, dict]) -> str:
-    """The beta label whose seeds' mean six-factor MIG is highest."""
-    return max(spreads, key=lambda label: spreads[label]["mig"]["mean"])
-
-
 def pooled_paths(evals: list[dict]) -> dict[str, list[float]]:
     """The interpolation paths of several seeds as one set (study_plots.plot_smoothness's input)."""
     return {
@@ -105,8 +90,7 @@ def pooled_paths(evals: list[dict]) -> dict[str, list[float]]:
 
 
 def study_headline(study: dict) -> dict:
-    """The DVC metrics of beta_study: per beta (and the autoencoder) the seeds' means of the KL,
-    reconstruction MSE and disentanglement scores (metrics_beta.json has spreads and the rest)."""
+    """The DVC metrics: per beta and the autoencoder, the seeds' means of HEADLINE_STUDY."""
     groups = {f"beta_{label}": stats for label, stats in study["shapes_spread"].items()}
     groups["autoencoder"] = study["autoencoder_spread"]
     return {
@@ -120,22 +104,24 @@ def beta_study(params: dict) -> dict:
     tracking.check_tracking_server()  # it logs to an MLflow run at the end: fail now
     config = compare_config(params, "beta_study")
     device, seed = resolve_device(params["device"]), config["seed"]
-    runs = shapes_runs(params, config)
-    autoencoder = config["autoencoder"]
-    autoencoders = config["autoencoders"]
-    every_run = [run for group in runs.values() for run in group]
+    runs = shapes_runs(params, config)  # lowest beta first
+    autoencoder, autoencoders = config["autoencoder"], config["autoencoders"]
+    groups = {**runs, "autoencoder": autoencoders}  # per beta label its seeds' runs, then the AEs'
     shapes_name = run_config(params, autoencoder)["dataset"]  # every run's (config.py)
     settings = evaluate_config(params, shapes_name)
-    evals = {run: read_eval(run) for run in [*every_run, *autoencoders]}
-    seed_evals = {label: [evals[run] for run in group] for label, group in runs.items()}
-    ae_evals = [evals[run] for run in autoencoders]
-    seed_rows = {label: list(map(shapes_summary_row, ms)) for label, ms in seed_evals.items()}
-    ae_rows = list(map(shapes_summary_row, ae_evals))
+    evals = {run: read_eval(run) for group in groups.values() for run in group}
+    group_evals = {label: [evals[run] for run in group] for label, group in groups.items()}
+    rows = {label: list(map(shapes_summary_row, ms)) for label, ms in group_evals.items()}
+    spreads = {label: spread(group_rows) for label, group_rows in rows.items()}
+    means = {label: mean_row(rows[label], groups[label], spreads[label]) for label in groups}
+    ae_spread, ae_mean = spreads.pop("autoencoder"), means.pop("autoencoder")
     pair = list(config["cifar_pair"])
     cifar = cifar_pair(params, config, device)
 
     dataset = datasets.load(shapes_name, dataset_config(params, shapes_name))
-    low, high = compared_labels(list(runs))
+    # the betas compared with the autoencoder: the lowest, and 5 (the assignment's) or else the top
+    low = next(iter(runs))
+    high = next((label for label in runs if float(label) == 5.0), list(runs)[-1])
     shown = {label: group[0] for label, group in runs.items()}  # the first seed's, in figures
     low_model = load_run_model(shown[low], device)
     active = evals[shown[low]]["active_dims"]
@@ -150,27 +136,17 @@ def beta_study(params: dict) -> dict:
         )
         gradient["beta"] = low
     likelihood = run_config(params, shown[low])["model"]["likelihood"]
-    spreads = {label: spread(rows) for label, rows in seed_rows.items()}
-    ae_spread = spread(ae_rows)
-    trained = {
-        run: convergence(params, run, len(dataset["x_train"]))
-        for run in [*every_run, *autoencoders]
-    }
+    trained = {run: convergence(params, run, len(dataset["x_train"])) for run in evals}
     study = {
-        "shapes": {
-            label: mean_row(rows, runs[label], spreads[label]) for label, rows in seed_rows.items()
-        },
+        "shapes": means,
         "shapes_spread": spreads,
-        "shapes_autoencoder": mean_row(ae_rows, autoencoders, ae_spread),
+        "shapes_autoencoder": ae_mean,
         "autoencoder_spread": ae_spread,
         # per beta: each factor's MIG, DCI completeness and accuracy, and the latent carrying it
-        "factors": {label: factor_spread(ms) for label, ms in seed_evals.items()},
-        "best_beta": best_beta(spreads),
+        "factors": {label: factor_spread(group_evals[label]) for label in runs},
+        "best_beta": max(spreads, key=lambda label: spreads[label]["mig"]["mean"]),
         # optimiser steps per beta (every seed trains alike), and every run's convergence
-        "steps": {
-            **{label: trained[group[0]]["steps"] for label, group in runs.items()},
-            "autoencoder": trained[autoencoders[0]]["steps"],
-        },
+        "steps": {label: trained[group[0]]["steps"] for label, group in groups.items()},
         "convergence": trained,
         "factor_information_nats": factor_information(
             np.concatenate(
@@ -214,13 +190,11 @@ def beta_study(params: dict) -> dict:
     study_plots.plot_sweep(
         spreads, ae_spread, study["factor_information_nats"], paths["beta_sweep"]
     )
-    study_plots.plot_beta_tradeoff(
-        study["shapes"], cifar, study["shapes_autoencoder"], paths["beta_tradeoff"]
-    )
+    study_plots.plot_beta_tradeoff(means, cifar, ae_mean, paths["beta_tradeoff"])
     study_plots.plot_smoothness(
         {
-            "autoencoder": pooled_paths(ae_evals),
-            **{f"beta = {label}": pooled_paths(ms) for label, ms in seed_evals.items()},
+            "autoencoder": pooled_paths(group_evals["autoencoder"]),
+            **{f"beta = {label}": pooled_paths(group_evals[label]) for label in runs},
         },
         paths["interpolation_smoothness"],
     )

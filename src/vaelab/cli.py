@@ -1,7 +1,5 @@
 """What every pipeline script shares: params checked once, then one clear line for every failure."""
 
-from __future__ import annotations
-
 import argparse
 import errno
 import sys

@@ -1,10 +1,5 @@
-"""What the cross-run stages share (quality.py: sample_quality; betas.py: beta_study; report.py:
-render): where their JSON goes, how a run's evaluation and model are read, how a beta names its
-entry, and which runs are the shapes beta study.
-
-Each comparison's JSON records the paths of its figures (relative to reports/) under "figures", so
-the report and theory.md link to what was drawn.
-"""
+"""What the cross-run stages (quality.py, betas.py, report.py) share. Each comparison's JSON records
+its figures' paths (relative to reports/) under "figures", so the report and theory.md link them."""
 
 from __future__ import annotations
 
@@ -38,8 +33,7 @@ def load_run_model(run: str, device: torch.device):
 
 
 def shapes_runs(params: dict, config: dict) -> dict[str, list[str]]:
-    """{beta label: its runs (one per seed)} of the shapes sweep, lowest beta first; betas from the
-    runs' configs (every beta has the same seeds: config.py checked it)."""
+    """{beta label: its runs (one per seed)} of the shapes sweep, lowest beta first."""
     out: dict[str, list[str]] = {}
     for run in config["runs"]:
         out.setdefault(beta_key(run_config(params, run)["beta"]), []).append(run)

@@ -1,116 +1,81 @@
-"""params.yaml, read and checked once: every missing or mistyped key, wrong type, NaN/inf or
-unknown name fails in one line that names the key and the fix, before any work starts.
-
-The schema is `Params`: the whole file, made of the section models of schema.py, whose
-validator holds the checks that span sections (a run's dataset exists, a comparison's runs share a
-dataset, ...). `load_params` returns the file as a plain dict (numbers converted, defaults filled, each
-sweep expanded into its runs); stages take their part with `run_config` and friends.
-"""
+"""params.yaml, checked once before any work: every missing or mistyped key, wrong type, NaN/inf or
+unknown name fails in one line naming the key and the fix. Stages read `load_params`' plain dict."""
 
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic.functional_serializers import field_serializer
-from pydantic.functional_validators import model_validator
+from pydantic import field_serializer, model_validator
 
+from . import schema
 from .errors import VaelabError
-from .schema import (  # noqa: F401  (ARCHITECTURES ... SOURCES: the names stages and tests read)
-    ARCHITECTURES,
-    EVALUATE,
-    GMM_KEYS,
-    LABELLED_SOURCES,
-    NAMED_RUNS,
-    OBJECTIVES,
-    SAMPLERS,
-    SOURCES,
-    AnyRun,
-    Compare,
-    Dataset,
-    Render,
-    RunName,
-    Schema,
-    Sweep,
-    Tracking,
-)
-from .validation import (
-    Name,
-    fail,
-    optional,
-    validated,
-)
-
-# --- the whole file, and the checks that span its sections ---------------------------------------
+from .schema import GMM_KEYS, SAMPLERS  # noqa: F401  (what stages read from config)
+from .validation import Name, Omittable, fail, validated
 
 
-class Params(Schema):
+class Params(schema.Schema):
     device: Name
-    tracking: Tracking
-    datasets: dict[str, Dataset]
-    # YAML anchors merged into sweeps with `<<:`; their keys are checked in the sweeps that use them
-    sweep_templates: optional(dict[str, dict[str, Any]])
-    runs: dict[RunName, AnyRun]
-    sweeps: dict[str, Sweep] = {}
+    tracking: schema.Tracking
+    datasets: dict[str, schema.Dataset]
+    sweep_templates: Omittable[dict[str, dict[str, Any]]]  # merged into sweeps (<<:), checked there
+    runs: dict[schema.RunName, schema.AnyRun]
+    sweeps: dict[str, schema.Sweep] = {}
     evaluate: dict[str, dict]  # checked below, by the source of the dataset each entry names
-    compare: Compare
-    render: Render
+    compare: schema.Compare
+    render: schema.Render
 
     @model_validator(mode="after")
     def _across_sections(self) -> "Params":
         for name, sweep in self.sweeps.items():
+            key = f"sweeps.{name}"
             if name in self.runs or "/" in name:
-                fail(f"sweeps.{name}", "must be named unlike every run and without a /; rename it")
+                fail(key, "must be named unlike every run and without a /; rename it")
             if "seed" in sweep.model_extra:
-                fail(
-                    f"sweeps.{name}.seed", "is not a sweep's key: it trains a run per seed of seeds"
-                )
+                fail(f"{key}.seed", "is not a sweep's key: it trains a run per seed of seeds")
             for seed in sweep.seeds:
                 run = {**sweep.model_extra, "seed": seed}
-                self.runs[member_name(name, seed)] = validated(AnyRun, run, f"sweeps.{name}")
+                self.runs[member_name(name, seed)] = validated(schema.AnyRun, run, key)
         datasets = ", ".join(self.datasets)
+        labelled = schema.LABELLED_SOURCES
         for name, run in self.runs.items():
+            key = f"{params_key(name)}.dataset"
             if run.dataset not in self.datasets:
-                fail(f"{params_key(name)}.dataset", f"names no dataset of datasets ({datasets})")
-            labelled = self.datasets[run.dataset].source in LABELLED_SOURCES
-            if run.objective == "classifier" and not labelled:
-                fail(
-                    f"{params_key(name)}.dataset",
-                    f"must be a labelled dataset ({', '.join(LABELLED_SOURCES)}) for a classifier",
-                )
+                fail(key, f"names no dataset of datasets ({datasets})")
+            if run.objective == "classifier" and self.datasets[run.dataset].source not in labelled:
+                fail(key, f"must be a labelled dataset ({', '.join(labelled)}) for a classifier")
         for name in self.evaluate.keys() - self.datasets.keys():
             fail(f"evaluate.{name}", f"names no dataset of datasets ({datasets})")
-        self.evaluate = {  # the settings of the datasets that runs train on
-            name: validated(
-                EVALUATE[self.datasets[name].source], self.evaluate.get(name), f"evaluate.{name}"
-            ).model_dump()
-            for name in sorted({run.dataset for run in self.runs.values()})
-        }
+        evaluate = {}  # the settings of the datasets that runs train on
+        for name in sorted({run.dataset for run in self.runs.values()}):
+            model = schema.EVALUATE[self.datasets[name].source]
+            settings = validated(model, self.evaluate.get(name), f"evaluate.{name}")
+            evaluate[name] = settings.model_dump()
+        self.evaluate = evaluate
         self._check_comparisons()
         return self
 
     @field_serializer("sweeps")
-    def _member_runs(self, sweeps: dict[str, Sweep]) -> dict[str, list[str]]:
+    def _member_runs(self, sweeps: dict[str, schema.Sweep]) -> dict[str, list[str]]:
         """A sweep, in the checked params, is the list of its runs (whose settings are in runs)."""
         return {name: [member_name(name, seed) for seed in s.seeds] for name, s in sweeps.items()}
 
     def _check_comparisons(self) -> None:
-        members = {"sweeps": self._member_runs(self.sweeps)}
-        study = self.compare.beta_study
+        sweeps = self._member_runs(self.sweeps)
+        quality, study = self.compare.sample_quality, self.compare.beta_study
         if study.autoencoders is None:  # the one autoencoder drawn, unless a list is given
             study.autoencoders = [study.autoencoder]
         for name, section in self.compare:
-            for key in NAMED_RUNS[name]:
+            for key in schema.NAMED_RUNS[name]:
                 named = getattr(section, key)
-                if key in ("runs", "autoencoders"):
-                    named = with_sweeps_expanded(named, members)
+                if key in ("runs", "autoencoders"):  # a sweep stands for its seeds' runs
+                    named = [run for given in named for run in sweeps.get(given, [given])]
                     setattr(section, key, named)
-                for run in named if isinstance(named, list) else [named] if named else []:
+                for run in named if isinstance(named, list) else [named]:
                     if run not in self.runs:
                         fail(
                             f"compare.{name}.{key}",
                             f"names {run!r}, which is neither a run of runs nor a sweep of sweeps",
                         )
-        quality = self.compare.sample_quality
         if study.autoencoder not in study.autoencoders:
             fail(
                 "compare.beta_study.autoencoders",
@@ -126,13 +91,10 @@ class Params(Schema):
         seeds: dict[str, list[int]] = {}
         for run in study.runs:
             seeds.setdefault(f"{self.runs[run].beta:g}", []).append(self.runs[run].seed)
-        if len({tuple(sorted(s)) for s in seeds.values()}) > 1 or any(
-            len(set(s)) != len(s) for s in seeds.values()
-        ):
-            listed = "; ".join(f"beta {label}: seeds {sorted(s)}" for label, s in seeds.items())
-            fail(
-                f"{where}.runs", f"must hold every beta with the same distinct seeds, got {listed}"
-            )
+        seed_lists = {tuple(sorted(s)) for s in seeds.values()}
+        if len(seed_lists) > 1 or any(len(set(s)) < len(s) for s in seed_lists):
+            got = "; ".join(f"beta {label}: seeds {sorted(s)}" for label, s in seeds.items())
+            fail(f"{where}.runs", f"must hold every beta with the same distinct seeds, got {got}")
         pair = study.cifar_pair
         if len(pair) != 2:
             fail(f"{where}.cifar_pair", f"must name two runs of runs, got {pair!r}")
@@ -156,12 +118,8 @@ class Params(Schema):
             fail(where, f"mixes datasets ({mixed}); name runs of one dataset")
 
 
-# --- the checked params, and the parts stages read -----------------------------------------------
-
-
 def member_name(sweep: str, seed: int) -> str:
-    """The run of one seed of a sweep: `<sweep>/s<seed>`, so its files nest in the sweep's folders
-    (models/<sweep>/s<seed>/, reports/eval/<sweep>/s<seed>.json, ...), which are the stage's outputs."""
+    """The run of one seed of a sweep, whose files nest in the sweep's (models/<sweep>/s<seed>/)."""
     return f"{sweep}/s{seed}"
 
 
@@ -172,51 +130,38 @@ def sweep_of(run: str) -> str | None:
 
 
 def params_key(run: str) -> str:
-    """Where a run's settings are in params.yaml: `runs.<run>`, or `sweeps.<sweep>` for the run of
-    one seed of a sweep."""
+    """Where a run's settings are in params.yaml: `runs.<run>`, or `sweeps.<sweep>`."""
     sweep = sweep_of(run)
     return f"sweeps.{sweep}" if sweep else f"runs.{run}"
 
 
 def stage_name(kind: str, run: str) -> str:
-    """The DVC stage that makes a run's files: `<kind>@<run>`, or `<kind>_sweep@<sweep>` for the
-    run of one seed of a sweep."""
+    """The DVC stage that makes a run's files: `<kind>@<run>`, or `<kind>_sweep@<sweep>`."""
     sweep = sweep_of(run)
     return f"{kind}_sweep@{sweep}" if sweep else f"{kind}@{run}"
 
 
 def check_params(params) -> dict:
-    """The whole params.yaml checked, as a plain dict (numbers converted, defaults filled, each
-    sweep's runs in runs); raises VaelabError naming the first bad key."""
+    """The whole params.yaml checked, as a plain dict; a VaelabError names the first bad key."""
     if not isinstance(params, dict):
         raise VaelabError(
             "params.yaml must be a mapping of sections; see docs/design.md for its layout"
         )
     checked = validated(Params, params).model_dump()
-    given = {**params, "runs": dict(params.get("runs") or {})}
-    for name, sweep in (params.get("sweeps") or {}).items():  # a seed's run: its sweep's keys
-        shared = {key: value for key, value in sweep.items() if key != "seeds"}
+    given = {**params, "runs": dict(params["runs"])}
+    for name, sweep in params.get("sweeps", {}).items():  # a seed's run: its sweep's keys
         for run, seed in zip(checked["sweeps"][name], sweep["seeds"], strict=True):
-            given["runs"][run] = {**shared, "seed": seed}
+            given["runs"][run] = {**sweep, "seed": seed}
     return in_given_order(checked, given)
 
 
 def in_given_order(checked, given):
-    """`checked` with its keys in the order params.yaml gives them (defaults after them), so that a
-    file written from the params (a model's config.json) keeps its bytes whatever the schema's
-    field order."""
+    """`checked` with its keys in params.yaml's order (defaults after them), so that a file written
+    from the params (a model's config.json) keeps its bytes whatever the schema's field order."""
     if not (isinstance(checked, dict) and isinstance(given, dict)):
         return checked
-    keys = [
-        *(key for key in given if key in checked),
-        *(key for key in checked if key not in given),
-    ]
+    keys = [key for key in given if key in checked] + [key for key in checked if key not in given]
     return {key: in_given_order(checked[key], given.get(key)) for key in keys}
-
-
-def with_sweeps_expanded(names: list[str], params: dict) -> list[str]:
-    """A list of run names in which the name of a sweep stands for its seeds' runs."""
-    return [member for name in names for member in params["sweeps"].get(name, [name])]
 
 
 def load_params(path: str | Path = "params.yaml") -> dict:

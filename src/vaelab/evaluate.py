@@ -35,26 +35,19 @@ from .metrics.latent import (
     prior_sample_distance,
     reference_pixels,
 )
-from .metrics.likelihood import active_mask, active_units, autoencoder_metrics, elbo_metrics
+from .metrics.likelihood import active_mask, autoencoder_metrics, elbo_metrics
 from .metrics.sample_quality import fit_latent_gmm, relative_nearest_error, sample_codes, sharpness
 from .models import classify_batches, decode_batches, encode_batches
 from .runtime import autocast, resolve_device, use_mixed_precision_in_evaluation
 from .sweep import spread
 
 # The headline numbers of a run, declared as DVC metrics (reports/metrics/<run>.json; a sweep's are
-# sweep.SPREAD_KEYS' mean and standard deviation over its seeds) so that `dvc metrics show` and `dvc exp show`
-# stay readable; everything else (histograms, per-factor and per-attribute scores, paths) is plain
-# JSON in reports/eval/<run>.json. No key is named like a param.
+# sweep.SPREAD_KEYS' mean and standard deviation over its seeds) so that `dvc metrics show` and
+# `dvc exp show` stay readable; everything else (histograms, per-factor and per-attribute scores,
+# paths) is plain JSON in reports/eval/<run>.json. No key is named like a param.
 SUMMARY_KEYS = (
-    "test_accuracy",
-    "test_neg_elbo",
-    "test_bpd",
-    "test_recon_mse",
-    "test_kl",
-    "active_units",
-    "mig",
-    "dci",
-    "factor_vae",
+    *("test_accuracy", "test_neg_elbo", "test_bpd", "test_recon_mse", "test_kl"),
+    *("active_units", "mig", "dci", "factor_vae"),
 )
 # The beta study reads the shapes numbers also under these old names: test_<name> without "test_".
 OLD_NAMES = ("recon_mse", "kl", "neg_elbo", "bpd")
@@ -106,9 +99,6 @@ class Evaluation:
     def batch(self) -> int:
         return self.settings["batch_size"]
 
-    def figure(self, file: str) -> Path:
-        return self.figures / file
-
 
 def evaluate_run(params: dict, name: str) -> dict:
     """Measure the trained run `name`; write and return the numbers of reports/eval/<name>.json
@@ -125,7 +115,7 @@ def evaluate_run(params: dict, name: str) -> dict:
     settings = evaluate_config(params, dataset_name)
     ev = Evaluation(name, model, dataset, settings, device, store.figures_dir(name))
     ev.figures.mkdir(parents=True, exist_ok=True)
-    plots.plot_curves({name: store.read_curves(store.curves_path(name))}, ev.figure("curves.png"))
+    plots.plot_curves({name: store.read_curves(store.curves_path(name))}, ev.figures / "curves.png")
 
     metrics: dict = {
         "run": name,
@@ -135,12 +125,10 @@ def evaluate_run(params: dict, name: str) -> dict:
         "test_images": len(dataset["x_test"]),
     }
     # No timings here: same params, seed and threads give an identical file (timings are in the
-    # curves' epoch_seconds).
+    # curves' epoch_seconds). On a GPU the networks run in half precision as in training; the
+    # likelihood and the KL are still summed in fp32 (losses.py), so bits/dim keeps its precision.
     epochs = model_config["epochs_trained"]
-    # On a GPU the networks run in half precision as in training; the likelihood and the KL are
-    # still summed in fp32 (losses.py), so bits/dim keeps its precision.
-    mixed = use_mixed_precision_in_evaluation(run.get("mixed_precision", False), device)
-    with autocast(device, mixed):
+    with autocast(device, use_mixed_precision_in_evaluation(run["mixed_precision"], device)):
         if objective == "classifier":
             metrics.update(classifier_metrics(ev), epochs=epochs)
         else:
@@ -149,8 +137,7 @@ def evaluate_run(params: dict, name: str) -> dict:
 
     store.write_json(store.eval_path(name), metrics)
     tracking.log_final(name, metrics, ev.figures)
-    summary = ", ".join(f"{key} {metrics[key]:.4g}" for key in SUMMARY_KEYS if key in metrics)
-    print(f"{name}: {summary}")
+    print(f"{name}: " + ", ".join(f"{k} {v:.4g}" for k, v in headline(metrics).items()))
     return metrics
 
 
@@ -171,9 +158,6 @@ def check_model(name: str, run: dict, model_config: dict, dataset: dict) -> None
         )
 
 
-# --- classifier -----------------------------------------------------------------------------------
-
-
 def classifier_metrics(ev: Evaluation) -> dict:
     """Test accuracy (flip-averaged logits, as the judge scores samples), per class, and the
     confusion matrix figure."""
@@ -185,14 +169,11 @@ def classifier_metrics(ev: Evaluation) -> dict:
         for k, c in enumerate(classes)
         if (labels == k).any()
     }
-    plots.plot_confusion_matrix(labels, predictions, classes, ev.figure("confusion_matrix.png"))
+    plots.plot_confusion_matrix(labels, predictions, classes, ev.figures / "confusion_matrix.png")
     return {
         "test_accuracy": float((predictions == labels).float().mean()),
         "per_class_accuracy": per_class,
     }
-
-
-# --- VAE and autoencoder --------------------------------------------------------------------------
 
 
 def code_metrics(ev: Evaluation, objective: str) -> dict:
@@ -202,7 +183,7 @@ def code_metrics(ev: Evaluation, objective: str) -> dict:
     # (N, latent) each; the same dequantisation noise as elbo_metrics below
     test_mu, test_logvar = encode_batches(model, x_test, ev.device, ev.batch, ev.seed)
     picks = torch.randperm(len(x_test), generator=torch.Generator().manual_seed(ev.seed))[:8]
-    plots.plot_reconstructions({ev.name: model}, x_test[picks], ev.figure("reconstructions.png"))
+    plots.plot_reconstructions({ev.name: model}, x_test[picks], ev.figures / "reconstructions.png")
     if objective == "ae":
         recon = autoencoder_metrics(model, x_test, ev.device, ev.batch, ev.seed)
         out = {
@@ -224,7 +205,8 @@ def code_metrics(ev: Evaluation, objective: str) -> dict:
 def vae_metrics(ev: Evaluation, test_mu: torch.Tensor, test_logvar: torch.Tensor) -> dict:
     """Test ELBO terms (one z per image), KL per dim, active units, and the sharpness of decoded
     prior samples relative to as many real test images."""
-    model, x_test, threshold = ev.model, ev.dataset["x_test"], ev.settings["active_threshold"]
+    model, x_test = ev.model, ev.dataset["x_test"]
+    active = active_mask(test_mu, ev.settings["active_threshold"])
     elbo = elbo_metrics(model, x_test, ev.device, beta=1.0, batch_size=ev.batch, seed=ev.seed)
     prior = sample_codes("prior", len(x_test), model.latent_dim, ev.seed)
     samples = decode_batches(model, prior, ev.device, ev.batch)
@@ -234,9 +216,9 @@ def vae_metrics(ev: Evaluation, test_mu: torch.Tensor, test_logvar: torch.Tensor
         "test_recon_nll": elbo["recon"],
         "test_recon_mse": elbo["mse"],
         "test_kl": elbo["kl"],
-        "active_units": active_units(test_mu, threshold),
+        "active_units": int(active.sum()),
         "latent_dim": model.latent_dim,
-        "active_dims": active_mask(test_mu, threshold).nonzero().flatten().tolist(),
+        "active_dims": active.nonzero().flatten().tolist(),
         "kl_per_dim": kl_to_standard_normal(test_mu, test_logvar).mean(dim=0).tolist(),
         "sample_sharpness": sharpness(samples) / sharpness(to_display(x_test)),
     }
@@ -247,12 +229,25 @@ def draw_vae_figures(ev: Evaluation, metrics: dict, picks: torch.Tensor, has_fac
     model, x_test, settings = ev.model, ev.dataset["x_test"], ev.settings
     steps, span = settings["interpolation_steps"], settings["traversal_span"]
     generator = torch.Generator().manual_seed(ev.seed)
-    plots.save_samples(model, figure_codes(ev, 16), ev.figure("samples.png"))
-    plots.plot_prior_interpolation(
-        model, generator, ev.figure("interpolation_prior.png"), steps=steps
-    )
-    labels, classes = interpolation_labels(ev.dataset)
-    path = ev.figure("interpolation_images.png")
+    # The sample grid's sampler is evaluate.<dataset>'s, one for every run so that the runs'
+    # figures compare: N(0, tau^2 I) or a Gaussian mixture fitted to the training codes
+    # (compare.sample_quality scores the same sampler among others).
+    sampler, gmm = settings.get("sampler", "prior"), None
+    if sampler == "gmm":
+        codes, _ = encode_batches(model, ev.dataset["x_train"], ev.device, ev.batch, ev.seed)
+        gmm = fit_latent_gmm(codes, settings["gmm_components"], ev.seed, settings["gmm_covariance"])
+    tau = settings.get("temperature", 1.0)
+    codes = sample_codes(sampler, 16, model.latent_dim, ev.seed, gmm, temperature=tau)
+    plots.save_samples(model, codes, ev.figures / "samples.png")
+    path = ev.figures / "interpolation_prior.png"
+    plots.plot_prior_interpolation(model, generator, path, steps=steps)
+    # Interpolation pairs differ in class (labelled data) or in Smiling (faces with attributes).
+    labels, classes = ev.dataset.get("y_test"), ev.dataset.get("classes")
+    names = ev.dataset.get("attribute_names", [])
+    if labels is None and "Smiling" in names:
+        labels = (ev.dataset["attributes_test"][:, names.index("Smiling")] > 0).long()
+        classes = ["not smiling", "smiling"]
+    path = ev.figures / "interpolation_images.png"
     plots.plot_image_interpolation(model, x_test, labels, classes, generator, path, steps=steps)
     dim_factor, what = None, "its mean KL on the test set"
     if has_factors:
@@ -266,34 +261,11 @@ def draw_vae_figures(ev: Evaluation, metrics: dict, picks: torch.Tensor, has_fac
         x_test[picks[0]],
         dims,
         rows,
-        ev.figure("traversals.png"),
+        ev.figures / "traversals.png",
         span=span,
         steps=settings.get("traversal_steps", 9),
         title=f"{ev.name}: each row one latent dim from -{span:g} to +{span:g}; label: {what}",
     )
-
-
-def figure_codes(ev: Evaluation, count: int) -> torch.Tensor:
-    """(count, latent) codes of the sample grid from the sampler of evaluate.<dataset> (one for
-    every run, so the runs' figures compare): N(0, tau^2 I) or a Gaussian mixture fitted to the
-    training codes (compare.sample_quality scores the same sampler among others)."""
-    settings, model = ev.settings, ev.model
-    sampler, tau, gmm = settings.get("sampler", "prior"), settings.get("temperature", 1.0), None
-    if sampler == "gmm":
-        codes, _ = encode_batches(model, ev.dataset["x_train"], ev.device, ev.batch, ev.seed)
-        gmm = fit_latent_gmm(codes, settings["gmm_components"], ev.seed, settings["gmm_covariance"])
-    return sample_codes(sampler, count, model.latent_dim, ev.seed, gmm, temperature=tau)
-
-
-def interpolation_labels(dataset: dict) -> tuple[torch.Tensor | None, list[str] | None]:
-    """Interpolation pairs differ in class (labelled data) or in Smiling (faces with attributes)."""
-    if "y_test" in dataset:
-        return dataset["y_test"], dataset["classes"]
-    names = dataset.get("attribute_names", [])
-    if "Smiling" in names:
-        smiling = dataset["attributes_test"][:, names.index("Smiling")] > 0
-        return smiling.long(), ["not smiling", "smiling"]
-    return None, None
 
 
 def traversal_rows(
@@ -316,9 +288,6 @@ def traversal_rows(
             label += f"\n{factor} {share:.2f}" if share > 0 else "\nno factor"
         labels.append(label)
     return dims, labels
-
-
-# --- known factors (shapes) -----------------------------------------------------------------------
 
 
 def factor_metrics(
@@ -364,10 +333,7 @@ def factor_metrics(
         "factor_vae": votes["factor_vae"],
         "factor_vae_voting_dims": votes["voting_dims"],
         "factor_dims": factor_dims(gap["normalised_mi"], names),
-        "dim_factor": [
-            {"factor": factor, "normalised_mi": value}
-            for factor, value in best_factor_per_dim(gap["normalised_mi"], names)
-        ],
+        "dim_factor": best_factor_per_dim(gap["normalised_mi"], names),
         "normalised_mi": gap["normalised_mi"],
         "dci_importances": scores["importances"],
         "gaussian_tc": gaussian_total_correlation(test_mu, None if autoencoder else test_logvar),

@@ -31,11 +31,8 @@ LIKELIHOODS = ("gaussian", "gaussian_fixed")
 
 
 def gaussian_nll(x: torch.Tensor, mean: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tensor:
-    """-log Normal(x; mean, exp(log_sigma)) summed over every dimension but the first.
-
-    x, mean: (B, C, H, W) or (B, D); log_sigma broadcasts against them (e.g. (1, C, 1, 1)).
-    Returns (B,) nats per image.
-    """
+    """-log Normal(x; mean, exp(log_sigma)) summed over every dim but the first: (B,) nats for
+    x, mean (B, C, H, W) or (B, D) and log_sigma broadcasting against them (e.g. (1, C, 1, 1))."""
     squared = (x - mean).pow(2) * torch.exp(-2.0 * log_sigma)
     per_dim = 0.5 * (LOG_2PI + squared) + log_sigma
     return per_dim.flatten(1).sum(dim=1)
@@ -54,12 +51,9 @@ def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tenso
 
 
 def vae_loss(recon: torch.Tensor, mu, logvar, beta: float) -> dict[str, torch.Tensor]:
-    """The beta-VAE objective and its parts from the (B,) reconstruction NLL, each averaged over the
-    batch (nats per image).
-
-    `loss` is what is minimised: recon + beta * kl. `neg_elbo` is recon + kl, the beta-free bound
-    that makes models with different beta comparable.
-    """
+    """The beta-VAE objective and its parts from the (B,) reconstruction NLL, in nats per image
+    averaged over the batch: `loss` = recon + beta * kl is minimised; `neg_elbo` = recon + kl, the
+    beta-free bound, compares models of different beta."""
     kl = kl_to_standard_normal(mu, logvar).sum(dim=1)  # (B,)
     return {
         "loss": (recon + beta * kl).mean(),

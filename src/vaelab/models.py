@@ -2,13 +2,11 @@
 
 * `fc`: multilayer perceptrons on the flattened image (the classic Kingma & Welling shape).
 * `conv`: stride-2 4x4 convolutions down (each halves the image side), transposed convolutions up,
-  batch normalisation between. The number of blocks is `len(widths)`, so the same code serves 32x32
-  and 64x64 images.
+  batch normalisation between; one block per entry of `widths`, so it serves 32x32 and 64x64.
 * `resnet`: a small residual CIFAR-10 classifier whose features and predictions score samples.
 
-The decoder network outputs the parameters of the pixel likelihood (`losses.LIKELIHOODS`): one
-value per pixel and channel, the Gaussian's mean through a sigmoid. `VAE.decode` returns that mean
-image, which is what every figure shows. The plain autoencoder is the VAE network used with z = mu.
+The decoder outputs one value per pixel and channel: through a sigmoid, the Gaussian likelihood's
+mean (`VAE.decode`), which every figure shows. The plain autoencoder is the VAE with z = mu.
 """
 
 from __future__ import annotations
@@ -52,13 +50,9 @@ class VAE(nn.Module):
         """z: (B, latent_dim) -> the likelihood's parameters (B, C, H, W)."""
         return self.decoder(z)
 
-    def mean_image(self, params: torch.Tensor) -> torch.Tensor:
-        """Likelihood parameters -> the decoder's mean image (B, C, H, W) in [0, 1]."""
-        return torch.sigmoid(params)
-
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """z: (B, latent_dim) -> decoder mean (B, C, H, W) in [0, 1]."""
-        return self.mean_image(self.decode_params(z))
+        return torch.sigmoid(self.decode_params(z))
 
     def reconstruction_nll(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
         """-log P(image | z) in nats on the 8-bit grid, (B,), for dequantised x (B, C, H, W)."""
@@ -122,8 +116,7 @@ def _conv_pair(latent_dim: int, image_shape: tuple[int, int, int], widths: list[
 
     # No normalisation right after the code: batch statistics there would cancel the scale of z,
     # letting the encoder inflate its variance early in training at no reconstruction cost.
-    up = [nn.Linear(latent_dim, flat), nn.Unflatten(1, (widths[-1], side, side))]
-    up.append(nn.LeakyReLU(0.2))
+    up = [nn.Linear(latent_dim, flat), nn.Unflatten(1, (widths[-1], side, side)), nn.LeakyReLU(0.2)]
     for w_in, w_out in zip(widths[::-1], widths[::-1][1:], strict=False):
         up += _normalised(nn.ConvTranspose2d(w_in, w_out, 4, stride=2, padding=1, bias=False))
     up.append(nn.ConvTranspose2d(widths[0], channels, 4, stride=2, padding=1))
@@ -206,10 +199,18 @@ def build_model(config: dict) -> nn.Module:
 
 # The batched passes every evaluation uses: eval mode, no gradients, results on the CPU.
 def _eval_batches(model: nn.Module, data: torch.Tensor, device, batch_size: int):
-    """Puts `model` in eval mode; the device to use (by default the model's) and `data` in batches."""
+    """Puts `model` in eval mode; the device (by default the model's) and `data` in batches."""
     model.eval()
     device = device or next(model.parameters()).device
     return device, [data[i : i + batch_size] for i in range(0, len(data), batch_size)]
+
+
+def dequantised_batches(images: torch.Tensor, device, batch_size: int, seed: int):
+    """uint8 (N, H, W, C) -> float (B, C, H, W) batches, dequantised from one seeded noise stream
+    (so every measurement of the same images sees the same model input)."""
+    noise = torch.Generator().manual_seed(seed)
+    for start in range(0, len(images), batch_size):
+        yield to_model_input(images[start : start + batch_size], device, noise)
 
 
 @torch.no_grad()
@@ -221,9 +222,9 @@ def encode_batches(
     seed: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 (N, H, W, C) -> mu, logvar (N, latent_dim), with seeded dequantisation noise."""
-    device, batches = _eval_batches(model, images, device, batch_size)
-    noise = torch.Generator().manual_seed(seed)
-    pairs = [model.encode(to_model_input(batch, device, noise)) for batch in batches]
+    model.eval()
+    device = device or next(model.parameters()).device
+    pairs = [model.encode(x) for x in dequantised_batches(images, device, batch_size, seed)]
     mu, logvar = zip(*pairs, strict=True)  # the (mu, logvar) of every batch, unzipped
     return torch.cat(mu).float().cpu(), torch.cat(logvar).float().cpu()
 
@@ -251,20 +252,15 @@ def classify_batches(
     images: torch.Tensor,
     device: torch.device | None = None,
     batch_size: int = 500,
-    flip_average: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """float (N, 3, H, W) in [0, 1] -> features (N, num_features), logits (N, classes).
-
-    With flip_average the logits are the mean over the image and its mirror (test-time augmentation).
-    """
+    """float (N, 3, H, W) in [0, 1] -> features (N, num_features), logits (N, classes): the mean
+    logits of the image and its mirror (test-time augmentation)."""
     device, batches = _eval_batches(classifier, images, device, batch_size)
     features, logits = [], []
     for batch in batches:
         x = batch.to(device).contiguous(memory_format=torch.channels_last)
         f = classifier.features(x)
-        out = classifier.logits(f)
-        if flip_average:
-            out = (out + classifier(torch.flip(x, dims=[3]))) / 2
+        out = (classifier.logits(f) + classifier(torch.flip(x, dims=[3]))) / 2
         features.append(f.float().cpu())
         logits.append(out.float().cpu())
     return torch.cat(features), torch.cat(logits)

@@ -1,9 +1,5 @@
-"""The figures of one run (and the drawing helpers study_plots.py shares), one function per
-figure kind, each writing one PNG atomically.
-
-Images of a model are decoder means (the expected image under the Gaussian likelihood). Figures are
-plain `matplotlib.figure.Figure`s (no pyplot state, no GUI backend) written by `save_figure`.
-"""
+"""The figures of one run and the drawing helpers study_plots.py shares. Images of a model are
+decoder means; figures are plain `Figure`s (no pyplot state, no GUI backend) for `save_figure`."""
 
 from __future__ import annotations
 
@@ -24,8 +20,7 @@ from .models import VAE, decode_batches, encode_batches, reconstruct_batches
 
 MODEL_COLOURS = {"fc": "tab:orange", "conv": "tab:blue", "conv_beta5": "tab:green"}
 
-# plot_curves' panels: (history key without its train_/test_ prefix, title). A panel is drawn when
-# any run's history has the key, so VAE, autoencoder and classifier histories share one function.
+# plot_curves' panels: (history key without train_/test_, title), each drawn when a history has it.
 CURVE_PANELS = (
     ("loss", "training objective (nats/image; a VAE's is recon + beta * KL)"),
     ("recon", "reconstruction NLL (nats/image)"),
@@ -44,8 +39,7 @@ def save_figure(fig: Figure, path: Path) -> None:
 
 
 def save_upscaled_grid(images: torch.Tensor, path: Path, nrow: int) -> None:
-    """(N, C, H, W) in [0, 1] as one torchvision grid of `nrow` columns, white padding 4, each image
-    enlarged 3x (nearest neighbour) so 32x32 images stay visible."""
+    """(N, C, H, W) in [0, 1] as a torchvision grid, enlarged 3x so 32x32 images stay visible."""
     big = F.interpolate(images, scale_factor=3, mode="nearest")
     store.atomic_write(
         path, lambda tmp: save_image(big, tmp, nrow=nrow, padding=4, pad_value=1.0, format="png")
@@ -64,11 +58,6 @@ def show_grid(ax, images: torch.Tensor, nrow: int, title: str = "", ylabel: str 
         ax.set_ylabel(ylabel, rotation=0, ha="right", va="center", fontsize=9)
 
 
-def axes_column(fig: Figure, rows: int):
-    """`rows` axes stacked vertically, always as a 1-d array."""
-    return np.atleast_1d(fig.subplots(rows, 1))
-
-
 def axes_grid(fig: Figure, count: int, columns: int) -> list:
     """`count` axes filling rows of `columns`; the empty cells of a partial last row are removed."""
     axes = list(np.atleast_1d(fig.subplots(math.ceil(count / columns), columns)).flat)
@@ -78,13 +67,11 @@ def axes_grid(fig: Figure, count: int, columns: int) -> list:
 
 
 def framed_path(model: VAE, pair: torch.Tensor, steps: int) -> torch.Tensor:
-    """uint8 (2, H, W, C) -> (steps + 2, C, H, W): the first image, `steps` decoded frames of the
-    straight line between the posterior means of both, the second image."""
+    """uint8 (2, H, W, C) -> (steps + 2, C, H, W): the images around the path between their codes."""
     start, end = encode_batches(model, pair)[0]
     originals = to_display(pair)
-    return torch.cat(
-        [originals[:1], decode_batches(model, interpolate(start, end, steps)), originals[1:]]
-    )
+    frames = decode_batches(model, interpolate(start, end, steps))
+    return torch.cat([originals[:1], frames, originals[1:]])
 
 
 def sample_grid_image(model: VAE, z: torch.Tensor) -> np.ndarray:
@@ -114,9 +101,8 @@ def pick_pair(
     several_labels = labels is not None and len(set(labels.tolist())) > 1
     while True:
         a, b = torch.randint(count, (2,), generator=generator).tolist()
-        if several_labels and labels[a] != labels[b]:
-            return a, b
-        if not several_labels and (a != b or count == 1):
+        fits = labels[a] != labels[b] if several_labels else a != b or count == 1
+        if fits:
             return a, b
 
 
@@ -130,16 +116,13 @@ def plot_image_interpolation(
     pairs: int = 4,
     steps: int = 10,
 ) -> None:
-    """Paths between the posterior means of two real test images (of different classes when there
-    are labels), the originals at the ends."""
+    """Paths between the codes of two test images (of different classes when labelled)."""
     fig = Figure(figsize=(12, 1.25 * pairs + 0.6))
-    axes = axes_column(fig, pairs)
+    axes = np.atleast_1d(fig.subplots(pairs, 1))
+    named = labels is not None and bool(classes)
     for ax in axes:
         a, b = pick_pair(len(images), labels, generator)
-        if labels is not None and classes:
-            ylabel = f"{classes[labels[a]]}\n-> {classes[labels[b]]}"
-        else:
-            ylabel = f"#{a}\n-> #{b}"
+        ylabel = f"{classes[labels[a]]}\n-> {classes[labels[b]]}" if named else f"#{a}\n-> #{b}"
         show_grid(ax, framed_path(model, images[[a, b]], steps), nrow=steps + 2, ylabel=ylabel)
     axes[0].set_title(
         f"real image | {steps} decoded steps between their latent codes | real image", fontsize=10
@@ -150,7 +133,7 @@ def plot_image_interpolation(
 def plot_reconstructions(models: dict[str, VAE], images: torch.Tensor, path: Path) -> None:
     """The test images, then one row of reconstructions (decode(mu)) per model."""
     fig = Figure(figsize=(12, 1.3 * (len(models) + 1)))
-    axes = axes_column(fig, len(models) + 1)
+    axes = fig.subplots(len(models) + 1, 1)
     show_grid(axes[0], to_display(images), nrow=len(images), ylabel="test image")
     for ax, (name, model) in zip(axes[1:], models.items(), strict=True):
         show_grid(ax, reconstruct_batches(model, images), nrow=len(images), ylabel=name)
@@ -164,24 +147,20 @@ def plot_traversals(
     dims: list[int],
     labels: list[str],
     path: Path,
-    span: float = 3.0,
-    steps: int = 9,
-    title: str = "",
+    span: float,
+    steps: int,
+    title: str,
 ) -> None:
-    """One row per latent dim in `dims`, swept over [-span, span] with the other dims held at the
-    posterior mean of `image` (uint8 HWC); each row labelled with its entry of `labels` (the factor
-    the dim captures, or its KL when no factors are known)."""
+    """A row per dim in `dims` swept over [-span, span], the others at `image`'s posterior mean."""
     base = encode_batches(model, image.unsqueeze(0))[0][0]  # posterior mean (latent,)
     values = torch.linspace(-span, span, steps)
     fig = Figure(figsize=(8.5, 1.0 * len(dims) + 0.9))
-    axes = axes_column(fig, len(dims))
+    axes = np.atleast_1d(fig.subplots(len(dims), 1))
     for ax, j, label in zip(axes, dims, labels, strict=True):
         codes = base.repeat(steps, 1)  # (steps, latent)
         codes[:, j] = values
         show_grid(ax, decode_batches(model, codes), nrow=steps, ylabel=label)
-    axes[0].set_title(
-        title or f"one latent dimension at a time from -{span:g} to +{span:g}", fontsize=9
-    )
+    axes[0].set_title(title, fontsize=9)
     save_figure(fig, path)
 
 
@@ -195,10 +174,8 @@ def plot_samplers(model: VAE, codes: dict[str, torch.Tensor], path: Path, column
 
 
 def plot_curves(histories: dict[str, list[dict]], path: Path) -> None:
-    """Per-epoch train (solid) and test (dashed) curves of any runs' histories (run name -> rows of
-    store.read_curves), one panel per CURVE_PANELS key some run has. The objective and the Gaussian
-    NLL are negative once the decoder's sigma is small, so they get linear axes (a log axis would
-    show nothing)."""
+    """Train (solid) and test (dashed) curves per epoch of runs' store.read_curves. The objective
+    and NLL are negative once the decoder's sigma is small: linear axes (a log axis shows nothing)."""
     present = {column for rows in histories.values() if rows for column in rows[0]}
     panels = [
         (key, title) for key, title in CURVE_PANELS if {f"train_{key}", f"test_{key}"} & present

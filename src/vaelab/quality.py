@@ -1,11 +1,6 @@
-"""The `sample_quality` stage (`pipeline/sample_quality.py`): the CIFAR-10 VAEs judged by the
-classifier run (`compare.sample_quality.judge`). Per run: an ex-post Gaussian mixture fitted to the
-training codes (models/samplers/<run>.npz), `sample_count` images from each sampler (the prior
-N(0, I) and the mixture), and the reconstructions of real test images, each scored by the judge
-(fd_clf, recognisable) and by sharpness. Reference rows scored the same way show what the
-numbers mean: real test images (the floor), Gaussian noise, blurred real test images. Writes
-reports/sample_quality.json, its DVC metrics and figures.
-"""
+"""The `sample_quality` stage: per CIFAR-10 VAE, samples of each sampler (the prior, a mixture fitted
+to the training codes) and reconstructions scored by the judge (`compare.sample_quality.judge`),
+beside reference rows (real, blurred, noise) that show what the numbers mean."""
 
 from __future__ import annotations
 
@@ -17,7 +12,6 @@ from .config import GMM_KEYS, compare_config, dataset_config, evaluate_config, r
 from .errors import VaelabError
 from .metrics.latent import nearest_index, reference_pixels
 from .metrics.sample_quality import (
-    TEMPERED,
     fit_latent_gmm,
     fit_temperature,
     quality_row,
@@ -28,7 +22,6 @@ from .metrics.sample_quality import (
 from .models import classify_batches, decode_batches, encode_batches, reconstruct_batches
 from .runtime import resolve_device
 
-SAMPLERS_DIR = store.MODELS / "samplers"
 FIGURE_GRID = 36  # images per panel of the samplers figure
 LABELLED_GRID = 64  # the 8x8 labelled-samples figure
 NEAREST_SHOWN = 10  # samples per sampler in the nearest-training-image figure
@@ -39,24 +32,16 @@ RECORDED_SETTINGS = (
     "sample_count",
     "samplers",
     "temperatures",
-    "gmm_components",
-    "gmm_covariance",
+    *GMM_KEYS,
     "figure_sampler",
     "nearest_k",
     "blur_sigma",
 )
-SAMPLER_TITLES = {
-    "prior": "prior N(0, I)",
-    "gmm": "Gaussian mixture on training codes",
-}
 
 
 def split_test_set(count: int) -> tuple[slice, slice]:
-    """(real, scored) halves of the test set, which the judge never trained on: the first half is
-    the real-image statistics every row's fd_clf and precision/recall are measured against; the
-    second is what the real-image reference rows and the reconstructions are made of. No image is
-    both, and no test label fits anything (the judge's temperature comes from its training
-    holdout)."""
+    """(real, scored) halves of the test set: the statistics every row is measured against, and
+    what the reference rows and the reconstructions are made of."""
     if count < 4:
         raise VaelabError(
             f"the test set has {count} images; the sample-quality comparison needs at least 4 "
@@ -67,9 +52,7 @@ def split_test_set(count: int) -> tuple[slice, slice]:
 
 
 def reference_images(images: torch.Tensor, seed: int, blur_sigma: float) -> dict[str, torch.Tensor]:
-    """The reference rows from real test images (uint8 NHWC): as they are, blurred (sigma
-    `blur_sigma`, the floor a blurry model can reach, and 2 px), sampled down x4 and up again, and
-    noise of their shape. Every row but noise keeps the images' labels."""
+    """Test images (uint8 NHWC) as they are, blurred (`blur_sigma`; 2 px), down-up x4, and noise."""
     real = datasets.to_display(images)
     generator = torch.Generator().manual_seed(seed)
     return {
@@ -82,9 +65,7 @@ def reference_images(images: torch.Tensor, seed: int, blur_sigma: float) -> dict
 
 
 class Judge:
-    """The classifier run as a scorer: every image set is compared with real test images (uint8
-    NHWC `real`); its probabilities are temperature-scaled on the labelled training images the
-    judge was kept from (`holdout`, `holdout_labels`)."""
+    """The classifier as a scorer against uint8 NHWC `real`, calibrated on its `holdout`."""
 
     def __init__(
         self,
@@ -109,12 +90,8 @@ class Judge:
     def classify(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return classify_batches(self.classifier, images, self.device, self.batch_size)
 
-    def scaled_logits(self, images: torch.Tensor) -> torch.Tensor:
-        return self.classify(images)[1] / self.temperature
-
     def __call__(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> dict:
-        """float (N, C, H, W) in [0, 1] -> fd_clf, recognisability, sharpness vs real; with
-        the images' (N,) labels, the judge's accuracy on them too."""
+        """float (N, C, H, W) in [0, 1] -> quality_row, sharpness vs real and accuracy on `labels`."""
         features, logits = self.classify(images)
         row = quality_row(
             self.real_features, features, logits, self.classes, self.temperature, self.nearest_k
@@ -126,36 +103,27 @@ class Judge:
 
 
 def judge_run(
-    run: str,
-    judge: Judge,
-    dataset: dict,
-    train_pixels: torch.Tensor,
-    scored: torch.Tensor,
-    scored_labels: torch.Tensor,
-    config: dict,
-    device: torch.device,
+    run: str, judge: Judge, dataset: dict, train_pixels: torch.Tensor, scored: slice, config: dict
 ) -> tuple[dict, dict]:
-    """One VAE's samples (per sampler) and reconstructions of the scored test images, judged; the
-    fitted mixture is saved to models/samplers/<run>.npz. Returns (numbers, figure paths)."""
-    model = load_run_model(run, device)
+    """One VAE's samples and reconstructions judged, its mixture saved: (numbers, figure paths)."""
     seed, batch, count = config["seed"], config["batch_size"], config["sample_count"]
+    device = judge.device
+    model = load_run_model(run, device)
     train_codes, _ = encode_batches(model, dataset["x_train"], device, batch, seed)
     gmm = fit_latent_gmm(train_codes, config["gmm_components"], seed, config["gmm_covariance"])
-    store.write_npz(SAMPLERS_DIR / f"{run}.npz", **gmm)
-    codes = {}
-    for sampler in config["samplers"]:
-        for tau in config["temperatures"] if sampler in TEMPERED else [1.0]:
-            codes[sampler_name(sampler, tau)] = sample_codes(
-                sampler, count, model.latent_dim, seed, gmm, tau
-            )
+    store.write_npz(store.MODELS / "samplers" / f"{run}.npz", **gmm)
+    codes = {
+        sampler_name(sampler, tau): sample_codes(sampler, count, model.latent_dim, seed, gmm, tau)
+        for sampler in config["samplers"]
+        for tau in config["temperatures"]
+    }
     samples = {sampler: decode_batches(model, z, device, batch) for sampler, z in codes.items()}
-    # does the code keep the object: the judge's accuracy on the decoder means of test images
-    reconstructions = judge(reconstruct_batches(model, scored, device, batch), scored_labels)
+    recon = reconstruct_batches(model, dataset["x_test"][scored], device, batch)
     row = {
         "samplers": {sampler: judge(images) for sampler, images in samples.items()},
-        "reconstructions": reconstructions,
+        # does the code keep the object: the judge's accuracy on the decoder means of test images
+        "reconstructions": judge(recon, dataset["y_test"][scored]),
     }
-
     out = store.figures_dir("sample_quality")
     figures = {kind: out / f"{kind}_{run}.png" for kind in FIGURE_KINDS}
     shown = {sampler: images[:NEAREST_SHOWN] for sampler, images in samples.items()}
@@ -167,26 +135,22 @@ def judge_run(
     shown = samples[config["figure_sampler"]][:LABELLED_GRID]
     study_plots.plot_labelled_samples(
         shown,
-        judge.scaled_logits(shown),
+        judge.classify(shown)[1] / judge.temperature,
         judge.classes,
         figures["samples_labelled"],
         f"{run}: samples of the {sampler_title(config['figure_sampler'])}",
     )
-    plots.plot_samplers(
-        model,
-        {sampler_title(sampler): z[:FIGURE_GRID] for sampler, z in codes.items()},
-        figures["samplers"],
-    )
+    titled = {sampler_title(sampler): z[:FIGURE_GRID] for sampler, z in codes.items()}
+    plots.plot_samplers(model, titled, figures["samplers"])
     return row, {kind: relative(path) for kind, path in figures.items()}
 
 
 def sampler_title(name: str) -> str:
-    """`prior_t0.8` -> "prior N(0, 0.8^2 I)", `gmm_t0.8` -> "Gaussian mixture ..., tau 0.8"; the
-    others by SAMPLER_TITLES."""
+    """`prior_t0.8` -> "prior N(0, 0.8^2 I)", `gmm_t0.8` -> "Gaussian mixture ..., tau 0.8"."""
     sampler, _, tau = name.partition("_t")
-    if tau and sampler == "prior":
-        return f"prior N(0, {tau}^2 I)"
-    return SAMPLER_TITLES[sampler] + (f", tau {tau}" if tau else "")
+    if sampler == "prior":
+        return f"prior N(0, {tau}^2 I)" if tau else "prior N(0, I)"
+    return "Gaussian mixture on training codes" + (f", tau {tau}" if tau else "")
 
 
 def sample_quality(params: dict) -> dict:
@@ -207,7 +171,6 @@ def sample_quality(params: dict) -> dict:
     if figures_from["sampler"] not in config["samplers"]:
         config["samplers"] = [*config["samplers"], figures_from["sampler"]]
     real, scored = split_test_set(len(dataset["x_test"]))
-    x_test = dataset["x_test"]
     holdout = run_config(params, config["judge"])["holdout"]
     if holdout < 2:
         raise VaelabError(
@@ -216,7 +179,7 @@ def sample_quality(params: dict) -> dict:
         )
     judge = Judge(
         load_run_model(config["judge"], device),
-        x_test[real],
+        dataset["x_test"][real],
         dataset["x_train"][-holdout:],
         dataset["y_train"][-holdout:],
         dataset["classes"],
@@ -228,42 +191,30 @@ def sample_quality(params: dict) -> dict:
         f"judge {config['judge']}: accuracy {judge.accuracy:.4f} and temperature "
         f"{judge.temperature:.3f} on its {holdout} held-out training images"
     )
-
-    scored_labels = dataset["y_test"][scored]
+    references = reference_images(dataset["x_test"][scored], config["seed"], config["blur_sigma"])
     reference = {
-        name: judge(images, None if name == "noise" else scored_labels)
-        for name, images in reference_images(
-            x_test[scored], config["seed"], config["blur_sigma"]
-        ).items()
+        name: judge(images, None if name == "noise" else dataset["y_test"][scored])
+        for name, images in references.items()
     }
+    accuracy = {name: row["accuracy"] for name, row in reference.items() if "accuracy" in row}
     print(
         "judge on the scored test half: "
-        + ", ".join(
-            f"{name} accuracy {row['accuracy']:.3f}"
-            for name, row in reference.items()
-            if "accuracy" in row
-        )
+        + ", ".join(f"{name} accuracy {value:.3f}" for name, value in accuracy.items())
         + f"; noise confident share {reference['noise']['recognisable']:.3f}"
     )
     runs, figures = {}, {}
     train_pixels = reference_pixels(dataset["x_train"])  # (N, C*H*W) on the decoder's scale
     for run in config["runs"]:
-        runs[run], figures[run] = judge_run(
-            run, judge, dataset, train_pixels, x_test[scored], scored_labels, config, device
+        runs[run], figures[run] = judge_run(run, judge, dataset, train_pixels, scored, config)
+        scores = ", ".join(
+            f"{s} fd_clf {r['fd_clf']:.2f} recognisable {r['recognisable']:.3f}"
+            for s, r in runs[run]["samplers"].items()
         )
-        print(
-            f"{run}: "
-            + ", ".join(
-                f"{s} fd_clf {r['fd_clf']:.2f} recognisable {r['recognisable']:.3f}"
-                for s, r in runs[run]["samplers"].items()
-            )
-            + f", reconstructions fd_clf {runs[run]['reconstructions']['fd_clf']:.2f}"
-        )
+        recon = runs[run]["reconstructions"]["fd_clf"]
+        print(f"{run}: {scores}, reconstructions fd_clf {recon:.2f}")
         tracking.log_final(run, {"sample_quality": runs[run]})
-    tracking.log_final(
-        config["judge"],
-        {"judge": {"temperature": judge.temperature, "calibration_accuracy": judge.accuracy}},
-    )
+    calibration = {"temperature": judge.temperature, "calibration_accuracy": judge.accuracy}
+    tracking.log_final(config["judge"], {"judge": calibration})
     result = {
         "judge": config["judge"],
         "judge_holdout_accuracy": judge.accuracy,
@@ -279,27 +230,21 @@ def sample_quality(params: dict) -> dict:
         "figures": figures,
     }
     store.write_json(SAMPLE_QUALITY, result)
-    store.write_json(store.headline_path("sample_quality"), quality_headline(result))
-    return result
-
-
-def quality_headline(result: dict) -> dict:
-    """The DVC metrics of sample_quality: fd_clf, precision and recall per run and sampler, the
-    reference rows' fd_clf and the judge's held-out accuracy (sample_quality.json has the rest)."""
-    return {
-        "judge_holdout_accuracy": result["judge_holdout_accuracy"],
-        "reference_fd_clf": {name: row["fd_clf"] for name, row in result["reference"].items()},
-        "reference_accuracy": {
-            name: row["accuracy"] for name, row in result["reference"].items() if "accuracy" in row
-        },
+    # The DVC metrics (sample_quality.json has the rest)
+    headline = {
+        "judge_holdout_accuracy": judge.accuracy,
+        "reference_fd_clf": {name: row["fd_clf"] for name, row in reference.items()},
+        "reference_accuracy": accuracy,
         "reconstruction_accuracy": {
-            run: row["reconstructions"]["accuracy"] for run, row in result["runs"].items()
+            run: row["reconstructions"]["accuracy"] for run, row in runs.items()
         },
         **{
             run: {
                 sampler: {key: scores[key] for key in HEADLINE_QUALITY}
                 for sampler, scores in row["samplers"].items()
             }
-            for run, row in result["runs"].items()
+            for run, row in runs.items()
         },
     }
+    store.write_json(store.headline_path("sample_quality"), headline)
+    return result

@@ -1,11 +1,6 @@
-"""The `render` stage: the cross-run figures, reports/summary.md and reports/README.md.
-
-Every number in the text is read at render time from what the other stages wrote, and every
-comparison word ("raised", "no clear effect", "met") is chosen from the numbers it cites, so the
-text stays true when a rerun changes them. `figure_list` is the one list of the report's figures:
-the README links exactly those, and render checks that each exists. What the text says is
-wording.py (with the templates) and tables.py; this module is the stage.
-"""
+"""The `render` stage: the cross-run figures, reports/summary.md and reports/README.md (worded by
+wording.py and tables.py from what the other stages wrote). `figure_list` is the one list of the
+report's figures: the README links exactly those, and render checks that each exists."""
 
 from __future__ import annotations
 
@@ -35,10 +30,7 @@ COMPARE_FIGURES = {
 }
 # The report's figures in README order: (section, whose, file, caption template); what `whose`
 # means is said in templates/figures.yaml.
-FIGURES = [
-    tuple(row)
-    for row in yaml.safe_load(resources.files(templates).joinpath("figures.yaml").read_text())
-]
+FIGURES = yaml.safe_load(resources.files(templates).joinpath("figures.yaml").read_text())
 
 
 def roles(params: dict) -> dict:
@@ -74,35 +66,23 @@ def roles(params: dict) -> dict:
     }
 
 
-def describe(params: dict, run: str) -> str:
-    """'`conv_beta5` (conv VAE, beta = 5)'."""
-    config = run_config(params, run)
-    kind = {"vae": "VAE", "ae": "autoencoder", "classifier": "classifier"}[config["objective"]]
-    beta = f", beta = {config['beta']:g}" if config["objective"] == "vae" else ""
-    return f"`{run}` ({config['model']['arch']} {kind}{beta})"
-
-
 def figure_list(params: dict, quality: dict, study: dict) -> list[tuple[str, str, str]]:
     """Every figure of the report as (section, path relative to reports/, caption), from FIGURES."""
     r = roles(params)
-    runs = {**r, "one": r["pair"][:1], "quality": r["cifar"], "study": [None], "once": [None]}
+    one, five = r["pair"]
+    runs = {**r, "one": [one], "quality": r["cifar"], "study": [None], "once": [None]}
     runs["if_faces"] = [None] if r["faces"] else []
-    fields = {
-        "baseline": r["baseline"],
-        "one": r["pair"][0],
-        "five": r["pair"][1],
-        "low": study["compared"]["low"],
-        "high": study["compared"]["high"],
-    }
+    fields = {"baseline": r["baseline"], "one": one, "five": five, **study["compared"]}
     out = []
     for (section, whose), rows in groupby(FIGURES, key=lambda row: row[:2]):
         rows = list(rows)
         for run in runs[whose]:
-            if run is not None:
-                settings = evaluate_config(params, run_config(params, run)["dataset"])
+            if run is not None:  # a VAE: every run the report shows is one (config.py)
+                config = run_config(params, run)
+                settings = evaluate_config(params, config["dataset"])
                 fields.update(
                     run=run,
-                    described=describe(params, run),
+                    described=f"`{run}` ({config['model']['arch']} VAE, beta = {config['beta']:g})",
                     steps=settings["interpolation_steps"],
                     span=settings["traversal_span"],
                 )
@@ -119,10 +99,9 @@ def figure_list(params: dict, quality: dict, study: dict) -> list[tuple[str, str
     return out
 
 
-def draw_comparisons(
-    params: dict, r: dict, evals: dict[str, dict], histories: dict[str, list[dict]], device
-) -> list[Path]:
-    """The figures of reports/figures/compare/; `histories`: each run's training curves."""
+def draw_comparisons(params: dict, inputs: dict, device) -> list[Path]:
+    """The figures of reports/figures/compare/ from `read_inputs`."""
+    r, evals, histories = inputs["roles"], inputs["evals"], inputs["histories"]
     path = {key: store.figures_dir("compare") / file for key, file in COMPARE_FIGURES.items()}
     curves = {
         "curves": r["cifar"],
@@ -172,9 +151,7 @@ def draw_comparisons(
 
 
 def read_inputs(params: dict) -> dict:
-    """Everything the report's text is made from, read from what the other stages wrote: `roles`,
-    each run's evaluation (`evals`) and training curves (`histories`), sample_quality.json
-    (`quality`), metrics_beta.json (`study`) and the `figure_list`."""
+    """Everything the report's text is made from, read from what the other stages wrote."""
     r = roles(params)
     evals = {
         run: read_eval(run)
@@ -225,8 +202,7 @@ def compose(params: dict, inputs: dict) -> tuple[str, str]:
         }
         for run in r["faces"]
     }
-    readme = report_readme(r, cifar, quality, summary, inputs["figures"], study, faces)
-    return summary, readme
+    return summary, report_readme(r, cifar, quality, summary, inputs["figures"], study, faces)
 
 
 def render(params: dict) -> list[Path]:
@@ -246,9 +222,7 @@ def render(params: dict) -> list[Path]:
         raise VaelabError(
             f"reports/{missing[0]} is missing{more}; run its stage first: dvc repro {stage}"
         )
-    r = inputs["roles"]
-    device = resolve_device(params["device"])
-    drawn = draw_comparisons(params, r, inputs["evals"], inputs["histories"], device)
+    drawn = draw_comparisons(params, inputs, resolve_device(params["device"]))
     summary, readme = compose(params, inputs)
     store.atomic_write(SUMMARY, lambda tmp: Path(tmp).write_text(summary))
     store.atomic_write(README, lambda tmp: Path(tmp).write_text(readme))

@@ -1,7 +1,5 @@
 """Device choice, seeding and mixed precision: decided per machine, never assumed."""
 
-from __future__ import annotations
-
 import contextlib
 import random
 from pathlib import Path
@@ -42,9 +40,6 @@ def seed_everything(seed: int) -> None:
 # CPUs with native bfloat16 arithmetic (AVX-512 BF16 or AMX). On AVX2-only CPUs bf16 autocast is
 # emulated and measured ~10x slower than fp32 (torch reports their capability as "AVX2"), so
 # `auto` keeps fp32 there.
-NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
-
-
 def cpu_has_native_bf16() -> bool:
     if str(torch.backends.cpu.get_cpu_capability()) in ("AVX2", "DEFAULT", "NO AVX"):
         return False
@@ -52,7 +47,7 @@ def cpu_has_native_bf16() -> bool:
         flags = Path("/proc/cpuinfo").read_text().split()
     except OSError:  # not Linux: ask torch (a private probe, hence the fallback)
         return bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)())
-    return any(flag in flags for flag in NATIVE_BF16_FLAGS)
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def use_mixed_precision(setting, device: torch.device) -> bool:

@@ -1,44 +1,31 @@
-"""The sections of params.yaml as pydantic models, read top to bottom: datasets, a run (its model
-and likelihood), sweeps, evaluate, compare. Each refuses keys it does not list: a mistyped key
-would otherwise be ignored, or train with the default. config.Params puts them together and checks
-what spans sections."""
+"""The sections of params.yaml as pydantic models, read top to bottom: datasets, a run, sweeps,
+evaluate, compare. Each refuses keys it does not list: a mistyped key would otherwise be ignored,
+or train with the default. config.Params puts them together and checks what spans sections."""
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
-from pydantic.functional_validators import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 from pydantic_core import PydanticCustomError
 
-from .validation import Fraction, Name, count, listing, number, optional, rule
+from .validation import Fraction, Listing, Name, Omittable, count, number, rule
 
-# The names the models below accept (tests/test_config.py holds them to it).
-OBJECTIVES = ("vae", "ae", "classifier")
-SOURCES = ("cifar10", "celeba", "shapes")
-ARCHITECTURES = {"vae": ("fc", "conv"), "ae": ("fc", "conv"), "classifier": ("resnet",)}
 LABELLED_SOURCES = ("cifar10",)  # the sources whose data carry class labels (y_train, y_test)
-# How evaluate@<run> draws the samples of its figures (one sampler for every run, so they compare):
-# the prior N(0, tau^2 I), or a Gaussian mixture fitted to the training codes (its covariances
-# times tau^2). The mixture's keys are the one setting compare.sample_quality scores too.
-GMM_COVARIANCES = ("full", "diag")
-GMM_KEYS = ("gmm_components", "gmm_covariance")
-# The ways of drawing a VAE's codes that compare.sample_quality knows (metrics/sample_quality.py):
-# its own prior and an ex-post Gaussian mixture (a second-stage VAE, Dai & Wipf 2019, was measured
-# and dropped: docs/benchmarks.md).
+GMM_KEYS = ("gmm_components", "gmm_covariance")  # evaluate's mixture, sample_quality scores it too
+# How compare.sample_quality may draw a VAE's codes (metrics/sample_quality.py): its prior, or an
+# ex-post Gaussian mixture (a second-stage VAE, Dai & Wipf 2019, was measured and dropped:
+# docs/benchmarks.md).
 SAMPLERS = ("prior", "gmm")
-DEFAULT_SAMPLERS = ["prior", "gmm"]
 
 
 class Schema(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-# --- datasets: where each comes from (fetch@<name> writes data/<name>.npz) -----------------------
-
-
+# datasets.<name>: where fetch@<name> gets data/<name>.npz from
 class Cifar10(Schema):
     source: Literal["cifar10"]
     image_size: Literal[32]
-    mirror_dirs: listing(Name)  # searched in order after $VAELAB_DATA_DIR
+    mirror_dirs: Listing[Name]  # searched in order after $VAELAB_DATA_DIR
     official_md5: Name
     png_sha256: Name
     allow_download: StrictBool
@@ -49,7 +36,7 @@ class Cifar10(Schema):
 class CelebA(Schema):
     source: Literal["celeba"]
     image_size: count(8)
-    mirror_dirs: listing(Name) = []
+    mirror_dirs: Listing[Name] = []
     archive_sha256: Name
     crop_fraction: number(gt=0)
     max_images: count(0)
@@ -59,8 +46,8 @@ class CelebA(Schema):
 class Shapes(Schema):
     source: Literal["shapes"]
     image_size: Literal[32]
-    mirror_dirs: listing(Name) = []
-    shapes: listing(Name)
+    mirror_dirs: Listing[Name] = []
+    shapes: Listing[Name]
     hue: count(1)
     scale: count(1)
     rotation: count(1)
@@ -73,29 +60,24 @@ class Shapes(Schema):
 Dataset = Annotated[Cifar10 | CelebA | Shapes, Field(discriminator="source")]
 
 
-# --- a run: what it trains, its model and its optimisation ---------------------------------------
-
-
 class Likelihood(Schema):
-    """The pixel likelihood p(image | z): one of losses.LIKELIHOODS."""
-
     kind: Literal["gaussian", "gaussian_fixed"]  # sigma learned per channel, or fixed
     sigma: number(gt=0)
 
 
 class Decoder(Schema):
     latent_dim: count(1)
-    likelihood: Likelihood
+    likelihood: Likelihood  # the pixel likelihood p(image | z), one of losses.LIKELIHOODS
 
 
 class Fc(Decoder):
     arch: Literal["fc"]
-    hidden: listing(count(1))
+    hidden: Listing[count(1)]
 
 
 class Conv(Decoder):
     arch: Literal["conv"]
-    widths: listing(count(1))
+    widths: Listing[count(1)]
 
 
 class ResNet(Schema):
@@ -111,8 +93,7 @@ class Run(Schema):
     warmup_fraction: Fraction  # linear warm-up over this share of the steps, then linear decay
     grad_clip: number(ge=0)  # the largest gradient norm a step may take; 0 = no clipping
     seed: count(0)
-    # runtime.use_mixed_precision: auto, cuda, true or false
-    mixed_precision: Literal["auto", "cuda", True, False] = False
+    mixed_precision: Literal["auto", "cuda", True, False] = False  # runtime.use_mixed_precision
 
 
 class Autoencoder(Run):
@@ -128,8 +109,7 @@ class Vae(Autoencoder):
 class Ae(Autoencoder):
     objective: Literal["ae"]  # recon alone, z = mu: whatever beta a shared template gives it is 0
     beta: Annotated[number(ge=0), AfterValidator(lambda beta: 0.0)] = 0.0
-    # Taken (and not used) so that an autoencoder shares its sweep template with the VAEs.
-    kl_warmup_fraction: optional(Fraction)
+    kl_warmup_fraction: Omittable[Fraction]  # unused: lets an AE share the VAEs' sweep template
 
 
 class Classifier(Run):
@@ -151,19 +131,15 @@ RunName = Annotated[
 ]
 
 
+# One run per seed (member_name): its other keys are a run's but seed, checked by Params per seed.
 class Sweep(Schema):
-    """One run per seed, `<sweep>/s<seed>` (member_name). Its other keys are a run's but `seed`,
-    checked (as `sweeps.<sweep>`) by Params for each seed."""
-
     model_config = ConfigDict(extra="allow")
     seeds: Annotated[
-        listing(count(0)), rule(lambda s: len(set(s)) == len(s), "must not repeat a seed, got {}")
+        Listing[count(0)], rule(lambda s: len(set(s)) == len(s), "must not repeat a seed, got {}")
     ]
 
 
-# --- evaluate.<dataset>: what evaluate@<run> measures, by its dataset's source --------------------
-
-
+# evaluate.<dataset>: what evaluate@<run> measures, by its dataset's source
 class Evaluate(Schema):
     batch_size: count(1)
     active_threshold: number(ge=0)  # a latent dim is active when Var_x E[z_j | x] exceeds this
@@ -173,11 +149,13 @@ class Evaluate(Schema):
     seed: count(0)
 
 
+# The sampler of evaluate@<run>'s figures (one for every run, so they compare): the prior
+# N(0, tau^2 I) or a Gaussian mixture fitted to the training codes (its covariances times tau^2).
 class Cifar10Evaluate(Evaluate):
     sampler: Literal["prior", "gmm"] = "prior"  # of every run's samples.png
     temperature: number(gt=0) = 1.0
     gmm_components: count(1) = 10
-    gmm_covariance: Literal[GMM_COVARIANCES] = "full"
+    gmm_covariance: Literal["full", "diag"] = "full"
 
 
 class ShapesEvaluate(Evaluate):
@@ -192,20 +170,15 @@ class ShapesEvaluate(Evaluate):
 
 
 EVALUATE = {"cifar10": Cifar10Evaluate, "celeba": Evaluate, "shapes": ShapesEvaluate}
-# The keys of a comparison that name runs; in "runs" and "autoencoders" a sweep stands for its
-# seeds' runs.
+# The keys of a comparison that name runs (in runs and autoencoders a sweep names its seeds' runs)
 NAMED_RUNS = {
     "sample_quality": ("runs", "judge"),
     "beta_study": ("runs", "autoencoders", "autoencoder", "cifar_pair"),
 }
 
 
-# --- compare: the cross-run stages (their runs are checked against each other by Params) ---------
-
-
 def _samplers(samplers):
-    """A list of SAMPLERS holding the prior (the VAE's own sampler, which every other is measured
-    against), without repeats."""
+    """A list of SAMPLERS holding prior (which every other is measured against), without repeats."""
     if not isinstance(samplers, list) or "prior" not in samplers or set(samplers) - set(SAMPLERS):
         raise PydanticCustomError(
             "vaelab", f"must be a list of {', '.join(SAMPLERS)} that holds prior, got {samplers!r}"
@@ -214,11 +187,11 @@ def _samplers(samplers):
 
 
 class SampleQuality(Schema):
-    runs: listing(Name)  # VAEs of one labelled dataset
+    runs: Listing[Name]  # VAEs of one labelled dataset
     judge: Name  # a classifier of that dataset
     sample_count: count(2)
-    samplers: Annotated[list[str], BeforeValidator(_samplers)] = DEFAULT_SAMPLERS
-    temperatures: listing(number(gt=0)) = [1.0]  # prior and mixture also scored at each tau
+    samplers: Annotated[list[str], BeforeValidator(_samplers)] = list(SAMPLERS)
+    temperatures: Listing[number(gt=0)] = [1.0]  # prior and mixture also scored at each tau
     nearest_k: count(1) = 5  # the k of the k-NN manifolds of precision, recall, density, coverage
     blur_sigma: number(gt=0)
     batch_size: count(1)
@@ -226,16 +199,17 @@ class SampleQuality(Schema):
 
 
 class BetaStudy(Schema):
-    runs: listing(Name)  # VAEs of one dataset: every beta with the same seeds
-    autoencoders: optional(listing(Name))  # one per seed; [autoencoder] when absent
+    runs: Listing[Name]  # VAEs of one dataset: every beta with the same seeds
+    autoencoders: Omittable[Listing[Name]]  # one per seed; [autoencoder] when absent
     autoencoder: Name  # the one drawn in the figures
-    cifar_pair: listing(Name)  # two VAEs of one dataset, of different beta
+    cifar_pair: Listing[Name]  # two VAEs of one dataset, of different beta
     cifar_codes: count(2)
     gradient_images: count(1)
     gradient_samples: count(2)
     seed: count(0)
 
 
+# compare: the cross-run stages (their runs are checked against each other by Params)
 class Compare(Schema):
     sample_quality: SampleQuality
     beta_study: BetaStudy

@@ -144,17 +144,6 @@ def verify_checksum(path: Path, algorithm: str, expected: str, progress: bool = 
         )
 
 
-def load_tensors(path: Path, what: str) -> dict:
-    """A torch file of tensors and plain values, with weights_only=True: a file holding code is refused."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # UnpicklingError, RuntimeError or EOFError, depending on the damage
-        raise VaelabError(
-            f"{path} is not a plain {what} (refused by torch.load(weights_only=True): "
-            f"{type(e).__name__}); delete it and rerun its training stage"
-        ) from None
-
-
 def save_model(directory: Path, model: torch.nn.Module, config: dict) -> None:
     """`config` holds the `model` section `models.build_model` needs, plus anything worth keeping."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
@@ -174,8 +163,15 @@ def load_model(directory: Path, device: torch.device | str = "cpu") -> tuple[tor
         )
     config = read_json(config_path, "its training stage")
     model = build_model(config["model"])
+    try:  # weights_only: a file holding code is refused
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as e:  # UnpicklingError, RuntimeError or EOFError, depending on the damage
+        raise VaelabError(
+            f"{weights} is not a plain state_dict (refused by torch.load(weights_only=True): "
+            f"{type(e).__name__}); delete it and rerun its training stage"
+        ) from None
     try:
-        model.load_state_dict(load_tensors(weights, "state_dict"))
+        model.load_state_dict(state)
     except RuntimeError as e:
         raise VaelabError(
             f"{weights} does not fit the model of {config_path} "
@@ -195,8 +191,8 @@ def load_training_state(path: Path, discard_unreadable: bool = False) -> dict | 
     if not path.is_file():
         return None
     try:
-        return load_tensors(path, "training checkpoint")
-    except VaelabError:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # UnpicklingError, RuntimeError or EOFError, depending on the damage
         if discard_unreadable:
             path.unlink()
             return None

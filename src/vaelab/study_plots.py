@@ -1,7 +1,5 @@
-"""The figures that put runs side by side (drawn by the compare and render stages): models'
-samples and reconstructions next to each other, the judged samples, the nearest training images,
-the autoencoder against the VAEs, and the beta study's numbers against beta. plots.py holds the
-figures of one run and the drawing helpers both use."""
+"""The figures that put runs side by side (drawn by the compare and render stages); plots.py holds
+the figures of one run and the drawing helpers both use."""
 
 from __future__ import annotations
 
@@ -15,7 +13,7 @@ from matplotlib.figure import Figure
 from . import plots
 from .datasets import to_display
 from .models import VAE, decode_batches, reconstruct_batches
-from .plots import MODEL_COLOURS, axes_column, axes_grid, framed_path, show_grid
+from .plots import MODEL_COLOURS, axes_grid, framed_path, show_grid
 
 
 def plot_side_by_side(
@@ -25,9 +23,7 @@ def plot_side_by_side(
     path: Path,
     kl_per_dim: dict[str, list[float]] | None = None,
 ) -> None:
-    """Two (label, model, codes) side by side: 16 samples decoded from the codes, and
-    reconstructions of the same test images; with `kl_per_dim`, a third panel shows how the KL
-    spreads over latent dimensions."""
+    """Two (label, model, codes): decoded samples, reconstructions; with `kl_per_dim`, KL per dim."""
     panels = 3 if kl_per_dim else 2
     fig = Figure(figsize=(5.2 * panels, 5.6))
     axes = fig.subplots(1, panels)
@@ -44,10 +40,8 @@ def plot_side_by_side(
         ax = axes[2]
         for name, values in kl_per_dim.items():
             ordered = sorted(values, reverse=True)
-            colour = MODEL_COLOURS.get(name)
-            ax.bar(
-                np.arange(len(ordered)), ordered, alpha=0.55, color=colour, label=name, width=1.0
-            )
+            x = np.arange(len(ordered))
+            ax.bar(x, ordered, alpha=0.55, color=MODEL_COLOURS.get(name), label=name, width=1.0)
         ax.set_yscale("log")
         ax.set_xlabel("latent dimension (sorted by KL)")
         ax.set_ylabel("mean KL on the test set (nats)")
@@ -68,10 +62,8 @@ def plot_labelled_samples(
     """Each image titled with the judge's label and confidence (green when >= `confident`)."""
     confidence, label = logits.softmax(dim=1).max(dim=1)
     fig = Figure(figsize=(columns * 1.45, math.ceil(len(images) / columns) * 1.65))
-    cells = axes_grid(fig, len(images), columns)
-    for ax, image, conf, lab in zip(
-        cells, images, confidence.tolist(), label.tolist(), strict=True
-    ):
+    axes = axes_grid(fig, len(images), columns)
+    for ax, image, conf, lab in zip(axes, images, confidence.tolist(), label.tolist(), strict=True):
         ax.imshow(image.permute(1, 2, 0).numpy(), interpolation="nearest")
         colour = "tab:green" if conf >= confident else "black"
         ax.set_title(f"{classes[lab]} {conf:.2f}", fontsize=8, color=colour)
@@ -83,15 +75,12 @@ def plot_labelled_samples(
 def plot_nearest_training(
     samples: dict[str, torch.Tensor], nearest: dict[str, torch.Tensor], path: Path
 ) -> None:
-    """Each sampler's images (decoder means) above the training image nearest to each of them by
-    pixel distance: a reader sees whether the model copies its training set."""
+    """Each sampler's images above the training images nearest to them: does the model copy?"""
     fig = Figure(figsize=(11, 1.5 * 2 * len(samples)))
-    axes = axes_column(fig, 2 * len(samples))
-    for i, (name, images) in enumerate(samples.items()):
-        show_grid(axes[2 * i], images, nrow=len(images), ylabel=f"{name}\n(decoder mean)")
-        show_grid(
-            axes[2 * i + 1], nearest[name], nrow=len(images), ylabel="nearest\ntraining image"
-        )
+    pairs = fig.subplots(2 * len(samples), 1).reshape(-1, 2)
+    for (above, below), (name, images) in zip(pairs, samples.items(), strict=True):
+        show_grid(above, images, nrow=len(images), ylabel=f"{name}\n(decoder mean)")
+        show_grid(below, nearest[name], nrow=len(images), ylabel="nearest\ntraining image")
     plots.save_figure(fig, path)
 
 
@@ -103,8 +92,7 @@ def plot_autoencoder_vs_vae(
     steps: int = 10,
     seed: int = 0,
 ) -> None:
-    """Per model: decoded z ~ N(0, I), and the path between the codes of the two images in `pair`
-    (uint8 NHWC, shown at the ends)."""
+    """Per model: decoded z ~ N(0, I), and the path between the codes of the uint8 NHWC `pair`."""
     fig = Figure(figsize=(15, 1.45 * len(models) + 0.8))
     axes = np.atleast_2d(
         fig.subplots(len(models), 2, gridspec_kw={"width_ratios": [samples, steps + 2]})
@@ -129,6 +117,7 @@ def plot_beta_tradeoff(
     where = {beta: i for i, beta in enumerate(betas)}
     fig = Figure(figsize=(15, 4.2))
     recon, disentanglement, kl = axes = fig.subplots(1, 3)
+    offset = {"textcoords": "offset points", "xytext": (4, 6), "fontsize": 8}  # of the annotations
     for group, style, colour, name in (
         (shapes, "o-", "tab:purple", "shapes"),
         (cifar, "s--", "tab:blue", "CIFAR-10"),
@@ -137,21 +126,12 @@ def plot_beta_tradeoff(
         recon.plot(xs, [m["recon_mse"] for m in group.values()], style, color=colour, label=name)
         kl.plot(xs, [m["kl"] for m in group.values()], style, color=colour, label=name)
         for x, m in zip(xs, group.values(), strict=True):
-            active = f"{m['active_units']} active"
-            kl.annotate(
-                active,
-                (x, m["kl"]),
-                textcoords="offset points",
-                xytext=(4, 6),
-                fontsize=8,
-                color=colour,
-            )
+            kl.annotate(f"{m['active_units']} active", (x, m["kl"]), color=colour, **offset)
     recon.axhline(
         autoencoder["recon_mse"], color="tab:purple", linestyle=":", label="shapes autoencoder"
     )
     recon.set_yscale("log")
     recon.set_title("reconstruction MSE per pixel (test, lower is closer)", fontsize=10)
-
     shapes_xs = [where[float(beta)] for beta in shapes]
     for key, colour, title in (
         ("mig", "tab:red", "MIG"),
@@ -164,7 +144,6 @@ def plot_beta_tradeoff(
         )
     disentanglement.set_ylim(0, 1)
     disentanglement.set_title("disentanglement on shapes (1 = one factor per dim)", fontsize=10)
-
     kl.set_yscale("log")
     kl.set_title("KL to the prior (nats/image, test) and active units", fontsize=10)
     for ax in axes:
@@ -176,8 +155,7 @@ def plot_beta_tradeoff(
 
 
 def plot_smoothness(entries: dict[str, dict], path: Path) -> None:
-    """Per model (label -> metrics with path_ratios and path_mean_steps): the largest step over the
-    mean step of each interpolation path, as a box plot and against the mean step."""
+    """Per model: each path's largest step over its mean step, as a box plot and against the mean."""
     fig = Figure(figsize=(12, 4.3))
     spread, scatter = axes = fig.subplots(1, 2)
     spread.boxplot([entry["path_ratios"] for entry in entries.values()])
@@ -202,30 +180,24 @@ def plot_smoothness(entries: dict[str, dict], path: Path) -> None:
 
 
 def plot_sweep(by_beta: dict[str, dict], autoencoder: dict, factor_nats: float, path: Path) -> None:
-    """Every seed as a dot and the mean with its range as a line, against beta (`by_beta`: beta
-    label -> `spread`): KL beside the factors' information, reconstruction MSE beside the
-    autoencoder's band, and MIG, DCI and FactorVAE score."""
+    """Per beta (`by_beta`: label -> `spread`) each seed as a dot, the mean and range as a line."""
     labels = sorted(by_beta, key=float)
     xs = np.arange(len(labels))
     fig = Figure(figsize=(16, 4.4))
     kl, recon, scores = axes = fig.subplots(1, 3)
 
     def draw(ax, key: str, colour: str, name: str, shift: float = 0.0) -> None:
-        means = [by_beta[label][key]["mean"] for label in labels]
+        stats = [by_beta[label][key] for label in labels]
+        means = [stat["mean"] for stat in stats]
         # max(0, ...): with equal seeds the mean can round past its own min or max
-        low = [max(0.0, m - by_beta[b][key]["min"]) for m, b in zip(means, labels, strict=True)]
-        high = [max(0.0, by_beta[b][key]["max"] - m) for m, b in zip(means, labels, strict=True)]
+        low = [max(0.0, stat["mean"] - stat["min"]) for stat in stats]
+        high = [max(0.0, stat["max"] - stat["mean"]) for stat in stats]
+        label = f"{name} (mean, seed range)"
         ax.errorbar(
-            xs + shift,
-            means,
-            yerr=[low, high],
-            fmt="o-",
-            color=colour,
-            capsize=3,
-            label=f"{name} (mean, seed range)",
+            xs + shift, means, yerr=[low, high], fmt="o-", color=colour, capsize=3, label=label
         )
-        for x, label in zip(xs, labels, strict=True):
-            values = by_beta[label][key]["values"]
+        for x, stat in zip(xs, stats, strict=True):
+            values = stat["values"]
             ax.scatter([x + shift] * len(values), values, s=10, color=colour, alpha=0.5)
 
     def band(ax, key: str, colour: str, name: str) -> None:
@@ -234,26 +206,18 @@ def plot_sweep(by_beta: dict[str, dict], autoencoder: dict, factor_nats: float, 
         ax.axhline(stats["mean"], color=colour, linestyle=":", label=f"{name} (autoencoder)")
 
     draw(kl, "kl", "tab:purple", "KL")
-    kl.axhline(
-        factor_nats,
-        color="black",
-        linestyle="--",
-        label=f"information in the factors: {factor_nats:.1f} nats",
-    )
+    information = f"information in the factors: {factor_nats:.1f} nats"
+    kl.axhline(factor_nats, color="black", linestyle="--", label=information)
     kl.set_yscale("log")
     kl.set_title("KL to the prior (nats per test image)", fontsize=10)
     draw(recon, "recon_mse", "tab:blue", "VAE")
     band(recon, "recon_mse", "tab:blue", "MSE")
     recon.set_yscale("log")
     recon.set_title("reconstruction MSE per pixel (test, lower is closer)", fontsize=10)
-    for (key, colour, name), shift in zip(
-        (
-            ("mig", "tab:red", "MIG"),
-            ("dci", "tab:green", "DCI"),
-            ("factor_vae", "tab:orange", "FactorVAE score"),
-        ),
-        (-0.12, 0.0, 0.12),
-        strict=True,
+    for key, colour, name, shift in (
+        ("mig", "tab:red", "MIG", -0.12),
+        ("dci", "tab:green", "DCI", 0.0),
+        ("factor_vae", "tab:orange", "FactorVAE score", 0.12),
     ):
         draw(scores, key, colour, name, shift)
         band(scores, key, colour, name)

@@ -1,10 +1,8 @@
-"""A sweep over seeds: every number as its mean and spread over the seeds (`spread`, the one
-summary over seeds), the factors' information and per-factor scores, and the one rule that calls
-a difference between two groups an effect.
-
-The rule (`differs`): the means differ by at least `CLEAR_CHANGE` of the first (scores in [0, 1]:
-by at least `CLEAR_SCORE`), and the seeds' ranges do not overlap. With three seeds that is strict
-on purpose: a difference a fourth seed could erase is not reported as a finding.
+"""A sweep over seeds: every number's mean and spread over the seeds (`spread`), the per-factor
+scores, and the one rule that calls a difference between two groups an effect (`differs`): the
+means differ by at least `CLEAR_CHANGE` of the first (scores in [0, 1]: by at least `CLEAR_SCORE`)
+and the seeds' ranges do not overlap. With three seeds that is strict on purpose: a difference a
+fourth seed could erase is not reported as a finding.
 """
 
 from __future__ import annotations
@@ -43,8 +41,7 @@ FACTOR_KEYS = ("mig", "dci_completeness", "dci_accuracy", "carrier_mi")
 
 def spread(rows: list[dict], keys: tuple[str, ...] = SPREAD_KEYS) -> dict[str, dict]:
     """Per key present in the rows (one per seed): mean, sample standard deviation (0 for one
-    seed), min, max and the values themselves, in the rows' order. The one summary over seeds:
-    the sweeps' DVC metrics, the beta study and the pilot all use it."""
+    seed), min, max and the values themselves, in the rows' order."""
     table = pd.DataFrame(rows)
     out = {}
     for key in keys:
@@ -61,9 +58,8 @@ def spread(rows: list[dict], keys: tuple[str, ...] = SPREAD_KEYS) -> dict[str, d
 
 
 def mean_row(rows: list[dict], runs: list[str], summary: dict[str, dict]) -> dict:
-    """The first seed's row with every key of `summary` (the rows' `spread`) replaced by its mean
-    over the seeds, and which runs it summarises. Per-dim lists (KL per dim, factor of each dim)
-    stay the first seed's: dims of different seeds are not the same dims."""
+    """The first seed's row with each key of `summary` (the rows' `spread`) as its mean, and its
+    runs; per-dim lists stay the first seed's (dims of different seeds are not the same dims)."""
     return {
         **rows[0],
         **{key: stats["mean"] for key, stats in summary.items()},
@@ -77,8 +73,7 @@ def direction(
 ) -> int:
     """1 if `after` is clearly above `before`, -1 if clearly below, 0 for no clear change: a
     relative change of at least `tolerance`, or for a score in [0, 1] (where a relative change
-    says little near 0) an absolute change of at least CLEAR_SCORE. The size test behind every
-    direction word of the generated text."""
+    says little near 0) an absolute change of at least CLEAR_SCORE."""
     change = abs(after - before)
     big = change >= CLEAR_SCORE if score else before != 0 and change / abs(before) >= tolerance
     if not big:

@@ -1,11 +1,11 @@
-"""The report's Markdown tables: CIFAR-10 metrics and sample quality, the beta table
-of the beta study, the per-factor table."""
+"""The report's Markdown tables: CIFAR-10 metrics and sample quality, the beta study's table and
+its per-factor table."""
 
 from __future__ import annotations
 
 from .sweep import mean_pm
 
-# (key, title, format) of the metrics tables; the faces table shows the first six.
+# (key, title, format) of the metrics tables (the faces table shows the first six) and beta table.
 METRIC_COLUMNS = [
     ("test_neg_elbo", "-ELBO (nats/img)", "{:.1f}"),
     ("test_bpd", "bits/dim", "{:.3f}"),
@@ -15,6 +15,17 @@ METRIC_COLUMNS = [
     ("sample_sharpness", "sample sharpness", "{:.2f}"),
     ("epochs", "epochs", "{}"),
     ("train_seconds", "train min", "{:.1f}"),
+]
+BETA_COLUMNS = [
+    ("recon_mse", "recon MSE", "{:.4f}"),
+    ("kl", "KL (nats/img)", "{:.1f}"),
+    ("active_units", "active units", "{:.1f}"),
+    ("mig", "MIG", "{:.3f}"),
+    ("dci", "DCI", "{:.3f}"),
+    ("factor_vae", "FactorVAE score", "{:.2f}"),
+    ("gaussian_tc", "Gaussian TC (nats)", "{:.2f}"),
+    ("prior_relative_error", "prior-sample error vs blank", "{:.2f}"),
+    ("path_max_over_mean", "path max/mean step", "{:.2f}"),
 ]
 
 
@@ -27,14 +38,20 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
-def cells(m: dict, columns: list[tuple[str, str, str]]) -> list[str]:
-    """m's value under each (key, title, format) column; "n/a" where it has none."""
+def cells(m: dict, columns: list[tuple[str, str, str]], show=str.format) -> list[str]:
+    """m's value under each (key, title, format) column as show(format, value); else "n/a"."""
     return [
         "n/a"
         if m.get(key) is None
-        else fmt.format(m[key] / 60 if key == "train_seconds" else m[key])
+        else show(fmt, m[key] / 60 if key == "train_seconds" else m[key])
         for key, _, fmt in columns
     ]
+
+
+def faces_table(m: dict) -> str:
+    """A faces run's metrics, up to sample sharpness."""
+    shown = {**m, "active_units": f"{m['active_units']} of {m['latent_dim']}"}
+    return markdown_table(titles(METRIC_COLUMNS[:6]), [cells(shown, METRIC_COLUMNS[:6])])
 
 
 def metrics_table(cifar: dict) -> str:
@@ -67,24 +84,13 @@ def quality_table(cifar: dict, reference: dict) -> str:
 
 
 def beta_table(study: dict) -> str:
-    """The beta study's numbers: means ± sd over seeds per shapes model."""
-    columns = [
-        ("recon_mse", "recon MSE", "{:.4f}"),
-        ("kl", "KL (nats/img)", "{:.1f}"),
-        ("active_units", "active units", "{:.1f}"),
-        ("mig", "MIG", "{:.3f}"),
-        ("dci", "DCI", "{:.3f}"),
-        ("factor_vae", "FactorVAE score", "{:.2f}"),
-        ("gaussian_tc", "Gaussian TC (nats)", "{:.2f}"),
-        ("prior_relative_error", "prior-sample error vs blank", "{:.2f}"),
-        ("path_max_over_mean", "path max/mean step", "{:.2f}"),
-    ]
+    """Per shapes model, the `spread` of each number over its seeds as mean ± sd."""
     models = [(f"VAE, beta = {label}", row) for label, row in study["shapes_spread"].items()]
     models.append(("autoencoder (no KL)", study["autoencoder_spread"]))
     return markdown_table(
-        ["shapes model", *titles(columns)],
+        ["shapes model", *titles(BETA_COLUMNS)],
         [
-            [label, *("n/a" if key not in m else mean_pm(m[key], fmt) for key, _, fmt in columns)]
+            [label, *cells(m, BETA_COLUMNS, lambda fmt, stats: mean_pm(stats, fmt))]
             for label, m in models
         ],
     )

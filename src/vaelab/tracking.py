@@ -4,11 +4,11 @@ The tracking URI is `MLFLOW_TRACKING_URI` when set, else the sqlite file mlflow.
 the repository: `$DVC_ROOT`, which DVC sets for every stage and points at the parent repository
 for queued experiments (`dvc exp run --queue`), whose temporary copies DVC deletes. So `mlflow ui`
 at the root shows every run, queued and parallel ones included. One experiment per dataset
-(`vaelab-<dataset>`); one MLflow run per trained run (a sweep's stage: one per seed), named `<run>-<params hash>` (plus the DVC
-experiment name) and tagged with the run name, params hash, git commit, DVC experiment and
-baseline revision. Later stages (evaluate, compare) add their numbers to that run: found by the id
-recorded in models/<run>/run.json when the store in use knows it, else by its tags and model
-checksum (so on any tracking server), and never by creating a new, param-less run.
+(`vaelab-<dataset>`); one MLflow run per trained run (a sweep's stage: one per seed), named
+`<run>-<params hash>` (plus the DVC experiment name) and tagged with the run name, params hash,
+git commit, DVC experiment and baseline revision. Later stages (evaluate, compare) add their
+numbers to that run, found by the id in models/<run>/run.json when the store in use knows it, else
+by its tags and model checksum (so on any tracking server), never by creating a param-less run.
 """
 
 from __future__ import annotations
@@ -104,24 +104,17 @@ def resumable_run(run_id: str | None, experiment: str) -> str | None:
         return None
     uri = mlflow.get_tracking_uri()
     try:
-        try:
-            info = mlflow.MlflowClient().get_run(run_id).info
-        except MlflowException as e:
-            if e.error_code != "RESOURCE_DOES_NOT_EXIST":
-                raise
-            info = None
         expected = mlflow.get_experiment_by_name(experiment)
-    except MlflowException as e:  # the store failed to answer: no duplicate run
-        raise VaelabError(
-            f"MLflow {uri} could not be asked for run {run_id} ({str(e).splitlines()[0]}); "
-            "rerun when the tracking store answers"
-        ) from None
-    if (
-        info is None
-        or info.lifecycle_stage != "active"
-        or expected is None
-        or info.experiment_id != expected.experiment_id
-    ):
+        info = mlflow.MlflowClient().get_run(run_id).info
+    except MlflowException as e:
+        if e.error_code != "RESOURCE_DOES_NOT_EXIST":  # no answer: no duplicate run
+            raise VaelabError(
+                f"MLflow {uri} could not be asked for run {run_id} ({str(e).splitlines()[0]}); "
+                "rerun when the tracking store answers"
+            ) from None
+        info = None
+    live = info is not None and info.lifecycle_stage == "active"
+    if not live or expected is None or info.experiment_id != expected.experiment_id:
         print(
             f"note: MLflow run {run_id} of the checkpoint is not a live run of {experiment} in "
             f"{uri}; training goes on in a new run"
@@ -134,33 +127,32 @@ def resumable_run(run_id: str | None, experiment: str) -> str | None:
 def training_run(run: dict, run_id: str | None = None):
     """Start the MLflow run of a training stage (its params logged), or continue an interrupted
     one (`run_id`)."""
+    experiment = experiment_name(run)
     with store_lock(use_repository_store()):
-        existing = mlflow.get_experiment_by_name(experiment_name(run))
+        existing = mlflow.get_experiment_by_name(experiment)
         if existing is not None and existing.lifecycle_stage != "active":
             raise VaelabError(
-                f"MLflow experiment {experiment_name(run)} is deleted in "
-                f"{mlflow.get_tracking_uri()}; restore it (mlflow experiments restore "
-                f"--experiment-id {existing.experiment_id}) or remove it for good (mlflow gc)"
+                f"MLflow experiment {experiment} is deleted in {mlflow.get_tracking_uri()}; "
+                f"restore it (mlflow experiments restore --experiment-id "
+                f"{existing.experiment_id}) or remove it for good (mlflow gc)"
             )
-        mlflow.set_experiment(experiment_name(run))
+        mlflow.set_experiment(experiment)
         # By id: when two processes create the experiment at once, MLflow's set_experiment may
         # return before making it the active one, and the run would land in "Default".
-        experiment_id = mlflow.get_experiment_by_name(experiment_name(run)).experiment_id
-    digest = params_digest(run)
-    experiment = os.environ.get("DVC_EXP_NAME", "")
-    name = "-".join(part for part in (run["name"], digest[:8], experiment) if part)
-    started = mlflow.start_run(
+        experiment_id = mlflow.get_experiment_by_name(experiment).experiment_id
+    digest, dvc_experiment = params_digest(run), os.environ.get("DVC_EXP_NAME", "")
+    name = "-".join(part for part in (run["name"], digest[:8], dvc_experiment) if part)
+    with mlflow.start_run(
         run_id=run_id,
         experiment_id=None if run_id else experiment_id,
         run_name=None if run_id else name,
-    )
-    with started as active:
+    ) as active:
         if run_id is None:
             mlflow.log_params({k: str(v) for k, v in flatten("", run).items()})
             tags = {
                 RUN_TAG: run["name"],
                 PARAMS_TAG: digest,
-                "dvc.exp_name": experiment or "workspace",
+                "dvc.exp_name": dvc_experiment or "workspace",
             }
             # MLflow tags the commit itself (mlflow.source.git.commit); a DVC experiment's
             # baseline is the commit it branched from.
@@ -233,15 +225,6 @@ def find_run(run_name: str) -> str | None:
     return found[0].info.run_id if found else None
 
 
-def numeric(metrics: dict, prefix: str = "final") -> dict[str, float]:
-    """The numbers of a nested metrics dict, flattened to MLflow metric names (lists skipped)."""
-    return {
-        re.sub(r"[^\w\-. :/]", "_", key): float(value)  # only MLflow's allowed name characters
-        for key, value in flatten(prefix, metrics).items()
-        if isinstance(value, (int, float)) and not isinstance(value, bool)
-    }
-
-
 def log_final(run_name: str, metrics: dict, figures: Path | None = None) -> None:
     """Add an evaluation's numbers (and its figures folder) to the training run of `run_name`."""
     run_id = find_run(run_name)
@@ -251,8 +234,14 @@ def log_final(run_name: str, metrics: dict, figures: Path | None = None) -> None
             "elsewhere?); its evaluation is in the report files only"
         )
         return
+    # The numbers of the nested dict (lists skipped), named with MLflow's allowed characters only.
+    numbers = {
+        re.sub(r"[^\w\-. :/]", "_", key): float(value)
+        for key, value in flatten("final", metrics).items()
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+    }
     client, now = mlflow.MlflowClient(), int(time.time() * 1000)
-    values = [mlflow.entities.Metric(k, v, now, 0) for k, v in sorted(numeric(metrics).items())]
+    values = [mlflow.entities.Metric(k, v, now, 0) for k, v in sorted(numbers.items())]
     for start in range(0, len(values), 500):  # log_batch takes at most 1,000 metrics
         client.log_batch(run_id, metrics=values[start : start + 500])
     if figures is not None and Path(figures).is_dir():

@@ -1,15 +1,14 @@
 """Training: ONE loop for every objective (vae, ae, classifier), resumable, guarded, tracked.
 
-Interruption: a checkpoint (model, optimizer, schedule, epoch, RNG state, history, MLflow run id)
-is written at the end of every epoch under `checkpoints/<run>-<key>/`, where the key hashes
-everything that shapes the result (the run's params and the data checksum), so only a compatible
-run is resumed. DVC deletes a stage's outputs before rerunning it, which is why checkpoints live
-outside them. The batch order of epoch e depends only on (seed, e), and the global RNG state is
-restored, so on the CPU a resumed run ends with the same weights as an uninterrupted one.
+Interruption: every epoch ends with a checkpoint (model, optimizer, schedule, epoch, RNG state,
+history, MLflow run id) in `checkpoints/<run>-<key>/`, outside DVC's outputs (which DVC deletes
+before rerunning a stage); the key hashes all that shapes the result, so only a compatible run
+resumes. The batch order of epoch e depends only on (seed, e) and the global RNG state is restored,
+so on the CPU a resumed run ends with the same weights as an uninterrupted one.
 
-Divergence: the loss of every batch, and at the end of every epoch the test metrics, every weight
-and every buffer, must be finite before anything is written; otherwise the run stops with one line
-(exit != 0), keeping the last finite checkpoint.
+Divergence: every batch's loss, and at each epoch's end the test metrics, weights and buffers, must
+be finite before anything is written; else the run stops with one line (exit != 0), keeping the
+last finite checkpoint.
 """
 
 from __future__ import annotations
@@ -38,25 +37,19 @@ class DivergedError(VaelabError):
     """A non-finite loss, metric, weight or buffer."""
 
 
-def code_digest() -> str:
-    """The package's source: a checkpoint of other code is never resumed (nor restored)."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in Path(__file__).parent.rglob("*.py") if p.is_file()):
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
-# Read once, when the code that runs is loaded: an edit made while a sweep trains must not change
-# the key under which its finished runs' checkpoints are found (and removed) at its end.
-CODE_DIGEST = code_digest()
+# The package's source: a checkpoint of other code is never resumed (nor restored). Read once, when
+# the code that runs is loaded: an edit made while a sweep trains must not change the key under
+# which its finished runs' checkpoints are found (and removed) at its end.
+CODE_DIGEST = hashlib.sha256(
+    b"".join(path.read_bytes() for path in sorted(Path(__file__).parent.rglob("*.py")))
+).hexdigest()
 
 
 def checkpoint_dir(run: dict, dataset: dict, data_sha256: str):
     """Only a run with the same params, the same data file and the same cut of it (limits), trained
     by the same code, resumes."""
     identity = json.dumps(
-        {"run": run, "dataset": dataset, "data": data_sha256, "code": CODE_DIGEST},
-        sort_keys=True,
+        {"run": run, "dataset": dataset, "data": data_sha256, "code": CODE_DIGEST}, sort_keys=True
     )
     return store.CHECKPOINTS / f"{run['name']}-{hashlib.sha256(identity.encode()).hexdigest()[:12]}"
 
@@ -163,19 +156,6 @@ def test_metrics(model, run: dict, data: dict, device) -> dict:
     return elbo_metrics(model, data["x_test"], device, beta=run["beta"], seed=run["seed"])
 
 
-def check_finite(model: torch.nn.Module, row: dict, label: str, epoch: int, fix: str) -> None:
-    bad = [k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)]
-    bad += [
-        name
-        for name, t in [*model.named_parameters(), *model.named_buffers()]
-        if t.is_floating_point() and not torch.isfinite(t).all()
-    ]
-    if bad:
-        raise DivergedError(
-            f"{label} diverged at epoch {epoch} (non-finite {', '.join(bad[:4])}); {fix}"
-        )
-
-
 def fit(
     model: torch.nn.Module,
     run: dict,
@@ -265,10 +245,19 @@ def fit(
             **{f"train_{k}": v / counts[k] for k, v in sums.items()},
             **{f"test_{k}": v for k, v in test_metrics(model, run, data, device).items()},
         }
-        if getattr(model, "decoder_sigma", lambda: None)() is not None:
+        if hasattr(model, "decoder_sigma"):  # a VAE
             row["decoder_sigma"] = model.decoder_sigma()
         row.update(epoch_seconds=seconds, images_per_second=n / seconds)
-        check_finite(model, row, label, epoch, fix)
+        bad = [k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)]
+        bad += [
+            name
+            for name, t in [*model.named_parameters(), *model.named_buffers()]
+            if t.is_floating_point() and not torch.isfinite(t).all()
+        ]
+        if bad:
+            raise DivergedError(
+                f"{label} diverged at epoch {epoch} (non-finite {', '.join(bad[:4])}); {fix}"
+            )
         history.append(row)
         saved = {
             "model": model.state_dict(),
@@ -311,10 +300,9 @@ def train_stage(params: dict, name: str, resume: str = "auto") -> None:
 def train_run(params: dict, name: str, resume: str = "auto", keep_checkpoint: bool = False) -> Path:
     """The `train@<name>` stage: models/<name>/ (state_dict + config + MLflow run id) and
     reports/curves/<name>.csv, logged to MLflow (params, per-epoch metrics, sample grids, model).
-    Returns the run's checkpoint folder (removed at the end unless keep_checkpoint).
-
-    resume: "auto" continues a compatible checkpoint if one exists, "always" requires one, "never"
-    discards it (an unreadable one included)."""
+    Returns the run's checkpoint folder (removed at the end unless keep_checkpoint). `resume`:
+    "auto" continues a compatible checkpoint, "always" requires one, "never" discards any (an
+    unreadable one too)."""
     import mlflow
 
     from . import tracking
@@ -325,7 +313,8 @@ def train_run(params: dict, name: str, resume: str = "auto", keep_checkpoint: bo
     tracking.check_tracking_server()  # before the data load: an unreachable server fails in seconds
     dataset = dataset_config(params, run["dataset"])
     data = datasets.load(run["dataset"], dataset)
-    data_sha256 = store.file_digest(store.data_path(run["dataset"]))
+    data_file = store.data_path(run["dataset"])
+    data_sha256 = store.file_digest(data_file)
     ckpt_dir = checkpoint_dir(run, dataset, data_sha256)
     state_path = ckpt_dir / store.TRAINING_STATE
     state = store.load_training_state(state_path, discard_unreadable=resume == "never")
@@ -364,23 +353,19 @@ def train_run(params: dict, name: str, resume: str = "auto", keep_checkpoint: bo
         + (f", resuming after epoch {state['epoch']}" if state else "")
     )
     fixed_z = None
-    if run["objective"] == "vae":
-        fixed_z = torch.randn(
-            16, run["model"]["latent_dim"], generator=torch.Generator().manual_seed(run["seed"])
-        )
+    if run["objective"] == "vae":  # the codes of every epoch's sample grid
+        seeded = torch.Generator().manual_seed(run["seed"])
+        fixed_z = torch.randn(16, run["model"]["latent_dim"], generator=seeded)
     history_so_far = list(state["history"]) if state else []
 
     def log_epoch_metrics(row: dict) -> None:
         mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"])
 
-    every = params["tracking"]["sample_every"]
-
-    experiment = tracking.experiment_name(run)
-    run_id = tracking.resumable_run(state.get("mlflow_run_id") if state else None, experiment)
+    run_id = state.get("mlflow_run_id") if state else None
+    run_id = tracking.resumable_run(run_id, tracking.experiment_name(run))
     with tracking.training_run(run, run_id) as ml_run:
         if run_id is None:  # a new MLflow run, of a resumed training too if its run is gone
             mlflow.set_tags({"data_sha256": data_sha256, "device": str(device)})
-            data_file = store.data_path(run["dataset"])
             cpu_data = {"x_train": x_train, "y_train": data.get("y_train")}
             tracking.log_dataset(run["dataset"], cpu_data, data_file, data_sha256)
             for row in history_so_far:  # the epochs trained before the interruption
@@ -390,6 +375,7 @@ def train_run(params: dict, name: str, resume: str = "auto", keep_checkpoint: bo
             log_epoch_metrics(row)
             history_so_far.append(row)
             store.write_curves(store.curves_path(name), history_so_far)
+            every = params["tracking"]["sample_every"]
             if fixed_z is not None and (epoch % every == 0 or epoch == run["epochs"]):
                 mlflow.log_image(sample_grid_image(trained, fixed_z), key="samples", step=epoch)
 

@@ -1,12 +1,10 @@
-"""What config.py's schema is written in: the value types of params.yaml (a count, a finite number,
-a fraction, a non-empty list, ...) and pydantic's first error turned into one line that names the
-dotted key and the fix."""
+"""The value types of params.yaml (a count, a finite number, a non-empty list, ...), and pydantic's
+first error as one line that names the dotted key and the fix."""
 
 import math
-from typing import Annotated
+from typing import Annotated, TypeVar
 
-from pydantic import Field, TypeAdapter, ValidationError
-from pydantic.functional_validators import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BeforeValidator, Field, TypeAdapter, ValidationError
 from pydantic_core import PydanticCustomError
 
 from .errors import VaelabError
@@ -16,9 +14,6 @@ def fail(key: str, problem: str) -> None:
     raise VaelabError(
         f"params.yaml: {key} {problem}; fix it in params.yaml (or dvc exp run -S {key}=...)"
     )
-
-
-# --- value types ---------------------------------------------------------------------------------
 
 
 def rule(ok, problem: str, before: bool = False):
@@ -50,31 +45,22 @@ def count(low: int):
     return Annotated[int, NOT_BOOL, FINITE, Field(ge=low)]
 
 
-def number(*, gt: float | None = None, ge: float | None = None):
-    """A finite number, > gt or >= ge."""
-    return Annotated[float, NOT_BOOL, FINITE, Field(gt=gt, ge=ge)]
+def number(*, gt: float | None = None, ge: float | None = None, lt: float | None = None):
+    """A finite number, > gt or >= ge (and < lt)."""
+    return Annotated[float, NOT_BOOL, FINITE, Field(gt=gt, ge=ge, lt=lt)]
 
 
-def listing(item):
-    """A non-empty list of `item`."""
-    return Annotated[list[item], Field(min_length=1)]
-
-
-def optional(kind):
-    """A key that may be left out, and is then left out of the checked params too."""
-    return Annotated[kind | None, Field(default=None, exclude_if=lambda value: value is None)]
-
-
+T = TypeVar("T")
+Listing = Annotated[list[T], Field(min_length=1)]  # a non-empty list
+# a key that may be left out, and is then left out of the checked params too
+Omittable = Annotated[T | None, Field(default=None, exclude_if=lambda value: value is None)]
 Name = Annotated[str, Field(strict=True, min_length=1)]
-Fraction = Annotated[float, NOT_BOOL, FINITE, Field(ge=0, lt=1)]
-
-
-# --- pydantic's first error as one line ----------------------------------------------------------
+Fraction = number(ge=0, lt=1)
 
 DISCRIMINATORS = ("objective", "arch", "source")
 PROBLEMS = {
-    "missing": "is missing",
-    "union_tag_not_found": "is missing",
+    "vaelab": "{msg}",  # a rule's own words
+    **dict.fromkeys(("missing", "union_tag_not_found"), "is missing"),
     **dict.fromkeys(("int_from_float", "int_parsing", "int_type"), "must be an integer, got {!r}"),
     **dict.fromkeys(("float_parsing", "float_type"), "must be a number, got {!r}"),
     "greater_than": "must be > {gt:g}, got {!r}",
@@ -108,10 +94,7 @@ def validated(schema, value, where: str = ""):
             tag_passed = True
             continue
         parent, tag_passed = node, False
-        if isinstance(node, dict):
-            node = node.get(part)
-        else:
-            node = node[part] if isinstance(node, list) and part < len(node) else None
+        node = node.get(part) if isinstance(node, dict) else None  # no list holds a section
         parts.append(f"[{part}]" if isinstance(part, int) else part)
     if error["type"].startswith("union_tag"):  # the tag itself is wrong or missing
         parts.append(error["ctx"]["discriminator"].strip("'"))
@@ -122,25 +105,22 @@ def validated(schema, value, where: str = ""):
 def problem_words(error: dict, section, where: str) -> str:
     """What is wrong, in params.yaml's words: "'a', 'b' or 'c'" reads "a, b, c"."""
     kind, got = error["type"], error.get("input")
-    if kind == "vaelab":
-        return error["msg"]
-    if kind not in PROBLEMS:
-        return f"is invalid: {error['msg']}"
-    if kind.endswith("_type") and got is None:
+    if kind.endswith("_type") and got is None:  # an empty key in YAML
         return "is missing"
     context = {
         key: value.replace(" or ", ", ").replace("'", "") if isinstance(value, str) else value
         for key, value in error.get("ctx", {}).items()
     }
-    return PROBLEMS[kind].format(got, **context, what=section_words(section, where))
+    problem = PROBLEMS.get(kind, "is invalid: {msg}")
+    return problem.format(got, **context, msg=error["msg"], what=section_words(section, where))
 
 
 def section_words(section, where: str) -> str:
     """The section a refused key is in: a run, a conv model, ..., or its dotted key."""
     if isinstance(section, dict):
-        for key, noun in (("objective", "run"), ("arch", "model"), ("source", "dataset")):
+        if "objective" in section:
+            return "a run"
+        for key, noun in (("arch", "model"), ("source", "dataset"), ("kind", "likelihood")):
             if key in section:
-                return "a run" if noun == "run" else f"a {section[key]} {noun}"
-        if "kind" in section:
-            return f"a {section['kind']} likelihood"
+                return f"a {section[key]} {noun}"
     return where

@@ -2,15 +2,11 @@
 
 `fetch(config)` (stage `fetch@<name>`) hands `datasets.<name>` to its source module (`cifar10`,
 `celeba` or `shapes`, each with `fetch(config, out_path) -> str`), which writes `data/<name>.npz`
-through `write_dataset`. Every file holds `x_train`, `x_test` (uint8 (N, H, W, C) images), `source`
-(where they came from) and what the source carries beside them:
-* cifar10: `y_train`, `y_test` int64 class indices, `classes`;
-* shapes: `factors_train`, `factors_test` int64 (N, F) level indices, `factor_names` and
-  `values_<factor>` (the value of every level);
-* celeba: `attributes_train`, `attributes_test` uint8 (N, A) of 0/1 (1 = the face has it; the
-  official file's +1/-1), `attribute_names`, `files_train`, `files_test`.
-`load(name)` gives them back as torch tensors (images uint8, everything else int64) and lists. The
-helpers at the end are the one place each source module gets them from.
+through `write_dataset`: uint8 (N, H, W, C) `x_train` and `x_test`, their `source`, and what the
+source carries beside them (cifar10: int64 class indices `y_*`, `classes`; shapes: int64 (N, F)
+level indices `factors_*`, `factor_names`, `values_<factor>`; celeba: uint8 (N, A) 0/1
+`attributes_*` (1 = the face has it), `attribute_names`, `files_*`). `load(name)` gives them back
+as torch tensors (images uint8, everything else int64) and lists.
 """
 
 from __future__ import annotations
@@ -43,8 +39,8 @@ def fetch(config: dict) -> str:
     from . import celeba, cifar10, shapes
 
     out_path = store.data_path(config["name"])
-    sources = {"cifar10": cifar10, "celeba": celeba, "shapes": shapes}
-    description = sources[config["source"]].fetch(config, out_path)
+    source = {"cifar10": cifar10, "celeba": celeba, "shapes": shapes}[config["source"]]
+    description = source.fetch(config, out_path)
     print(f"wrote {out_path} ({out_path.stat().st_size / 2**20:.1f} MiB) from {description}")
     return description
 
@@ -52,15 +48,13 @@ def fetch(config: dict) -> str:
 def write_dataset(
     out_path: Path, x_train: np.ndarray, x_test: np.ndarray, source: str, **extra: np.ndarray
 ) -> None:
-    """The one writer of a dataset file (atomically). Every source checks what it read, so both
-    splits arrive non-empty, uint8 (N, H, W, C) and of one image size."""
+    """The one writer of a dataset file (atomically); every source checks what it read first."""
     store.write_npz(out_path, x_train=x_train, x_test=x_test, source=np.array(source), **extra)
 
 
 def load(name: str, config: dict | None = None) -> dict:
-    """`data/<name>.npz` as the dataset dict (docs/design.md): uint8 (N, H, W, C) image tensors,
-    int64 labels, factor indices and 0/1 attributes, names as lists. With `config`, its
-    `train_limit` / `test_limit` (when > 0) keep the first N of each split."""
+    """`data/<name>.npz` as the dataset dict (docs/design.md); with `config`, its `train_limit` /
+    `test_limit` (when > 0) keep the first N of each split."""
     path, stage = store.data_path(name), f"fetch@{name}"
     arrays = store.read_npz(path, stage)
     for key in ("x_train", "x_test"):
@@ -127,16 +121,14 @@ def down_up(images: torch.Tensor, factor: int) -> torch.Tensor:
 
 
 def mirror_directories(env_names: tuple[str, ...], mirror_dirs: list[str]) -> list[Path]:
-    """The folders named by the set environment variables (they win), then `mirror_dirs`
-    (relative paths are from the project root, where the stages run)."""
+    """The folders named by the set environment variables (they win), then `mirror_dirs`."""
     env_dirs = [os.environ[name] for name in env_names if os.environ.get(name)]
     return [Path(d).expanduser() for d in [*env_dirs, *mirror_dirs]]
 
 
 @contextlib.contextmanager
 def open_verified_archive(path: Path, algorithm: str, expected: str):
-    """The tar.gz at `path`, opened only once its checksum matches (nothing is read from an
-    unverified file); inside, any damage to it becomes one line naming it."""
+    """The tar.gz at `path`, opened only once its checksum matches; any damage is one line."""
     store.verify_checksum(path, algorithm, expected, progress=True)
     try:
         with tarfile.open(path, "r:gz") as tar:
@@ -159,6 +151,6 @@ def decode_image(data: bytes | Path, where: str, kind: str = "an image") -> Imag
         ) from None
 
 
-def progress(items, desc: str, total: int | None = None, unit: str = "file"):
-    """The progress bar of every fetch loop (files decoded, images drawn)."""
-    return tqdm(items, desc=desc, total=total, unit=unit, leave=False)
+def progress(items, desc: str, unit: str = "file"):
+    """The progress bar of every fetch loop."""
+    return tqdm(items, desc=desc, unit=unit, leave=False)

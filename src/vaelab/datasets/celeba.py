@@ -1,19 +1,9 @@
-"""CelebA faces: find them, verify them, centre-crop and resize them, keep them as uint8 with
-attributes.
-
-Sources, in this order (the first that has faces is used):
-
-1. `$VAELAB_FACES_DIR`, then `$VAELAB_DATA_DIR` (one folder may hold both datasets), when set;
-2. each directory of `mirror_dirs`.
-
-Each may hold `celeba-10k.tar.gz` (the team mirror: sha256-verified before anything is decoded) or
-the official files in torchvision's `CelebA` layout, `celeba/img_align_celeba/*.jpg` +
-`celeba/list_attr_celeba.txt`.
-
-Images are sorted by file name and the first `max_images` kept (0 = all); the last `test_count` of
-them are the held-out test split. Each is centre-cropped to a square of `crop_fraction` times its
-shorter side (the face, without most of the background) and resized to `image_size`. The official
-+1/-1 attributes are kept as 1/0 (1 = the face has it).
+"""CelebA faces from the first of `$VAELAB_FACES_DIR`, `$VAELAB_DATA_DIR` (one folder may hold both
+datasets) and `mirror_dirs` holding the mirror's `celeba-10k.tar.gz` (sha256-verified before
+anything is decoded) or the official files in torchvision's layout (`celeba/img_align_celeba/*.jpg`,
+`celeba/list_attr_celeba.txt`). Sorted by file name, the first `max_images` kept (0 = all), the last
+`test_count` held out; each centre-cropped to `crop_fraction` of its shorter side (the face, without
+most of the background), resized to `image_size` and kept as uint8, its +1/-1 attributes as 1/0.
 """
 
 from __future__ import annotations
@@ -43,9 +33,8 @@ Source = tuple[dict[str, "bytes | Path"], str, str]
 
 
 def parse_attributes(text: str, where: str) -> tuple[list[str], dict[str, np.ndarray]]:
-    """The official `list_attr_celeba.txt`: line 1 the row count, line 2 the attribute names, then
-    `<file name> <one value of 1 or -1 per attribute>` per line. Returns the names and
-    {file name: int8 row of +1/-1}; any damaged line is an error naming it."""
+    """The official `list_attr_celeba.txt` (the row count, the attribute names, then `<file name>
+    <1 or -1 per attribute>` per line) as the names and {file name: int8 row}, or one line."""
     lines = text.splitlines()
     if len(lines) < 2 or not lines[1].split():
         raise VaelabError(
@@ -114,14 +103,11 @@ def read_archive(path: Path, expected_sha256: str) -> Source:
     return images, attributes, str(path)
 
 
-def _image_files(folder: Path) -> dict[str, Path]:
-    files = sorted(folder.iterdir())
-    return {p.name: p for p in files if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES}
-
-
 def read_official_folder(root: Path) -> Source:
     """The official files in torchvision's layout: the images and the attribute file."""
-    images, attributes = _image_files(root / OFFICIAL_IMAGES), root / OFFICIAL_ATTRIBUTES
+    files = sorted((root / OFFICIAL_IMAGES).iterdir())
+    images = {p.name: p for p in files if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES}
+    attributes = root / OFFICIAL_ATTRIBUTES
     if not attributes.is_file():
         raise VaelabError(
             f"{root / OFFICIAL_IMAGES} has no {attributes}; add the official attribute file"
@@ -135,14 +121,13 @@ def read_official_folder(root: Path) -> Source:
 
 def find_source(config: dict) -> Source:
     """The first source in the documented order; a damaged one is an error, not skipped."""
-    env_dirs = mirror_directories(ENV_DIRS, [])
-    mirrors = mirror_directories((), config["mirror_dirs"])
-    for directory in env_dirs + mirrors:
+    dirs = mirror_directories(ENV_DIRS, config["mirror_dirs"])
+    for directory in dirs:
         if (directory / ARCHIVE).is_file():
             return read_archive(directory / ARCHIVE, config["archive_sha256"])
         if (directory / OFFICIAL_IMAGES).is_dir():
             return read_official_folder(directory)
-    looked = ", ".join(str(d) for d in env_dirs + mirrors) or "no directories"
+    looked = ", ".join(str(d) for d in dirs) or "no directories"
     raise VaelabError(
         f"no faces found: neither {ARCHIVE} nor {OFFICIAL_IMAGES}/ in {looked}; set "
         "VAELAB_FACES_DIR to a folder holding one"
@@ -150,8 +135,7 @@ def find_source(config: dict) -> Source:
 
 
 def fetch(config: dict, out_path: Path) -> str:
-    """Write `out_path` (atomically: all or nothing) from the first source; return where from.
-    Sort, limit, check every image has an attribute row, decode, crop, resize and split."""
+    """Write `out_path` from the first source; return where from."""
     images, attribute_text, where = find_source(config)
     test_count = config["test_count"]
     names = sorted(images)[: config["max_images"] or None]

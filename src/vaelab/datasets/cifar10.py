@@ -1,13 +1,8 @@
-"""CIFAR-10: find it (a local mirror, else a download), verify it, keep it as uint8.
-
-Looked up in `$VAELAB_DATA_DIR` (it wins), then each of `mirror_dirs`; in each folder:
-* `cifar-10-python.tar.gz`: the official archive, md5-verified before anything is unpickled, and
-  then unpickled by `BatchUnpickler`, which builds nothing but numpy arrays: a file that asks
-  for any other callable is refused, whatever its checksum;
-* `cifar10-png.tar.gz`: the image-folder layout `cifar10/{train,test}/<class>/<name>.png`,
-  sha256-verified before anything is decoded.
-With none (and `allow_download`), torchvision downloads the official archive into
-`data/download/` (md5-checked) and it is read like a mirror's.
+"""CIFAR-10 from the first of `$VAELAB_DATA_DIR` and `mirror_dirs` holding the official
+`cifar-10-python.tar.gz` (md5) or the image-folder `cifar10-png.tar.gz` (sha256), else from
+torchvision's download of the official archive into `data/download/`, kept as uint8. Every archive
+is verified before anything in it is read, and a verified batch is still unpickled by
+`BatchUnpickler`, which builds nothing but numpy arrays.
 """
 
 from __future__ import annotations
@@ -114,8 +109,7 @@ def _batch_arrays(batch, path: Path, name: str) -> tuple[np.ndarray, np.ndarray]
 
 
 def read_official_archive(path: Path, expected_md5: str) -> dict[str, np.ndarray]:
-    """The official pickled batches. The md5 is checked first, and even a verified file is unpickled
-    only into numpy arrays (BatchUnpickler)."""
+    """The official pickled batches, md5-checked first, then unpickled only into numpy arrays."""
     splits = {}
     try:
         with open_verified_archive(path, "md5", expected_md5) as tar:
@@ -142,16 +136,13 @@ def read_official_archive(path: Path, expected_md5: str) -> dict[str, np.ndarray
 def read_png_archive(path: Path, expected_sha256: str) -> dict[str, np.ndarray]:
     """`cifar10/{train,test}/<class>/<name>.png`, in a fixed shuffle of (class, file name)."""
     found: dict[str, list[tuple[int, str, np.ndarray]]] = {"train": [], "test": []}
-    folders: set[str] = set()
     with open_verified_archive(path, "sha256", expected_sha256) as tar:
         for member in progress(tar, f"decoding {path.name}"):
             parts = Path(member.name).parts
-            if not member.isfile() or len(parts) != 4 or not parts[3].lower().endswith(".png"):
+            wanted = len(parts) == 4 and parts[1] in found and parts[3].lower().endswith(".png")
+            if not member.isfile() or not wanted:
                 continue
             _, split, class_name, file_name = parts
-            if split not in found:
-                continue
-            folders.add(class_name)
             if class_name not in CIFAR10_CLASSES:
                 raise VaelabError(
                     f"{path}: class folder {split}/{class_name} is not a CIFAR-10 "
@@ -159,12 +150,12 @@ def read_png_archive(path: Path, expected_sha256: str) -> dict[str, np.ndarray]:
                 )
             image = decode_image(tar.extractfile(member).read(), f"{path}: {member.name}", "PNG")
             if image.mode != "RGB" or image.size != (32, 32):
-                width, height = image.size
                 raise VaelabError(
-                    f"{path}: {member.name} is {image.mode} {width}x{height}, "
+                    f"{path}: {member.name} is {image.mode} {image.width}x{image.height}, "
                     "expected RGB 32x32; this is not a CIFAR-10 image"
                 )
             found[split].append((CIFAR10_CLASSES.index(class_name), file_name, np.asarray(image)))
+    folders = {label for items in found.values() for label, _, _ in items}
     if len(folders) != len(CIFAR10_CLASSES):
         raise VaelabError(
             f"{path}: {len(folders)} class folders, expected the 10 CIFAR-10 "
@@ -185,20 +176,15 @@ def read_png_archive(path: Path, expected_sha256: str) -> dict[str, np.ndarray]:
     return splits
 
 
-def download_archive(download_dir: Path, expected_md5: str) -> Path:
-    """torchvision downloads the official archive (and re-downloads a copy whose md5 is wrong)."""
+def download(download_dir: Path, expected_md5: str, looked: str) -> Path:
+    """The official archive, downloaded by torchvision (again if a copy's md5 is wrong); no empty
+    folder is left behind."""
     from torchvision.datasets import CIFAR10
     from torchvision.datasets.utils import download_url
 
-    download_url(CIFAR10.url, str(download_dir), CIFAR10.filename, expected_md5)
-    return download_dir / CIFAR10.filename
-
-
-def download(download_dir: Path, expected_md5: str, looked: str) -> Path:
-    """The downloaded official archive; no empty folder is left behind."""
     created = [d for d in (download_dir, *download_dir.parents) if not d.exists()]
     try:
-        return download_archive(download_dir, expected_md5)
+        download_url(CIFAR10.url, str(download_dir), CIFAR10.filename, expected_md5)
     except (OSError, RuntimeError) as e:  # URLError is an OSError; a bad md5 is a RuntimeError
         raise VaelabError(
             f"could not download CIFAR-10 ({e}) and found no archive in {looked}; "
@@ -209,6 +195,7 @@ def download(download_dir: Path, expected_md5: str, looked: str) -> Path:
         for folder in created:  # deepest first
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
+    return download_dir / CIFAR10.filename
 
 
 def fetch(config: dict, out_path: Path) -> str:
@@ -218,14 +205,14 @@ def fetch(config: dict, out_path: Path) -> str:
     found = (d / name for d in dirs for name in (OFFICIAL_ARCHIVE, PNG_ARCHIVE))
     archive = source = next((path for path in found if path.is_file()), None)
     if archive is None:
-        looked = ", ".join(str(d) for d in dirs) or "no directories"
+        looked = ", ".join(str(d) for d in dirs)
         if not config["allow_download"]:
             raise VaelabError(
                 f"no CIFAR-10 archive ({OFFICIAL_ARCHIVE} or {PNG_ARCHIVE}) in {looked}, and "
                 "download is off; set VAELAB_DATA_DIR to a folder holding one, or set "
                 f"datasets.{config['name']}.allow_download: true"
             )
-        download_dir = Path(out_path).parent / "download"
+        download_dir = out_path.parent / "download"
         archive = download(download_dir, config["official_md5"], looked)
         source = f"torchvision download into {download_dir}"
     if archive.name == PNG_ARCHIVE:

@@ -50,23 +50,14 @@ def _outline(kind: str) -> np.ndarray:
 
 
 def factor_values(levels: dict) -> dict[str, list]:
-    """The value of every level of every factor, from the level counts of `datasets.<name>`
-    (shapes, hue, scale, rotation, x, y)."""
-    where = f"datasets.{levels.get('name', 'shapes')}"
+    """The value of every level of every factor, from the level counts of `datasets.<name>` (the
+    schema makes each count a positive integer)."""
     shapes = list(levels["shapes"])
-    unknown = [s for s in shapes if s not in SHAPE_KINDS]
-    if unknown or not shapes or len(set(shapes)) != len(shapes):
+    if any(s not in SHAPE_KINDS for s in shapes) or len(set(shapes)) != len(shapes):
         raise VaelabError(
-            f"params.yaml: {where}.shapes must be distinct names from "
-            f"{', '.join(SHAPE_KINDS)}, got {shapes!r}; fix it in params.yaml"
+            f"params.yaml: datasets.{levels.get('name', 'shapes')}.shapes must be distinct names "
+            f"from {', '.join(SHAPE_KINDS)}, got {shapes!r}; fix it in params.yaml"
         )
-    counts = {factor: levels.get(factor) for factor in FACTORS[1:]}
-    for factor, count in counts.items():
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise VaelabError(
-                f"params.yaml: {where}.{factor} must be a positive integer (the "
-                f"number of levels), got {count!r}; fix it in params.yaml"
-            )
     low, high = POSITION_MARGIN, IMAGE_SIZE - POSITION_MARGIN
 
     def spread(lo: float, hi: float, n: int) -> list[float]:
@@ -74,11 +65,11 @@ def factor_values(levels: dict) -> dict[str, list]:
 
     return {
         "shape": shapes,
-        "hue": (np.arange(counts["hue"]) / counts["hue"]).tolist(),
-        "scale": spread(*SCALE_RANGE, counts["scale"]),
-        "rotation": spread(*ROTATION_RANGE, counts["rotation"]),
-        "x": spread(low, high, counts["x"]),
-        "y": spread(low, high, counts["y"]),
+        "hue": (np.arange(levels["hue"]) / levels["hue"]).tolist(),
+        "scale": spread(*SCALE_RANGE, levels["scale"]),
+        "rotation": spread(*ROTATION_RANGE, levels["rotation"]),
+        "x": spread(low, high, levels["x"]),
+        "y": spread(low, high, levels["y"]),
     }
 
 
@@ -103,7 +94,7 @@ def factor_grid(values: dict[str, list]) -> np.ndarray:
 
 def render_grid(values: dict[str, list], grid: np.ndarray) -> np.ndarray:
     """(N, 6) level indices -> (N, 32, 32, 3) uint8 images."""
-    rows = progress(grid, "drawing shapes", total=len(grid), unit="image")
+    rows = progress(grid, "drawing shapes", unit="image")
     return np.stack(
         [render_shape(*(values[f][i] for f, i in zip(FACTORS, row, strict=True))) for row in rows]
     )
@@ -113,7 +104,7 @@ def fetch(config: dict, out_path: Path) -> str:
     """Write the full factor grid to `out_path`, `test_count` images held out at random (seeded)."""
     values = factor_values(config)
     grid = factor_grid(values)
-    test_count = config["test_count"]  # an integer >= 1 (config.py)
+    test_count = config["test_count"]  # an integer >= 1 (the schema)
     if test_count >= len(grid):
         raise VaelabError(
             f"params.yaml: datasets.{config['name']}.test_count must be an integer "

@@ -169,12 +169,11 @@ def factor_dims(
     return out
 
 
-def best_factor_per_dim(
-    normalised_mi: np.ndarray, factor_names: list[str]
-) -> list[tuple[str, float]]:
+def best_factor_per_dim(normalised_mi: np.ndarray, factor_names: list[str]) -> list[dict]:
     """For each latent dim, the factor it shares the most (normalised) information with."""
     return [
-        (factor_names[int(row.argmax())], float(row.max())) for row in np.asarray(normalised_mi)
+        {"factor": factor_names[int(row.argmax())], "normalised_mi": float(row.max())}
+        for row in np.asarray(normalised_mi)
     ]
 
 

@@ -117,8 +117,7 @@ def estimator_variances(
     eps = torch.randn(samples, count, latent, generator=generator).to(device)
     mu_leaf = mu.expand(samples, count, latent).clone().requires_grad_(True)
     decoded = model.decode_params((mu_leaf + std * eps).reshape(-1, latent))  # z = mu + sigma eps
-    recon = model.reconstruction_nll(x.repeat(samples, 1, 1, 1), decoded)
-    recon = recon.reshape(samples, count)
+    recon = model.reconstruction_nll(x.repeat(samples, 1, 1, 1), decoded).reshape(samples, count)
     recon.sum().backward()
     pathwise = mu_leaf.grad  # (samples, images, latent): one gradient estimate per sample
     f = recon.detach()

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import torch
 
-from ..datasets import to_display, to_model_input
+from ..datasets import to_display
 from ..losses import bits_per_dim, vae_loss
-from ..models import VAE, Classifier, classify_batches, reparameterize
+from ..models import VAE, Classifier, classify_batches, dequantised_batches, reparameterize
 
 
 @contextlib.contextmanager
@@ -23,16 +23,6 @@ def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
         yield
     finally:
         model.train(was_training)
-
-
-def _dequantised_batches(
-    images: torch.Tensor, device: torch.device, batch_size: int, seed: int
-) -> Iterator[torch.Tensor]:
-    """uint8 (N, H, W, C) -> float (B, C, H, W) batches, dequantised from one seeded noise stream
-    drawn as models.encode_batches draws it (which keeps only the codes, not the model's input)."""
-    noise = torch.Generator().manual_seed(seed)
-    for start in range(0, len(images), batch_size):
-        yield to_model_input(images[start : start + batch_size], device, noise)
 
 
 def _squared_error_sum(mean: torch.Tensor, x: torch.Tensor) -> float:
@@ -56,7 +46,7 @@ def elbo_metrics(
     cuda = [device] if device.type == "cuda" else []
     with _eval_mode(model), torch.random.fork_rng(devices=cuda):
         torch.manual_seed(seed)
-        for x in _dequantised_batches(images, device, batch_size, seed):
+        for x in dequantised_batches(images, device, batch_size, seed):
             mu, logvar = model.encode(x)
             recon = model.reconstruction_nll(x, model.decode_params(reparameterize(mu, logvar)))
             parts = vae_loss(recon, mu, logvar, beta)
@@ -77,21 +67,17 @@ def autoencoder_metrics(
     z = mu (the log-variance half is ignored), with seeded dequantisation noise."""
     recon = mse = 0.0
     with _eval_mode(model):
-        for x in _dequantised_batches(images, device, batch_size, seed):
+        for x in dequantised_batches(images, device, batch_size, seed):
             decoded = model.decode_params(model.encode(x)[0])
             recon += model.reconstruction_nll(x, decoded).sum().item()
-            mse += _squared_error_sum(model.mean_image(decoded), x)
+            mse += _squared_error_sum(torch.sigmoid(decoded), x)  # the decoder mean
     return {"recon": recon / len(images), "mse": mse / len(images)}
 
 
 def active_mask(posterior_means: torch.Tensor, threshold: float = 0.01) -> torch.Tensor:
-    """(latent,) bool: dims whose posterior mean varies over the data, Var_x E[z|x] > threshold."""
+    """(latent,) bool: the active dims (Burda et al. 2016), whose posterior mean varies over the
+    data, Var_x E[z|x] > threshold."""
     return posterior_means.var(dim=0) > threshold
-
-
-def active_units(posterior_means: torch.Tensor, threshold: float = 0.01) -> int:
-    """The number of active latent dims (Burda et al. 2016)."""
-    return int(active_mask(posterior_means, threshold).sum())
 
 
 def classifier_accuracy(

@@ -1,13 +1,6 @@
 """How much generated images look like the data, judged by the project's own classifier (the
-judge): the Frechet distance of its features, recognisability, precision/recall/density/coverage,
-the nearest real image's error relative to a blank image's, sharpness; and the ex-post sampler,
-which draws codes instead of from the prior from a Gaussian mixture fitted to the training codes
-(`fit_latent_gmm`, Ghosh et al. 2020).
-
-The statistics are torchmetrics' and prdc's maintained implementations, fed precomputed classifier
-outputs (models.classify_batches; torchmetrics through an identity "feature extractor"), so each
-image passes the classifier once.
-"""
+judge), and the ex-post sampler (Ghosh et al. 2020). The statistics are torchmetrics' and prdc's,
+fed precomputed classifier outputs, so each image passes the classifier once."""
 
 from __future__ import annotations
 
@@ -24,15 +17,12 @@ from ..errors import VaelabError
 from .latent import nearest_index
 
 CONFIDENT = 0.9
-TEMPERATURE_RANGE = (0.05, 20.0)
 NEAREST_K = 3  # neighbours that define a manifold's radius; Kynkaanniemi et al. found k = 3 robust
 
 
 def frechet_distance(real_features: torch.Tensor, fake_features: torch.Tensor) -> float:
-    """Frechet distance between Gaussian fits of two feature sets, (N, F) and (M, F). On the
-    judge's features this is fd_clf: same formula as FID, different network, so it is NOT FID and
-    not comparable with published Inception FIDs (other features, other scale, 32x32 inputs, a
-    network trained on this very dataset)."""
+    """Frechet distance between Gaussian fits of (N, F) and (M, F) features; on the judge's, fd_clf:
+    NOT comparable with Inception FIDs (other features and scale, 32x32, trained on this data)."""
     precomputed = nn.Identity()
     # Without this width torchmetrics would measure it by passing a random image (global RNG).
     precomputed.num_features = real_features.shape[1]
@@ -42,31 +32,9 @@ def frechet_distance(real_features: torch.Tensor, fake_features: torch.Tensor) -
     return float(metric.compute())
 
 
-def precision_recall(
-    real_features: torch.Tensor, fake_features: torch.Tensor, nearest_k: int = NEAREST_K
-) -> dict[str, float]:
-    """Precision and recall (Kynkaanniemi et al. 2019), density and coverage (Naeem et al. 2020,
-    their outlier-robust versions) of (M, F) generated features against (N, F) real ones: the share
-    of generated images inside the k-NN manifold of the real ones (realism) and the reverse
-    (variety), which split fd_clf's single number into its two halves. Each in [0, 1] (density can
-    exceed 1). The larger set is cut to the smaller's size (its first rows): a k-NN radius
-    shrinks as its set grows, so unequal sets would bias precision up and recall down
-    (Kynkaanniemi et al. use equal sizes)."""
-    from prdc import compute_prdc
-
-    count = min(len(real_features), len(fake_features))
-    with contextlib.redirect_stdout(io.StringIO()):  # it prints the two set sizes
-        scores = compute_prdc(
-            real_features[:count].float().numpy(), fake_features[:count].float().numpy(), nearest_k
-        )
-    return {name: float(value) for name, value in scores.items()}
-
-
 def recognisability(logits: torch.Tensor, classes: list[str]) -> dict:
-    """Share of (N, classes) logits with top-1 probability >= CONFIDENT, mean top-1 probability,
-    and the share of images per predicted class (mode dropping shows there)."""
-    probs = logits.softmax(dim=1)
-    confidence, label = probs.max(dim=1)
+    """Share of confident (N, classes) logits, mean confidence, shares per class (mode dropping)."""
+    confidence, label = logits.softmax(dim=1).max(dim=1)
     counts = torch.bincount(label, minlength=len(classes)).float() / len(label)
     return {
         "recognisable": float((confidence >= CONFIDENT).float().mean()),
@@ -80,10 +48,9 @@ def recognisability(logits: torch.Tensor, classes: list[str]) -> dict:
 
 
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """Temperature scaling (Guo et al. 2017): the T > 0 minimising the NLL of softmax(logits / T) on
-    labelled held-out images. The judge trains with label smoothing, which caps its confidence
-    (about 0.82 at smoothing 0.2), so unscaled, "confidence >= 0.9" would never happen, not even for
-    real images; after scaling, a confidence of 0.9 means right about 90% of the time."""
+    """Temperature scaling (Guo et al. 2017): the T minimising the NLL of softmax(logits / T). Label
+    smoothing caps the judge's confidence (about 0.82 at smoothing 0.2), so unscaled, "confidence
+    >= 0.9" would never happen; scaled, a confidence of 0.9 means right about 90% of the time."""
     log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
     optimizer = torch.optim.LBFGS([log_t], lr=0.5, max_iter=100)
     logits = logits.double()
@@ -97,7 +64,7 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
     optimizer.step(nll)
     # Outside [0.05, 20] the held-out set is too small or too separable to tell the temperature
     # (the NLL keeps falling as T -> 0), and such a T would push probabilities to exact zeros.
-    return min(max(log_t.detach().exp().item(), TEMPERATURE_RANGE[0]), TEMPERATURE_RANGE[1])
+    return min(max(log_t.detach().exp().item(), 0.05), 20.0)
 
 
 def quality_row(
@@ -108,21 +75,27 @@ def quality_row(
     temperature: float = 1.0,
     nearest_k: int = NEAREST_K,
 ) -> dict:
-    """fd_clf, precision and recall from the features; recognisability from the temperature-scaled
-    logits."""
+    """fd_clf, precision/recall (Kynkaanniemi et al. 2019), density/coverage (Naeem et al. 2020) and
+    recognisability. The larger feature set is cut to the smaller's size (its first rows): a k-NN
+    radius shrinks as its set grows, so unequal sets would bias precision up and recall down."""
+    from prdc import compute_prdc
+
+    count = min(len(real_features), len(features))
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints the two set sizes
+        prdc = compute_prdc(
+            real_features[:count].float().numpy(), features[:count].float().numpy(), nearest_k
+        )
     return {
         "fd_clf": frechet_distance(real_features, features),
-        **precision_recall(real_features, features, nearest_k),
+        **{name: float(value) for name, value in prdc.items()},
         **recognisability(logits / temperature, classes),
     }
 
 
 @torch.no_grad()
 def relative_nearest_error(images: torch.Tensor, reference: torch.Tensor) -> float:
-    """How much of a real image each generated one gets right, where a blank image cannot win:
-    the mean over (B, C, H, W) `images` of |x - n|^2 / |m - n|^2, with n the nearest of the (N, D)
-    flat `reference` images and m their per-pixel median (the "blank" image: black for shapes). A
-    copy of a real image scores 0, the blank image 1, whatever the images' size or brightness."""
+    """Mean of |x - n|^2 / |m - n|^2 over `images`, n the nearest (N, D) `reference` image, m their
+    per-pixel median ("blank"): a copy scores 0, the blank 1, whatever the size or brightness."""
     flat = images.flatten(1).float()
     blank = reference.median(dim=0).values
     nearest = nearest_index(images, reference)
@@ -131,8 +104,7 @@ def relative_nearest_error(images: torch.Tensor, reference: torch.Tensor) -> flo
 
 
 def sharpness(images: torch.Tensor) -> float:
-    """Mean absolute Laplacian of float (B, C, H, W) images in [0, 1]: the high-frequency energy
-    that blur removes. Reported relative to real test images, so 1.0 means as sharp as real."""
+    """Mean absolute Laplacian of float (B, C, H, W) images in [0, 1]: what blur removes."""
     kernel = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
     kernel = kernel.expand(images.shape[1], 1, 3, 3).to(images)
     edges = torch.nn.functional.conv2d(images, kernel, groups=images.shape[1])
@@ -142,10 +114,8 @@ def sharpness(images: torch.Tensor) -> float:
 def fit_latent_gmm(
     posterior_means: torch.Tensor, components: int, seed: int, covariance: str = "full"
 ) -> dict[str, np.ndarray]:
-    """The ex-post density estimate (Ghosh et al. 2020): a full-covariance Gaussian mixture fitted
-    to the training set's posterior means, as arrays to save with store.write_npz. Fitted in
-    float32: on 50,000 codes of 128 dims it takes half the time of float64 and reaches the same
-    lower bound to four digits (measured, docs/benchmarks.md); reg_covar keeps it well posed."""
+    """A Gaussian mixture fitted to posterior means, as arrays; reg_covar keeps it well posed. In
+    float32: half float64's time on 50,000 128-d codes, same bound to 4 digits (docs/benchmarks.md)."""
     from sklearn.mixture import GaussianMixture
 
     gmm = GaussianMixture(
@@ -156,10 +126,8 @@ def fit_latent_gmm(
 
 
 def sample_gmm(arrays, count: int, seed: int, temperature: float = 1.0) -> torch.Tensor:
-    """(count, latent) float32 draws from a saved mixture (`fit_latent_gmm`'s arrays): a component
-    per draw by its weight, then its mean plus its Cholesky factor times tau * N(0, I) noise, one
-    component at a time (torch.distributions' MixtureSameFamily draws from every component for
-    every sample: 10x the work, 23 s for 10,000 codes of 128 dims)."""
+    """(count, latent) float32 draws from `fit_latent_gmm`'s arrays, a component at a time (torch's
+    MixtureSameFamily draws every component per sample: 10x the work, 23 s for 10,000 128-d codes)."""
     weights, means, covariances = (
         torch.as_tensor(np.asarray(arrays[key]), dtype=torch.float64)
         for key in ("weights", "means", "covariances")
@@ -179,28 +147,16 @@ def sample_gmm(arrays, count: int, seed: int, temperature: float = 1.0) -> torch
     return codes.float()
 
 
-# The samplers a temperature tau scales (the prior's N(0, tau^2 I), each mixture component's
-# covariance by tau^2): below 1 the draws stay nearer the dense middle of what they model.
-TEMPERED = ("prior", "gmm")
-
-
 def sampler_name(sampler: str, temperature: float = 1.0) -> str:
-    """The row name of a sampler: `prior` is N(0, I), `prior_t0.8` is N(0, 0.8^2 I), `gmm_t0.8`
-    the mixture with every covariance times 0.8^2."""
-    return f"{sampler}_t{temperature:g}" if sampler in TEMPERED and temperature != 1.0 else sampler
+    """Row name: `prior`, `prior_t0.8` (N(0, 0.8^2 I)), `gmm_t0.8` (covariances times 0.8^2)."""
+    return f"{sampler}_t{temperature:g}" if temperature != 1.0 else sampler
 
 
 def sample_codes(
-    sampler: str,
-    count: int,
-    latent_dim: int,
-    seed: int,
-    gmm=None,
-    temperature: float = 1.0,
+    sampler: str, count: int, latent_dim: int, seed: int, gmm=None, temperature: float = 1.0
 ) -> torch.Tensor:
-    """(count, latent_dim) float32 codes from the prior N(0, tau^2 I) (tau = `temperature`: below 1
-    the draws stay nearer the origin, where the aggregate posterior is dense), the fitted mixture
-    (its covariances times tau^2)."""
+    """(count, latent_dim) float32 codes from N(0, tau^2 I) or the mixture (covariances times
+    tau^2): below 1, tau keeps the draws nearer the dense middle of what they model."""
     prior = torch.randn(count, latent_dim, generator=torch.Generator().manual_seed(seed))
     if sampler == "prior":
         return prior * temperature
