@@ -301,8 +301,8 @@ def cifar_eval(mse, kl, units, beta, latent=3) -> dict:
 
 def shapes_eval(mse, kl, mig, dci, fvae, prior, ratio, midpoint, active=(0, 1)) -> dict:
     return {
-        "recon_mse": mse,
-        "kl": kl,
+        "test_recon_mse": mse,
+        "test_kl": kl,
         "kl_per_dim": [kl / 3] * 3,
         "active_units": len(active),
         "latent_dim": 3,
@@ -349,7 +349,7 @@ def sweep_eval(run: dict) -> dict:
     jitter = 1 + 0.01 * run["seed"]
     metrics = shapes_eval(mse * jitter, kl * jitter, mig + 0.005 * run["seed"], dci, fvae, *rest)
     if run["objective"] == "ae":
-        del metrics["kl"], metrics["kl_per_dim"]
+        del metrics["test_kl"], metrics["kl_per_dim"]
     return metrics
 
 

@@ -24,6 +24,7 @@ from .sweep import (
     last_fifth_change,
     mean_row,
     spread,
+    study_row,
 )
 from .theory import theory_markdown
 
@@ -44,7 +45,8 @@ SUMMARY_KEYS = (
 
 
 def shapes_summary_row(metrics: dict) -> dict:
-    return {key: metrics[key] for key in SUMMARY_KEYS if key in metrics}
+    row = study_row(metrics)
+    return {key: row[key] for key in SUMMARY_KEYS if key in row}
 
 
 def cifar_pair(params: dict, config: dict, device: torch.device) -> dict[str, dict]:

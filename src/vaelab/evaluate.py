@@ -39,18 +39,23 @@ from .metrics.likelihood import active_mask, autoencoder_metrics, elbo_metrics
 from .metrics.sample_quality import fit_latent_gmm, relative_nearest_error, sample_codes, sharpness
 from .models import classify_batches, decode_batches, encode_batches
 from .runtime import autocast, resolve_device, use_mixed_precision_in_evaluation
-from .sweep import spread
+from .sweep import spread, study_row
 
 # The headline numbers of a run, declared as DVC metrics (reports/metrics/<run>.json; a sweep's are
 # sweep.SPREAD_KEYS' mean and standard deviation over its seeds) so that `dvc metrics show` and
-# `dvc exp show` stay readable; everything else (histograms, per-factor and per-attribute scores,
-# paths) is plain JSON in reports/eval/<run>.json. No key is named like a param.
+# `dvc exp show` stay readable; everything else (per-class and per-factor scores, paths) is plain
+# JSON in reports/eval/<run>.json. No key is named like a param.
 SUMMARY_KEYS = (
-    *("test_accuracy", "test_neg_elbo", "test_bpd", "test_recon_mse", "test_kl"),
-    *("active_units", "mig", "dci", "factor_vae"),
+    "test_accuracy",
+    "test_neg_elbo",
+    "test_bpd",
+    "test_recon_mse",
+    "test_kl",
+    "active_units",
+    "mig",
+    "dci",
+    "factor_vae",
 )
-# The beta study reads the shapes numbers also under these old names: test_<name> without "test_".
-OLD_NAMES = ("recon_mse", "kl", "neg_elbo", "bpd")
 
 
 def headline(metrics: dict) -> dict:
@@ -60,7 +65,7 @@ def headline(metrics: dict) -> dict:
 def sweep_headline(runs_metrics: list[dict]) -> dict:
     """{"mean": {key: ...}, "std": {key: ...}} over a sweep's seeds of sweep.SPREAD_KEYS, the
     numbers the beta study summarises (sweep.spread)."""
-    summary = spread(runs_metrics)
+    summary = spread([study_row(metrics) for metrics in runs_metrics])
     return {stat: {key: s[stat] for key, s in summary.items()} for stat in ("mean", "std")}
 
 
@@ -196,7 +201,6 @@ def code_metrics(ev: Evaluation, objective: str) -> dict:
     has_factors = "factors_test" in ev.dataset
     if has_factors:
         out.update(factor_metrics(ev, objective == "ae", test_mu, test_logvar))
-        out.update({old: out[f"test_{old}"] for old in OLD_NAMES if f"test_{old}" in out})
     if objective == "vae":
         draw_vae_figures(ev, out, picks, has_factors)
     return out

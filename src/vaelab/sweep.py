@@ -16,8 +16,8 @@ from scipy.stats import entropy
 CLEAR_CHANGE = 0.05  # relative differences below 5% are "no clear difference" (in every text)
 CLEAR_SCORE = 0.05  # scores in [0, 1] (MIG, DCI, FactorVAE): smaller absolute differences are noise
 SCORES = ("mig", "dci", "factor_vae")
-# The numbers of a shapes model summarised over seeds: a sweep's DVC metrics (their mean and std),
-# the beta study's rows and spreads, the pilot's (each eval JSON keeps the rest).
+# The numbers of a shapes model summarised over seeds (`study_row`'s names): a sweep's DVC metrics
+# (their mean and std), the beta study's rows and spreads, the pilot's (each eval JSON keeps the rest).
 SPREAD_KEYS = (
     "recon_mse",
     "kl",
@@ -37,6 +37,12 @@ SPREAD_KEYS = (
     "sample_sharpness",
 )
 FACTOR_KEYS = ("mig", "dci_completeness", "dci_accuracy", "carrier_mi")
+
+
+def study_row(metrics: dict) -> dict:
+    """A shapes run's evaluation as the study names it: every test-set number without its "test_"
+    (the eval JSON's test_recon_mse is the study's recon_mse, averaged over seeds there)."""
+    return {key.removeprefix("test_"): value for key, value in metrics.items()}
 
 
 def spread(rows: list[dict], keys: tuple[str, ...] = SPREAD_KEYS) -> dict[str, dict]:
