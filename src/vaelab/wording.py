@@ -77,6 +77,11 @@ def best_sampler(samplers: dict[str, dict]) -> str:
     return max(samplers, key=lambda name: samplers[name]["class_min"])
 
 
+def class_shares(row: dict) -> list[tuple[str, float]]:
+    """A scored row's class histogram, largest share first (ties in class order)."""
+    return sorted(row["class_histogram"].items(), key=lambda item: -item[1])
+
+
 def architecture(model: dict) -> str:
     """'conv 64-128 (8x8 map), 64-d code' from a CIFAR-10 run's model config."""
     if model["arch"] == "fc":
@@ -92,7 +97,6 @@ def target_checks(cifar: dict, reference: dict, name: str) -> dict:
     t, blurred = TARGETS, reference["blurred"]
     best = best_sampler(cifar[name]["samplers"])
     scored = cifar[name]["samplers"][best]
-    shares = sorted(scored["class_histogram"].items(), key=lambda item: -item[1])
     consistency = cifar[name]["reconstructions"]["accuracy"]
     low, high = t["judge_spread"]
     return {
@@ -100,7 +104,7 @@ def target_checks(cifar: dict, reference: dict, name: str) -> dict:
         "best": best,
         "scored": scored,
         "reference": reference,
-        "histogram": ", ".join(f"{label} {share:.1%}" for label, share in shares),
+        "histogram": ", ".join(f"{label} {share:.1%}" for label, share in class_shares(scored)),
         "consistency": consistency,
         "met": {
             "judge_sharp": reference["real_test"]["accuracy"] >= t["judge_sharp"],
@@ -249,6 +253,7 @@ def report_readme(
         limits=TARGETS,
         best={run: best_sampler(m["samplers"]) for run, m in cifar.items()},
         architecture=architecture,
+        class_shares=class_shares,
         targets=target_checks(cifar, quality["reference"], r["pair"][0]),
         summary=summary.replace("# What beta", "## What beta", 1).rstrip("\n"),
         faces=[faces_facts(run, m, figures) for run, m in (faces or {}).items()],

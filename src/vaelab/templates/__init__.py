@@ -1,6 +1,7 @@
 """The prose of the generated reports, as Jinja2 templates (markdown, so nothing is escaped).
 
-Python computes the numbers and which way each one moved; a template only words them. `fmt`
+Python computes the numbers, which way each one moved and which target is met; a template words
+them (counting, sorting or indexing what it is given, never judging a number). `fmt`
 formats with a Python format spec (`{{ x | fmt(".3g") }}` is `f"{x:.3g}"`), so a template prints a
 number exactly as the f-strings it replaced did; `sweep`'s rule for calling a change an effect is
 there as `direction`, `differs`, `mean_pm` and CLEAR_CHANGE / CLEAR_SCORE.
