@@ -8,7 +8,7 @@ replaced, trained by train.fit on the whole training set. With --minutes, every 
 epochs that fill M minutes at its own measured training throughput (equal CPU time, not equal
 epochs); with --epochs, the same epochs. Scored exactly as `quality.sample_quality` scores a run,
 with the committed judge (models/evaluator), its split of the test set and its sample count: for
-the prior and for the mixture of evaluate.cifar10 (at tau 1 and 0.8) fitted to the training codes,
+the prior and for the mixture of evaluate.cifar10 fitted to the training codes,
 fd_clf (classifier-space FD, not FID; beside it as a multiple of the blurred-real reference row),
 the smallest and largest class share, the share labelled with confidence >= 0.9; and the judge's
 accuracy on the test reconstructions (does the code keep the object). Bits/dim, MSE and KL on the
@@ -34,7 +34,7 @@ import torch
 from throughput import cpu_name, measure  # noqa: I001  (benchmarks/ is the script's own folder)
 from vaelab import datasets, tracking
 from vaelab.compare import load_run_model
-from vaelab.config import dataset_config, evaluate_config, load_params, run_config
+from vaelab.config import dataset_config, load_params, run_config
 from vaelab.metrics.sample_quality import fit_latent_gmm, sample_codes
 from vaelab.models import build_model, decode_batches, encode_batches, reconstruct_batches
 from vaelab.quality import Judge, reference_images, split_test_set
@@ -58,7 +58,7 @@ class Scorer:
 
     def __init__(self, params: dict, data: dict, device: torch.device):
         config = params["compare"]["sample_quality"]
-        self.gmm = evaluate_config(params, "cifar10")
+        self.gmm = params["evaluate"]["cifar10"]
         self.count, self.batch, self.seed = (
             config["sample_count"],
             config["batch_size"],
@@ -74,25 +74,20 @@ class Scorer:
             data["classes"],
             device,
             self.batch,
-            config["nearest_k"],
         )
         self.scored, self.labels = data["x_test"][scored], data["y_test"][scored]
         self.x_train, self.device = data["x_train"], device
         references = reference_images(self.scored, self.seed, config["blur_sigma"])
         self.blurred_fd = self.judge(references["blurred"])["fd_clf"]
 
-    def __call__(self, model, components: list[int], temperatures: list[float]) -> dict:
-        """The prior, and a mixture of each size in `components` at each temperature."""
+    def __call__(self, model, components: list[int]) -> dict:
+        """The prior, and a mixture of each size in `components`."""
         codes, _ = encode_batches(model, self.x_train, self.device, self.batch, self.seed)
         draws = {"prior": sample_codes("prior", self.count, model.latent_dim, self.seed)}
         for k in components:
             gmm = fit_latent_gmm(codes, k, self.seed, self.gmm["gmm_covariance"])
             label = "gmm" if k == self.gmm["gmm_components"] else f"gmm{k}"  # as sample_quality
-            for tau in temperatures:
-                z = sample_codes(
-                    "gmm", self.count, model.latent_dim, self.seed, gmm, temperature=tau
-                )
-                draws[label + (f"_t{tau:g}" if tau != 1.0 else "")] = z
+            draws[label] = sample_codes("gmm", self.count, model.latent_dim, self.seed, gmm)
         rows = {}
         for name, z in draws.items():
             judged = self.judge(decode_batches(model, z, self.device, self.batch))
@@ -202,7 +197,6 @@ def main() -> None:
     parser.add_argument(
         "--components", type=int, nargs="+", help="mixture sizes (default evaluate.cifar10's)"
     )
-    parser.add_argument("--temperatures", type=float, nargs="+", default=[1.0, 0.8])
     args = parser.parse_args()
     arms = SAMPLES_ARMS
     unknown = set(args.arm or []) - set(arms)
@@ -213,10 +207,7 @@ def main() -> None:
     base = run_config(params, args.run)
     data = datasets.load(base["dataset"], dataset_config(params, base["dataset"]))
     scorer = Scorer(params, data, device)
-    samplers = {
-        "components": args.components or [scorer.gmm["gmm_components"]],
-        "temperatures": args.temperatures,
-    }
+    samplers = {"components": args.components or [scorer.gmm["gmm_components"]]}
     results = RESULTS_FILE
     results.parent.mkdir(parents=True, exist_ok=True)
     recorded = (

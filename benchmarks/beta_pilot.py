@@ -60,7 +60,6 @@ def record_of(params: dict, sweep: str, seed: int) -> dict:
         "mse_last_fifth_change": trained["test_mse_last_fifth_change"],
         "active_units": measured["active_units"],
         "mig": measured["mig"],
-        "dci": measured["dci"],
         "factor_vae": measured["factor_vae"],
         "mig_per_factor": measured["mig_per_factor"],
     }
@@ -74,9 +73,9 @@ def training_images() -> int:
 def table(records: list[dict]) -> str:
     frame = pd.DataFrame(records)
     lines = [
-        "| beta | KL warm-up | epochs | steps | seeds | test MSE | MSE change, last fifth | KL | MIG | DCI "
+        "| beta | KL warm-up | epochs | steps | seeds | test MSE | MSE change, last fifth | KL | MIG "
         "| FactorVAE | best factor MIG |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def cell(group: pd.DataFrame, key: str, fmt: str = "{:.3f}") -> str:
@@ -89,14 +88,14 @@ def table(records: list[dict]) -> str:
         lines.append(
             f"| {beta:g} | {warmup:g} | {epochs} | {int(group['steps'].iloc[0]):,} | {len(group)} | "
             f"{cell(group, 'test_mse', '{:.5f}')} | {cell(group, 'mse_last_fifth_change', '{:+.1%}')} | "
-            f"{cell(group, 'kl', '{:.1f}')} | {cell(group, 'mig')} | {cell(group, 'dci')} | {cell(group, 'factor_vae')} | "
+            f"{cell(group, 'kl', '{:.1f}')} | {cell(group, 'mig')} | {cell(group, 'factor_vae')} | "
             f"{best} {sum(best_values) / len(best_values):.3f} |"
         )
     return "\n".join(lines)
 
 
 def length_verdicts(records: list[dict]) -> str:
-    """Per beta, for each length and the next: which of MIG, DCI and FactorVAE changed beyond the
+    """Per beta, for each length and the next: which of MIG and the FactorVAE score changed beyond the
     seeds' spread (the study's own rule, sweep.differs)."""
     frame = pd.DataFrame(records)
     lines = []

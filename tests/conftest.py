@@ -324,8 +324,6 @@ def shapes_eval(mse, kl, mig, dci, fvae, prior, ratio, midpoint, active=(0, 1)) 
         "mig_per_factor": {"shape": mig, "hue": mig},
         # (latent, factor): latent 0 holds shape, latent 2 hue
         "normalised_mi": [[mig + 0.1, 0.0], [0.1, 0.0], [0.0, mig + 0.1]],
-        "dci_importances": [[0.5, 0.0], [0.5, 0.0], [0.0, 1.0]],
-        "dci_accuracy_per_factor": {"shape": 0.9, "hue": 0.8},
         "sample_sharpness": 0.5,
         "epochs": 2,
     }

@@ -96,7 +96,7 @@ INVALID = [
     ("evaluate.shapes", DROP, " is missing"),
     ("evaluate.shapes.path_step", 3, " is not a key of evaluate.shapes; remove or rename it"),
     ("evaluate.shape", lambda p: p["evaluate"]["shapes"], " names no dataset of datasets"),
-    ("evaluate.cifar10.temperature", 0, " must be > 0, got 0"),
+    ("evaluate.cifar10.traversal_span", 0, " must be > 0, got 0"),
     ("sweeps.shapes_b5.lr", "fast", " must be a number, got 'fast'"),
     ("sweeps.shapes_b5.seeds", [0, 1, 0], " must not repeat a seed"),
     ("sweeps.shapes_b5.seeds", [], " must be a non-empty list"),
@@ -112,9 +112,9 @@ INVALID = [
         for samplers in (["gmm"], ["prior", "flow"], ["prior", "two_stage"], "prior")
     ],
     (f"{SAMPLE_QUALITY}.runs", ["fc", "vq"], " names 'vq', which is neither a run"),
-    (f"{SAMPLE_QUALITY}.temperatures", [1.0, -0.5], r"\[1\] must be > 0, got -0.5"),
-    (f"{SAMPLE_QUALITY}.temperatures", [0], r"\[0\] must be > 0, got 0"),
-    (f"{SAMPLE_QUALITY}.temprature", [0.8], " is not a key of compare.sample_quality"),
+    ("runs.conv.model.widths", [64, 0], r"\[1\] must be >= 1, got 0"),
+    ("runs.fc.model.hidden", [0.5], r"\[0\] must be an integer"),
+    (f"{SAMPLE_QUALITY}.temperatures", [0.8], " is not a key of compare.sample_quality"),
     (f"{BETA_STUDY}.seeds", [0, 1], " is not a key of compare.beta_study"),
     (f"{BETA_STUDY}.autoencoders", ["shapes_b1"], r" must hold autoencoder \(shapes_ae/s0\)"),
     # The runs a comparison names are checked against each other before any stage runs.

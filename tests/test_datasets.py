@@ -26,7 +26,7 @@ from conftest import (
     write_png_archive,
 )
 from vaelab import datasets
-from vaelab.config import dataset_config, evaluate_config, load_params
+from vaelab.config import dataset_config, load_params
 from vaelab.datasets import celeba, cifar10, shapes
 from vaelab.errors import VaelabError
 from vaelab.store import verify_checksum
@@ -482,4 +482,4 @@ def test_the_project_shapes_params_leave_enough_training_codes():
     grid = shapes.factor_grid(shapes.factor_values(settings))
     levels = [len(settings["shapes"])] + [settings[f] for f in shapes.FACTORS[1:]]
     assert len(grid) == math.prod(levels)
-    assert len(grid) - settings["test_count"] >= evaluate_config(PARAMS, "shapes")["code_count"]
+    assert len(grid) - settings["test_count"] >= PARAMS["evaluate"]["shapes"]["code_count"]

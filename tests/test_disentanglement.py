@@ -1,4 +1,4 @@
-"""MIG, DCI and Gaussian total correlation on codes built from a known factor grid."""
+"""MIG, the FactorVAE score and Gaussian total correlation on codes built from a known factor grid."""
 
 import itertools
 import math
@@ -10,8 +10,6 @@ import torch
 from vaelab.errors import VaelabError
 from vaelab.metrics.disentanglement import (
     best_factor_per_dim,
-    dci,
-    dci_from_importances,
     factor_dims,
     factor_vae_score,
     gaussian_total_correlation,
@@ -70,31 +68,6 @@ def test_mig_drops_when_one_dim_carries_two_factors_or_two_dims_carry_one(factor
     assert mig(tangled, train)["mig"] < mig(code, train)["mig"] - 0.1
     result = mig(duplicated.astype(float), train)
     assert result["per_factor"][0] < 0.2 and min(result["per_factor"][1:]) > 0.95
-
-
-def test_dci_is_one_for_a_copying_code_and_zero_for_noise(factors):
-    train, test = factors
-    rng = np.random.default_rng(3)
-    copied = dci(
-        copying(train, rng), train, copying(test, np.random.default_rng(3)), test, trees=20
-    )
-    assert copied["disentanglement"] > 0.95 and copied["completeness"] > 0.95
-    assert copied["informativeness"] > 0.95
-    noise_train = rng.standard_normal((len(train), 10))
-    noise = dci(noise_train, train, rng.standard_normal((len(test), 10)), test, trees=20)
-    assert noise["disentanglement"] < 0.05 and noise["completeness"] < 0.05
-    assert noise["informativeness"] < 0.5  # chance is 1/3 for shape, 1/5 for x and y
-    assert np.asarray(noise["importances"]).shape == (10, 6)
-
-
-def test_dci_from_an_importance_matrix():
-    assert dci_from_importances(np.eye(3)) == {"disentanglement": 1.0, "completeness": 1.0}
-    even = {"disentanglement": 0.0, "completeness": 0.0}
-    assert dci_from_importances(np.ones((3, 3))) == pytest.approx(even)
-    # One dim carries both factors: not disentangled at all, yet each factor is complete.
-    shared = dci_from_importances(np.array([[1.0, 1.0], [0.0, 0.0]]))
-    assert shared == pytest.approx({"disentanglement": 0.0, "completeness": 1.0})
-    assert dci_from_importances(np.zeros((2, 2))) == even
 
 
 def test_codes_and_factors_must_match():

@@ -53,7 +53,7 @@ def repro_params(params: dict, mirror: Path) -> dict:
     params["runs"]["evaluator"]["holdout"] = 50
     for settings in params["evaluate"].values():
         settings["batch_size"] = 50
-    params["evaluate"]["shapes"].update(code_count=100, dci_trees=5, prior_samples=16, paths=4)
+    params["evaluate"]["shapes"].update(code_count=100, prior_samples=16, paths=4)
     params["evaluate"]["cifar10"]["gmm_components"] = 2
     params["compare"]["sample_quality"].update(sample_count=100, batch_size=50)
     params["compare"]["beta_study"].update(cifar_codes=50, gradient_images=4, gradient_samples=8)

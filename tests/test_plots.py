@@ -196,14 +196,14 @@ def test_confusion_matrix_has_a_cell_per_class_pair(tmp_path, figures):
 
 def test_beta_study_figures(model, images, tmp_path, figures):
     shapes = {
-        "1": {"recon_mse": 0.01, "mig": 0.2, "dci": 0.3, "kl": 20.0, "active_units": 8},
-        "5": {"recon_mse": 0.02, "mig": 0.4, "dci": 0.5, "kl": 10.0, "active_units": 5},
+        "1": {"recon_mse": 0.01, "mig": 0.2, "factor_vae": 0.3, "kl": 20.0, "active_units": 8},
+        "5": {"recon_mse": 0.02, "mig": 0.4, "factor_vae": 0.5, "kl": 10.0, "active_units": 5},
     }
     cifar = {
         "1": {"recon_mse": 0.005, "kl": 150.0, "active_units": 60},
         "5": {"recon_mse": 0.01, "kl": 60.0, "active_units": 20},
     }
-    autoencoder = {"recon_mse": 0.004, "mig": 0.1, "dci": 0.2}
+    autoencoder = {"recon_mse": 0.004, "mig": 0.1, "factor_vae": 0.2}
     study_plots.plot_beta_tradeoff(shapes, cifar, autoencoder, tmp_path / "b.png")
     entries = {
         "autoencoder": {"path_ratios": [3.0, 4.0], "path_mean_steps": [0.02, 0.03]},

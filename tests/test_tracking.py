@@ -35,7 +35,9 @@ def test_an_unreachable_tracking_server_fails_fast_before_any_work(stage, monkey
     assert time.monotonic() - started < (15 if stage == "check" else 30)
 
 
-def test_final_numbers_join_the_training_run_and_never_create_a_new_one(tmp_path, monkeypatch):
+def test_final_numbers_join_the_training_run_and_never_create_a_new_one(
+    tmp_path, monkeypatch, capsys
+):
     flat = tracking.flatten("", {"conv": {"model": {"widths": [8, 16]}, "lr": 0.001}})
     assert flat == {"conv.model.widths": [8, 16], "conv.lr": 0.001}  # nested keys, lists whole
     monkeypatch.chdir(tmp_path)
@@ -54,8 +56,10 @@ def test_final_numbers_join_the_training_run_and_never_create_a_new_one(tmp_path
     assert runs[0].data.params == {"name": "tiny", "dataset": "toy", "lr": "0.1"}
     assert runs[0].data.metrics == {"final.test_bpd": 5.5, "final.dci.informativeness": 0.5}
 
-    (store.model_dir("tiny") / tracking.RUN_FILE).unlink()  # e.g. models pulled from a remote
-    assert tracking.find_run("tiny") == run.info.run_id  # found by tag and model checksum
+    store.write_json(store.model_dir("tiny") / tracking.RUN_FILE, {"run_id": "0" * 32})
+    tracking.log_final("tiny", {"test_bpd": 6.5})  # e.g. another store: a note, no new run
+    assert "note: no MLflow training run of tiny" in capsys.readouterr().out
+    assert len(mlflow.search_runs(search_all_experiments=True, output_format="list")) == 1
 
 
 def test_the_store_is_found_from_the_repository_root_for_queued_experiments(tmp_path, monkeypatch):

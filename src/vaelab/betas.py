@@ -12,7 +12,7 @@ import torch
 
 from . import datasets, store, study_plots, tracking
 from .compare import METRICS_BETA, beta_key, load_run_model, read_eval, relative, shapes_runs
-from .config import compare_config, dataset_config, evaluate_config, run_config
+from .config import dataset_config, run_config
 from .metrics.disentanglement import gaussian_total_correlation
 from .metrics.latent import estimator_variances
 from .models import encode_batches
@@ -29,7 +29,7 @@ from .sweep import (
 from .theory import theory_markdown
 
 THEORY = store.REPORTS / "theory.md"
-HEADLINE_STUDY = ("kl", "recon_mse", "mig", "dci", "factor_vae")
+HEADLINE_STUDY = ("kl", "recon_mse", "mig", "factor_vae")
 # The numbers of one shapes model in metrics_beta.json: those summarised over seeds
 # (sweep.SPREAD_KEYS), then what is not averaged (per-dim lists, settings); its eval JSON keeps the
 # matrices and per-path values.
@@ -104,13 +104,13 @@ def study_headline(study: dict) -> dict:
 def beta_study(params: dict) -> dict:
     """reports/metrics_beta.json, reports/theory.md, reports/figures/beta_study/."""
     tracking.check_tracking_server()  # it logs to an MLflow run at the end: fail now
-    config = compare_config(params, "beta_study")
+    config = params["compare"]["beta_study"]
     device, seed = resolve_device(params["device"]), config["seed"]
     runs = shapes_runs(params, config)  # lowest beta first
     autoencoder, autoencoders = config["autoencoder"], config["autoencoders"]
     groups = {**runs, "autoencoder": autoencoders}  # per beta label its seeds' runs, then the AEs'
     shapes_name = run_config(params, autoencoder)["dataset"]  # every run's (config.py)
-    settings = evaluate_config(params, shapes_name)
+    settings = params["evaluate"][shapes_name]
     evals = {run: read_eval(run) for group in groups.values() for run in group}
     group_evals = {label: [evals[run] for run in group] for label, group in groups.items()}
     rows = {label: list(map(shapes_summary_row, ms)) for label, ms in group_evals.items()}
@@ -129,32 +129,26 @@ def beta_study(params: dict) -> dict:
     active = evals[shown[low]]["active_dims"]
     gradient = None
     if active:
-        gradient = estimator_variances(
-            low_model,
-            dataset["x_test"][: config["gradient_images"]],
-            active,
-            config["gradient_samples"],
-            seed,
-        )
+        images = dataset["x_test"][: config["gradient_images"]]
+        gradient = estimator_variances(low_model, images, active, config["gradient_samples"], seed)
         gradient["beta"] = low
     likelihood = run_config(params, shown[low])["model"]["likelihood"]
     trained = {run: convergence(params, run, len(dataset["x_train"])) for run in evals}
+    information = factor_information(
+        np.concatenate([np.asarray(dataset["factors_train"]), np.asarray(dataset["factors_test"])])
+    )
     study = {
         "shapes": means,
         "shapes_spread": spreads,
         "shapes_autoencoder": ae_mean,
         "autoencoder_spread": ae_spread,
-        # per beta: each factor's MIG, DCI completeness and accuracy, and the latent carrying it
+        # per beta: each factor's MIG and the latent carrying it
         "factors": {label: factor_spread(group_evals[label]) for label in runs},
         "best_beta": max(spreads, key=lambda label: spreads[label]["mig"]["mean"]),
         # optimiser steps per beta (every seed trains alike), and every run's convergence
         "steps": {label: trained[group[0]]["steps"] for label, group in groups.items()},
         "convergence": trained,
-        "factor_information_nats": factor_information(
-            np.concatenate(
-                [np.asarray(dataset["factors_train"]), np.asarray(dataset["factors_test"])]
-            )
-        ),
+        "factor_information_nats": information,
         "likelihood": likelihood["kind"],
         "likelihood_sigma": likelihood.get("sigma"),
         "cifar10": cifar,
@@ -189,9 +183,7 @@ def beta_study(params: dict) -> dict:
         for key in ("beta_sweep", "beta_tradeoff", "interpolation_smoothness")
     }
     paths["autoencoder_vs_vae"] = out / "autoencoder_vs_vae_shapes.png"
-    study_plots.plot_sweep(
-        spreads, ae_spread, study["factor_information_nats"], paths["beta_sweep"]
-    )
+    study_plots.plot_sweep(spreads, ae_spread, information, paths["beta_sweep"])
     study_plots.plot_beta_tradeoff(means, cifar, ae_mean, paths["beta_tradeoff"])
     study_plots.plot_smoothness(
         {

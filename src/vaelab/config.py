@@ -208,11 +208,3 @@ def sweep_runs(params: dict, name: str) -> list[str] | None:
 def dataset_config(params: dict, name: str) -> dict:
     """The checked `datasets.<name>`, with its name."""
     return {"name": name, **_entry(params, "datasets", name, "dataset")}
-
-
-def evaluate_config(params: dict, dataset: str) -> dict:
-    return params["evaluate"][dataset]
-
-
-def compare_config(params: dict, name: str) -> dict:
-    return _entry(params, "compare", name, "comparison")

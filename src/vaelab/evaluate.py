@@ -1,11 +1,8 @@
-"""The `evaluate@<run>` and `evaluate_sweep@<sweep>` stages: one evaluation for any run.
-
-Writes reports/eval/<run>.json, its headline numbers as DVC metrics (reports/metrics/<run>.json;
-a sweep's: their mean and std over its seeds) and the run's figures in reports/figures/<run>/, and
-adds the numbers and figures to the run's MLflow training run. What is measured follows from the
-run's objective (classifier, vae, ae: the VAE network with z = mu and no KL) and from what its
-dataset carries: known factors (shapes: `factor_metrics`). Numbers judged by the CIFAR-10
-classifier (fd_clf, recognisability) are cross-run: quality.py.
+"""The `evaluate@<run>` and `evaluate_sweep@<sweep>` stages: reports/eval/<run>.json, its headline
+as DVC metrics (a sweep's: their mean and std over its seeds), reports/figures/<run>/, all added to
+the run's MLflow run. What is measured follows from the run's objective (classifier, vae, ae: the
+VAE network with z = mu and no KL) and from known factors in its dataset (`factor_metrics`).
+Numbers judged by the CIFAR-10 classifier are cross-run: quality.py.
 """
 
 from __future__ import annotations
@@ -16,14 +13,13 @@ from pathlib import Path
 import torch
 
 from . import datasets, parallel, plots, store
-from .config import dataset_config, evaluate_config, run_config, stage_name, sweep_of, sweep_runs
+from .config import dataset_config, run_config, stage_name, sweep_of, sweep_runs
 from .datasets import to_display
 from .datasets.shapes import FACTOR_LABELS
 from .errors import VaelabError
 from .losses import kl_to_standard_normal
 from .metrics.disentanglement import (
     best_factor_per_dim,
-    dci,
     factor_dims,
     factor_vae_score,
     gaussian_total_correlation,
@@ -41,10 +37,8 @@ from .models import classify_batches, decode_batches, encode_batches
 from .runtime import autocast, resolve_device, use_mixed_precision_in_evaluation
 from .sweep import spread, study_row
 
-# The headline numbers of a run, declared as DVC metrics (reports/metrics/<run>.json; a sweep's are
-# sweep.SPREAD_KEYS' mean and standard deviation over its seeds) so that `dvc metrics show` and
-# `dvc exp show` stay readable; everything else (per-class and per-factor scores, paths) is plain
-# JSON in reports/eval/<run>.json. No key is named like a param.
+# A run's DVC metrics (reports/metrics/<run>.json), few so that `dvc metrics show` and `dvc exp
+# show` stay readable; the rest is in reports/eval/<run>.json. No key is named like a param.
 SUMMARY_KEYS = (
     "test_accuracy",
     "test_neg_elbo",
@@ -53,7 +47,6 @@ SUMMARY_KEYS = (
     "test_kl",
     "active_units",
     "mig",
-    "dci",
     "factor_vae",
 )
 
@@ -63,8 +56,7 @@ def headline(metrics: dict) -> dict:
 
 
 def sweep_headline(runs_metrics: list[dict]) -> dict:
-    """{"mean": {key: ...}, "std": {key: ...}} over a sweep's seeds of sweep.SPREAD_KEYS, the
-    numbers the beta study summarises (sweep.spread)."""
+    """{"mean": {key: ...}, "std": {key: ...}} of sweep.SPREAD_KEYS over a sweep's seeds."""
     summary = spread([study_row(metrics) for metrics in runs_metrics])
     return {stat: {key: s[stat] for key, s in summary.items()} for stat in ("mean", "std")}
 
@@ -117,7 +109,7 @@ def evaluate_run(params: dict, name: str) -> dict:
     dataset = datasets.load(dataset_name, dataset_config(params, dataset_name))
     model, model_config = store.load_model(store.model_dir(name), device)
     check_model(name, run, model_config, dataset)
-    settings = evaluate_config(params, dataset_name)
+    settings = params["evaluate"][dataset_name]
     ev = Evaluation(name, model, dataset, settings, device, store.figures_dir(name))
     ev.figures.mkdir(parents=True, exist_ok=True)
     plots.plot_curves({name: store.read_curves(store.curves_path(name))}, ev.figures / "curves.png")
@@ -182,8 +174,7 @@ def classifier_metrics(ev: Evaluation) -> dict:
 
 
 def code_metrics(ev: Evaluation, objective: str) -> dict:
-    """A VAE's or an autoencoder's numbers and figures, plus the factor part its dataset calls
-    for."""
+    """A VAE's or an autoencoder's numbers and figures, with factor_metrics on factor data."""
     model, x_test = ev.model, ev.dataset["x_test"]
     # (N, latent) each; the same dequantisation noise as elbo_metrics below
     test_mu, test_logvar = encode_batches(model, x_test, ev.device, ev.batch, ev.seed)
@@ -198,11 +189,10 @@ def code_metrics(ev: Evaluation, objective: str) -> dict:
         }
     else:
         out = vae_metrics(ev, test_mu, test_logvar)
-    has_factors = "factors_test" in ev.dataset
-    if has_factors:
+    if "factors_test" in ev.dataset:
         out.update(factor_metrics(ev, objective == "ae", test_mu, test_logvar))
     if objective == "vae":
-        draw_vae_figures(ev, out, picks, has_factors)
+        draw_vae_figures(ev, out, x_test[picks[0]], figure_codes(ev), pair_labels(ev.dataset))
     return out
 
 
@@ -228,41 +218,52 @@ def vae_metrics(ev: Evaluation, test_mu: torch.Tensor, test_logvar: torch.Tensor
     }
 
 
-def draw_vae_figures(ev: Evaluation, metrics: dict, picks: torch.Tensor, has_factors: bool) -> None:
-    """Prior samples, interpolations (between prior codes and between test images), traversals."""
-    model, x_test, settings = ev.model, ev.dataset["x_test"], ev.settings
-    steps, span = settings["interpolation_steps"], settings["traversal_span"]
-    generator = torch.Generator().manual_seed(ev.seed)
-    # The sample grid's sampler is evaluate.<dataset>'s, one for every run so that the runs'
-    # figures compare: N(0, tau^2 I) or a Gaussian mixture fitted to the training codes
-    # (compare.sample_quality scores the same sampler among others).
+def figure_codes(ev: Evaluation) -> torch.Tensor:
+    """The 16 codes of samples.png from evaluate.<dataset>'s sampler, one for every run so that the
+    runs' figures compare: N(0, I) or a Gaussian mixture fitted to the training codes
+    (compare.sample_quality scores the same sampler among others)."""
+    model, settings = ev.model, ev.settings
     sampler, gmm = settings.get("sampler", "prior"), None
     if sampler == "gmm":
         codes, _ = encode_batches(model, ev.dataset["x_train"], ev.device, ev.batch, ev.seed)
         gmm = fit_latent_gmm(codes, settings["gmm_components"], ev.seed, settings["gmm_covariance"])
-    tau = settings.get("temperature", 1.0)
-    codes = sample_codes(sampler, 16, model.latent_dim, ev.seed, gmm, temperature=tau)
+    return sample_codes(sampler, 16, model.latent_dim, ev.seed, gmm)
+
+
+def pair_labels(dataset: dict) -> tuple[torch.Tensor | None, list[str] | None]:
+    """What interpolation pairs differ in: the class (labelled data), Smiling (faces with
+    attributes) or nothing (None, None)."""
+    names = dataset.get("attribute_names", [])
+    if "y_test" not in dataset and "Smiling" in names:
+        smiling = dataset["attributes_test"][:, names.index("Smiling")] > 0
+        return smiling.long(), ["not smiling", "smiling"]
+    return dataset.get("y_test"), dataset.get("classes")
+
+
+def draw_vae_figures(
+    ev: Evaluation, metrics: dict, image: torch.Tensor, codes: torch.Tensor, pairs: tuple
+) -> None:
+    """samples.png (`codes` decoded), interpolations between prior codes and between test images
+    (of different labels: `pairs` is pair_labels'), and traversals around `image`."""
+    model, settings = ev.model, ev.settings
+    labels, classes = pairs
+    steps, span = settings["interpolation_steps"], settings["traversal_span"]
+    generator = torch.Generator().manual_seed(ev.seed)
     plots.save_samples(model, codes, ev.figures / "samples.png")
     path = ev.figures / "interpolation_prior.png"
     plots.plot_prior_interpolation(model, generator, path, steps=steps)
-    # Interpolation pairs differ in class (labelled data) or in Smiling (faces with attributes).
-    labels, classes = ev.dataset.get("y_test"), ev.dataset.get("classes")
-    names = ev.dataset.get("attribute_names", [])
-    if labels is None and "Smiling" in names:
-        labels = (ev.dataset["attributes_test"][:, names.index("Smiling")] > 0).long()
-        classes = ["not smiling", "smiling"]
     path = ev.figures / "interpolation_images.png"
+    x_test = ev.dataset["x_test"]
     plots.plot_image_interpolation(model, x_test, labels, classes, generator, path, steps=steps)
-    dim_factor, what = None, "its mean KL on the test set"
-    if has_factors:
-        dim_factor = metrics["dim_factor"]
+    dim_factor, what = metrics.get("dim_factor"), "its mean KL on the test set"
+    if dim_factor is not None:
         what = "the factor it shares most information with (normalised MI)"
     dims, rows = traversal_rows(
         metrics["kl_per_dim"], metrics["active_dims"], settings["traversal_dims"], dim_factor
     )
     plots.plot_traversals(
         model,
-        x_test[picks[0]],
+        image,
         dims,
         rows,
         ev.figures / "traversals.png",
@@ -297,9 +298,8 @@ def traversal_rows(
 def factor_metrics(
     ev: Evaluation, autoencoder: bool, test_mu: torch.Tensor, test_logvar: torch.Tensor
 ) -> dict:
-    """Every number of a model against the dataset's generating factors. The codes (posterior
-    means) of `code_count` training images fit MIG and the DCI forests; the forests are scored on
-    the test split; the Gaussian total correlation uses the test split."""
+    """Every number of a model against the dataset's factors: the codes (posterior means) of
+    `code_count` training images fit MIG; the FactorVAE score votes on the test split."""
     model, dataset, settings = ev.model, ev.dataset, ev.settings
     names = [FACTOR_LABELS.get(n, n) for n in dataset["factor_names"]]
     x_train, x_test = dataset["x_train"], dataset["x_test"]
@@ -318,8 +318,6 @@ def factor_metrics(
     train_factors = dataset["factors_train"][pick].numpy()
     test_factors = dataset["factors_test"].numpy()
     gap = mig(train_codes, train_factors, settings["mi_bins"])
-    trees, depth = settings["dci_trees"], settings["dci_max_depth"]
-    scores = dci(train_codes, train_factors, test_codes, test_factors, trees, depth, ev.seed)
     votes = factor_vae_score(test_codes, test_factors, seed=ev.seed)
     reference = reference_pixels(x_train)
     out = {
@@ -330,16 +328,11 @@ def factor_metrics(
         "active_dims": active.nonzero().flatten().tolist(),
         "mig": gap["mig"],
         "mig_per_factor": dict(zip(names, gap["per_factor"], strict=True)),
-        "dci": scores["disentanglement"],
-        "dci_completeness": scores["completeness"],
-        "dci_informativeness": scores["informativeness"],
-        "dci_accuracy_per_factor": dict(zip(names, scores["accuracy_per_factor"], strict=True)),
         "factor_vae": votes["factor_vae"],
         "factor_vae_voting_dims": votes["voting_dims"],
         "factor_dims": factor_dims(gap["normalised_mi"], names),
         "dim_factor": best_factor_per_dim(gap["normalised_mi"], names),
         "normalised_mi": gap["normalised_mi"],
-        "dci_importances": scores["importances"],
         "gaussian_tc": gaussian_total_correlation(test_mu, None if autoencoder else test_logvar),
         **prior_sample_distance(model, reference, settings["prior_samples"], ev.seed, ev.batch),
     }

@@ -15,8 +15,7 @@ By Jensen's inequality, in expectation over u: log P(k) >= E_u[log p((k + u) / 2
 (not for every single u). `dequantised_gaussian_nll` adds that D log 256, so every likelihood
 reports nats of the discrete image and bits/dim are nats / (D ln 2).
 
-One function per objective: `vae_loss`, `ae_loss`, `classifier_loss`; each returns a dict whose
-"loss" is what is minimised and whose other entries are logged.
+Each objective returns a dict whose "loss" is minimised and whose other entries are logged.
 """
 
 from __future__ import annotations
@@ -31,8 +30,8 @@ LIKELIHOODS = ("gaussian", "gaussian_fixed")
 
 
 def gaussian_nll(x: torch.Tensor, mean: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tensor:
-    """-log Normal(x; mean, exp(log_sigma)) summed over every dim but the first: (B,) nats for
-    x, mean (B, C, H, W) or (B, D) and log_sigma broadcasting against them (e.g. (1, C, 1, 1))."""
+    """-log Normal(x; mean, exp(log_sigma)) summed over every dim but the first: (B,) nats for x,
+    mean (B, C, H, W) or (B, D), log_sigma broadcasting against them (e.g. (1, C, 1, 1))."""
     squared = (x - mean).pow(2) * torch.exp(-2.0 * log_sigma)
     per_dim = 0.5 * (LOG_2PI + squared) + log_sigma
     return per_dim.flatten(1).sum(dim=1)

@@ -21,8 +21,7 @@ from .datasets import to_model_input
 
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """z = mu + sigma * eps with eps ~ N(0, I): the randomness is an input, so gradients reach
-    mu and logvar through a deterministic, differentiable path."""
+    """z = mu + sigma * eps, eps ~ N(0, I): gradients reach mu and logvar by a deterministic path."""
     std = torch.exp(0.5 * logvar)
     return mu + std * torch.randn_like(std)
 
@@ -33,11 +32,10 @@ class VAE(nn.Module):
         self.encoder = encoder
         self.decoder = decoder  # z -> likelihood parameters (B, C, H, W)
         self.latent_dim = latent_dim
-        self.likelihood = likelihood["kind"]
         # log of the decoder's per-channel standard deviation: learned, or a fixed scale that
         # gives the KL (and so beta) something to act against.
         log_sigma = torch.full((1, channels, 1, 1), math.log(likelihood["sigma"]))
-        if self.likelihood == "gaussian":
+        if likelihood["kind"] == "gaussian":
             self.log_sigma = nn.Parameter(log_sigma)
         else:
             self.register_buffer("log_sigma", log_sigma)
@@ -67,8 +65,7 @@ class VAE(nn.Module):
         return self.decode_params(reparameterize(mu, logvar)), mu, logvar
 
     def decoder_sigma(self) -> float:
-        """The mean Gaussian decoder standard deviation (inf, not an overflow error, when it runs
-        away)."""
+        """The mean decoder standard deviation (inf, not an overflow error, when it runs away)."""
         return float(self.log_sigma.detach().float().mean().exp())
 
 
@@ -198,16 +195,15 @@ def build_model(config: dict) -> nn.Module:
 
 
 # The batched passes every evaluation uses: eval mode, no gradients, results on the CPU.
-def _eval_batches(model: nn.Module, data: torch.Tensor, device, batch_size: int):
-    """Puts `model` in eval mode; the device (by default the model's) and `data` in batches."""
+def _eval_device(model: nn.Module, device) -> torch.device:
+    """Puts `model` in eval mode; returns `device`, by default the model's."""
     model.eval()
-    device = device or next(model.parameters()).device
-    return device, [data[i : i + batch_size] for i in range(0, len(data), batch_size)]
+    return device or next(model.parameters()).device
 
 
 def dequantised_batches(images: torch.Tensor, device, batch_size: int, seed: int):
-    """uint8 (N, H, W, C) -> float (B, C, H, W) batches, dequantised from one seeded noise stream
-    (so every measurement of the same images sees the same model input)."""
+    """uint8 (N, H, W, C) -> float (B, C, H, W) batches, dequantised from one seeded noise stream:
+    every measurement of the same images sees the same model input."""
     noise = torch.Generator().manual_seed(seed)
     for start in range(0, len(images), batch_size):
         yield to_model_input(images[start : start + batch_size], device, noise)
@@ -222,8 +218,7 @@ def encode_batches(
     seed: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 (N, H, W, C) -> mu, logvar (N, latent_dim), with seeded dequantisation noise."""
-    model.eval()
-    device = device or next(model.parameters()).device
+    device = _eval_device(model, device)
     pairs = [model.encode(x) for x in dequantised_batches(images, device, batch_size, seed)]
     mu, logvar = zip(*pairs, strict=True)  # the (mu, logvar) of every batch, unzipped
     return torch.cat(mu).float().cpu(), torch.cat(logvar).float().cpu()
@@ -234,7 +229,8 @@ def decode_batches(
     model: VAE, codes: torch.Tensor, device: torch.device | None = None, batch_size: int = 500
 ) -> torch.Tensor:
     """(N, latent_dim) codes -> decoder means (N, C, H, W) in [0, 1]."""
-    device, batches = _eval_batches(model, codes, device, batch_size)
+    device = _eval_device(model, device)
+    batches = codes.split(batch_size)
     return torch.cat([model.decode(z.to(device)).float().cpu().clamp(0, 1) for z in batches])
 
 
@@ -255,9 +251,9 @@ def classify_batches(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """float (N, 3, H, W) in [0, 1] -> features (N, num_features), logits (N, classes): the mean
     logits of the image and its mirror (test-time augmentation)."""
-    device, batches = _eval_batches(classifier, images, device, batch_size)
+    device = _eval_device(classifier, device)
     features, logits = [], []
-    for batch in batches:
+    for batch in images.split(batch_size):
         x = batch.to(device).contiguous(memory_format=torch.channels_last)
         f = classifier.features(x)
         out = (classifier.logits(f) + classifier(torch.flip(x, dims=[3]))) / 2

@@ -80,9 +80,9 @@ def sample_grid_image(model: VAE, z: torch.Tensor) -> np.ndarray:
     return (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
 
 
-def save_samples(model: VAE, z: torch.Tensor, path: Path, nrow: int = 4) -> None:
-    """The codes in z decoded as a grid of `nrow` columns (4x4 for 16 codes), upscaled."""
-    save_upscaled_grid(decode_batches(model, z), path, nrow)
+def save_samples(model: VAE, z: torch.Tensor, path: Path) -> None:
+    """The codes in z decoded as a grid of 4 columns (4x4 for 16 codes), upscaled."""
+    save_upscaled_grid(decode_batches(model, z), path, nrow=4)
 
 
 def plot_prior_interpolation(
@@ -98,11 +98,11 @@ def pick_pair(
     count: int, labels: torch.Tensor | None, generator: torch.Generator
 ) -> tuple[int, int]:
     """Two different test images; of different labels when there are labels and more than one."""
-    several_labels = labels is not None and len(set(labels.tolist())) > 1
+    if labels is None or len(set(labels.tolist())) < 2:
+        labels = torch.arange(count)  # each image its own label: any two different images
     while True:
         a, b = torch.randint(count, (2,), generator=generator).tolist()
-        fits = labels[a] != labels[b] if several_labels else a != b or count == 1
-        if fits:
+        if labels[a] != labels[b] or count == 1:  # one image: the pair is that image twice
             return a, b
 
 

@@ -8,15 +8,15 @@ import torch
 
 from . import datasets, plots, store, study_plots, tracking
 from .compare import SAMPLE_QUALITY, load_run_model, relative
-from .config import GMM_KEYS, compare_config, dataset_config, evaluate_config, run_config
+from .config import GMM_KEYS, dataset_config, run_config
 from .errors import VaelabError
 from .metrics.latent import nearest_index, reference_pixels
 from .metrics.sample_quality import (
     fit_latent_gmm,
     fit_temperature,
-    quality_row,
+    frechet_distance,
+    recognisability,
     sample_codes,
-    sampler_name,
     sharpness,
 )
 from .models import classify_batches, decode_batches, encode_batches, reconstruct_batches
@@ -25,18 +25,11 @@ from .runtime import resolve_device
 FIGURE_GRID = 36  # images per panel of the samplers figure
 LABELLED_GRID = 64  # the 8x8 labelled-samples figure
 NEAREST_SHOWN = 10  # samples per sampler in the nearest-training-image figure
-HEADLINE_QUALITY = ("fd_clf", "class_min", "class_max", "recognisable", "recall", "coverage")
+SAMPLER_TITLES = {"prior": "prior N(0, I)", "gmm": "Gaussian mixture on training codes"}
+HEADLINE_QUALITY = ("fd_clf", "class_min", "class_max", "recognisable")
 FIGURE_KINDS = ("samples_labelled", "samplers", "nearest_training")  # per run: <kind>_<run>.png
 # The settings sample_quality.json records, in its order.
-RECORDED_SETTINGS = (
-    "sample_count",
-    "samplers",
-    "temperatures",
-    *GMM_KEYS,
-    "figure_sampler",
-    "nearest_k",
-    "blur_sigma",
-)
+RECORDED_SETTINGS = ("sample_count", "samplers", *GMM_KEYS, "figure_sampler", "blur_sigma")
 
 
 def split_test_set(count: int) -> tuple[slice, slice]:
@@ -76,10 +69,9 @@ class Judge:
         classes: list[str],
         device: torch.device,
         batch_size: int,
-        nearest_k: int = 5,
     ):
         self.classifier, self.classes = classifier, classes
-        self.device, self.batch_size, self.nearest_k = device, batch_size, nearest_k
+        self.device, self.batch_size = device, batch_size
         real = datasets.to_display(real)
         self.real_features, _ = self.classify(real)
         self.real_sharpness = sharpness(real)
@@ -91,12 +83,14 @@ class Judge:
         return classify_batches(self.classifier, images, self.device, self.batch_size)
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> dict:
-        """float (N, C, H, W) in [0, 1] -> quality_row, sharpness vs real and accuracy on `labels`."""
+        """float (N, C, H, W) in [0, 1] -> fd_clf, recognisability of the calibrated logits,
+        sharpness vs real and accuracy on `labels`."""
         features, logits = self.classify(images)
-        row = quality_row(
-            self.real_features, features, logits, self.classes, self.temperature, self.nearest_k
-        )
-        row["sharpness"] = sharpness(images) / self.real_sharpness
+        row = {
+            "fd_clf": frechet_distance(self.real_features, features),
+            **recognisability(logits / self.temperature, self.classes),
+            "sharpness": sharpness(images) / self.real_sharpness,
+        }
         if labels is not None:
             row["accuracy"] = float((logits.argmax(1) == labels).float().mean())
         return row
@@ -113,9 +107,8 @@ def judge_run(
     gmm = fit_latent_gmm(train_codes, config["gmm_components"], seed, config["gmm_covariance"])
     store.write_npz(store.MODELS / "samplers" / f"{run}.npz", **gmm)
     codes = {
-        sampler_name(sampler, tau): sample_codes(sampler, count, model.latent_dim, seed, gmm, tau)
+        sampler: sample_codes(sampler, count, model.latent_dim, seed, gmm)
         for sampler in config["samplers"]
-        for tau in config["temperatures"]
     }
     samples = {sampler: decode_batches(model, z, device, batch) for sampler, z in codes.items()}
     recon = reconstruct_batches(model, dataset["x_test"][scored], device, batch)
@@ -138,36 +131,26 @@ def judge_run(
         judge.classify(shown)[1] / judge.temperature,
         judge.classes,
         figures["samples_labelled"],
-        f"{run}: samples of the {sampler_title(config['figure_sampler'])}",
+        f"{run}: samples of the {SAMPLER_TITLES[config['figure_sampler']]}",
     )
-    titled = {sampler_title(sampler): z[:FIGURE_GRID] for sampler, z in codes.items()}
+    titled = {SAMPLER_TITLES[sampler]: z[:FIGURE_GRID] for sampler, z in codes.items()}
     plots.plot_samplers(model, titled, figures["samplers"])
     return row, {kind: relative(path) for kind, path in figures.items()}
-
-
-def sampler_title(name: str) -> str:
-    """`prior_t0.8` -> "prior N(0, 0.8^2 I)", `gmm_t0.8` -> "Gaussian mixture ..., tau 0.8"."""
-    sampler, _, tau = name.partition("_t")
-    if sampler == "prior":
-        return f"prior N(0, {tau}^2 I)" if tau else "prior N(0, I)"
-    return "Gaussian mixture on training codes" + (f", tau {tau}" if tau else "")
 
 
 def sample_quality(params: dict) -> dict:
     """reports/sample_quality.json, reports/figures/sample_quality/, models/samplers/."""
     tracking.check_tracking_server()  # it logs to the runs' MLflow runs at the end: fail now
-    config = compare_config(params, "sample_quality")
+    config = params["compare"]["sample_quality"]
     # config.py checked the runs and the judge: VAEs and a classifier, of one labelled dataset
     dataset_name = run_config(params, config["judge"])["dataset"]
     dataset = datasets.load(dataset_name, dataset_config(params, dataset_name))
     device = resolve_device(params["device"])
     # One sampler setting for the figures and the scores: evaluate.<dataset> draws every run's
     # samples.png, and its mixture (components, covariance) is the one scored here.
-    figures_from = evaluate_config(params, dataset_name)
+    figures_from = params["evaluate"][dataset_name]
     config = {**config, **{key: figures_from[key] for key in GMM_KEYS}}
-    config["figure_sampler"] = sampler_name(figures_from["sampler"], figures_from["temperature"])
-    if figures_from["temperature"] not in config["temperatures"]:
-        config["temperatures"] = [*config["temperatures"], figures_from["temperature"]]
+    config["figure_sampler"] = figures_from["sampler"]
     if figures_from["sampler"] not in config["samplers"]:
         config["samplers"] = [*config["samplers"], figures_from["sampler"]]
     real, scored = split_test_set(len(dataset["x_test"]))
@@ -185,7 +168,6 @@ def sample_quality(params: dict) -> dict:
         dataset["classes"],
         device,
         config["batch_size"],
-        config["nearest_k"],
     )
     print(
         f"judge {config['judge']}: accuracy {judge.accuracy:.4f} and temperature "

@@ -13,7 +13,7 @@ import yaml
 
 from . import datasets, plots, store, study_plots, templates
 from .compare import METRICS_BETA, SAMPLE_QUALITY, load_run_model, read_eval, shapes_runs
-from .config import compare_config, evaluate_config, run_config, stage_name
+from .config import run_config, stage_name
 from .errors import VaelabError
 from .runtime import resolve_device
 from .wording import beta_summary, fit, report_readme, worst_rise
@@ -37,9 +37,9 @@ def roles(params: dict) -> dict:
     """The runs each part of the report is about, from params.yaml: `cifar` (judged by the
     sample-quality stage), `pair` (its beta pair), `baseline` (the other judged run, compared with
     the pair's first), `shapes` and `autoencoder` (the beta study), `faces` (VAEs on CelebA)."""
-    quality, study = compare_config(params, "sample_quality"), compare_config(params, "beta_study")
-    pair = list(study["cifar_pair"])
-    if len(pair) != 2 or any(run not in quality["runs"] for run in pair):
+    quality, study = params["compare"]["sample_quality"], params["compare"]["beta_study"]
+    pair = list(study["cifar_pair"])  # two runs (config.py)
+    if any(run not in quality["runs"] for run in pair):
         raise VaelabError(
             "compare.beta_study.cifar_pair must name two runs of compare.sample_quality.runs (got "
             f"{pair}); fix it in params.yaml"
@@ -79,7 +79,7 @@ def figure_list(params: dict, quality: dict, study: dict) -> list[tuple[str, str
         for run in runs[whose]:
             if run is not None:  # a VAE: every run the report shows is one (config.py)
                 config = run_config(params, run)
-                settings = evaluate_config(params, config["dataset"])
+                settings = params["evaluate"][config["dataset"]]
                 fields.update(
                     run=run,
                     described=f"`{run}` ({config['model']['arch']} VAE, beta = {config['beta']:g})",

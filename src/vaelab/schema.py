@@ -150,10 +150,9 @@ class Evaluate(Schema):
 
 
 # The sampler of evaluate@<run>'s figures (one for every run, so they compare): the prior
-# N(0, tau^2 I) or a Gaussian mixture fitted to the training codes (its covariances times tau^2).
+# N(0, I) or a Gaussian mixture fitted to the training codes.
 class Cifar10Evaluate(Evaluate):
     sampler: Literal["prior", "gmm"] = "prior"  # of every run's samples.png
-    temperature: number(gt=0) = 1.0
     gmm_components: count(1) = 10
     gmm_covariance: Literal["full", "diag"] = "full"
 
@@ -161,8 +160,6 @@ class Cifar10Evaluate(Evaluate):
 class ShapesEvaluate(Evaluate):
     code_count: count(2)
     mi_bins: count(2)
-    dci_trees: count(1)
-    dci_max_depth: count(1)
     prior_samples: count(1)
     paths: count(1)
     path_steps: count(3)
@@ -191,8 +188,6 @@ class SampleQuality(Schema):
     judge: Name  # a classifier of that dataset
     sample_count: count(2)
     samplers: Annotated[list[str], BeforeValidator(_samplers)] = list(SAMPLERS)
-    temperatures: Listing[number(gt=0)] = [1.0]  # prior and mixture also scored at each tau
-    nearest_k: count(1) = 5  # the k of the k-NN manifolds of precision, recall, density, coverage
     blur_sigma: number(gt=0)
     batch_size: count(1)
     seed: count(0)

@@ -111,7 +111,7 @@ def plot_autoencoder_vs_vae(
 def plot_beta_tradeoff(
     shapes: dict[str, dict], cifar: dict[str, dict], autoencoder: dict, path: Path
 ) -> None:
-    """Reconstruction error, MIG/DCI and KL against beta; the autoencoder as dotted lines."""
+    """Reconstruction error, MIG/FactorVAE score and KL against beta; the autoencoder dotted."""
     # Evenly spaced x positions for every beta present: betas like 1, 2, 5, 10 read best that way.
     betas = sorted({float(beta) for group in (shapes, cifar) for beta in group})
     where = {beta: i for i, beta in enumerate(betas)}
@@ -135,7 +135,7 @@ def plot_beta_tradeoff(
     shapes_xs = [where[float(beta)] for beta in shapes]
     for key, colour, title in (
         ("mig", "tab:red", "MIG"),
-        ("dci", "tab:green", "DCI disentanglement"),
+        ("factor_vae", "tab:orange", "FactorVAE score"),
     ):
         values = [m[key] for m in shapes.values()]
         disentanglement.plot(shapes_xs, values, "o-", color=colour, label=f"{title} (VAE)")
@@ -216,7 +216,6 @@ def plot_sweep(by_beta: dict[str, dict], autoencoder: dict, factor_nats: float, 
     recon.set_title("reconstruction MSE per pixel (test, lower is closer)", fontsize=10)
     for key, colour, name, shift in (
         ("mig", "tab:red", "MIG", -0.12),
-        ("dci", "tab:green", "DCI", 0.0),
         ("factor_vae", "tab:orange", "FactorVAE score", 0.12),
     ):
         draw(scores, key, colour, name, shift)

@@ -11,11 +11,10 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy.stats import entropy
 
 CLEAR_CHANGE = 0.05  # relative differences below 5% are "no clear difference" (in every text)
-CLEAR_SCORE = 0.05  # scores in [0, 1] (MIG, DCI, FactorVAE): smaller absolute differences are noise
-SCORES = ("mig", "dci", "factor_vae")
+CLEAR_SCORE = 0.05  # scores in [0, 1] (MIG, FactorVAE): smaller absolute differences are noise
+SCORES = ("mig", "factor_vae")
 # The numbers of a shapes model summarised over seeds (`study_row`'s names): a sweep's DVC metrics
 # (their mean and std), the beta study's rows and spreads, the pilot's (each eval JSON keeps the rest).
 SPREAD_KEYS = (
@@ -23,8 +22,6 @@ SPREAD_KEYS = (
     "kl",
     "active_units",
     *SCORES,
-    "dci_completeness",
-    "dci_informativeness",
     "gaussian_tc",
     "prior_nn_mse",
     "prior_relative_error",
@@ -36,7 +33,7 @@ SPREAD_KEYS = (
     "bpd",
     "sample_sharpness",
 )
-FACTOR_KEYS = ("mig", "dci_completeness", "dci_accuracy", "carrier_mi")
+FACTOR_KEYS = ("mig", "carrier_mi")
 
 
 def study_row(metrics: dict) -> dict:
@@ -112,22 +109,15 @@ def last_fifth_change(values: list[float]) -> float:
 
 
 def factor_spread(evals: list[dict]) -> dict[str, dict]:
-    """Per factor, `spread` over the seeds' evaluations of: its MIG; its DCI completeness (1 - the
-    entropy of its forest's importances over the latents, base = their number: 1 = one latent
-    holds it); its forest's test accuracy; and `carrier_mi`, the normalised MI (share of the
-    factor's entropy) of the latent that carries most of it, whose index per seed is `carrier`."""
+    """Per factor, `spread` over the seeds' evaluations of its MIG and of `carrier_mi`, the
+    normalised MI (share of the factor's entropy) of the latent that carries most of it, whose
+    index per seed is `carrier`."""
     out = {}
     for k, name in enumerate(evals[0]["mig_per_factor"]):
         rows, carriers = [], []
         for m in evals:
-            importances = np.asarray(m["dci_importances"])[:, k]  # (latent,)
             mi = np.asarray(m["normalised_mi"])[:, k]  # (latent,)
-            completeness = 0.0
-            if importances.sum() > 0:
-                completeness = 1.0 - float(entropy(importances, base=len(importances)))
-            row = {"mig": m["mig_per_factor"][name], "dci_completeness": completeness}
-            row.update(dci_accuracy=m["dci_accuracy_per_factor"][name], carrier_mi=float(mi.max()))
-            rows.append(row)
+            rows.append({"mig": m["mig_per_factor"][name], "carrier_mi": float(mi.max())})
             carriers.append(int(mi.argmax()))
         out[name] = {**spread(rows, FACTOR_KEYS), "carrier": carriers}
     return out

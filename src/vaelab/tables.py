@@ -21,7 +21,6 @@ BETA_COLUMNS = [
     ("kl", "KL (nats/img)", "{:.1f}"),
     ("active_units", "active units", "{:.1f}"),
     ("mig", "MIG", "{:.3f}"),
-    ("dci", "DCI", "{:.3f}"),
     ("factor_vae", "FactorVAE score", "{:.2f}"),
     ("gaussian_tc", "Gaussian TC (nats)", "{:.2f}"),
     ("prior_relative_error", "prior-sample error vs blank", "{:.2f}"),
@@ -69,15 +68,14 @@ def quality_table(cifar: dict, reference: dict) -> str:
         entries.append((f"{name}, test reconstructions", m["reconstructions"]))
     entries += [(f"reference: {ref.replace('_', ' ')}", row) for ref, row in reference.items()]
     entries.sort(key=lambda entry: entry[1]["fd_clf"])
-    keys = ("class_min", "class_max", "recognisable", "precision", "recall", "coverage")
+    keys = ("class_min", "class_max", "recognisable", "sharpness")
     return markdown_table(
         ["rank", "images", "fd_clf", "judge accuracy", "smallest class", "largest class"]
-        + ["confident", "precision", "recall", "coverage", "sharpness vs real"],
+        + ["confident", "sharpness vs real"],
         [
             [str(rank), label, f"{row['fd_clf']:.2f}"]
             + [f"{row['accuracy']:.3f}" if "accuracy" in row else ""]
             + [f"{row[key]:.3f}" for key in keys]
-            + [f"{row['sharpness']:.3f}"]
             for rank, (label, row) in enumerate(entries, 1)
         ],
     )
@@ -97,14 +95,14 @@ def beta_table(study: dict) -> str:
 
 
 def factor_table(study: dict, shown: list[str]) -> str:
-    """Per factor, at the betas `shown`: MIG and DCI completeness (mean ± sd over seeds) and the
-    latent carrying most of it in the first seed with that latent's share of the entropy."""
+    """Per factor, at the betas `shown`: MIG (mean ± sd over seeds) and the latent carrying most of
+    it in the first seed with that latent's share of the entropy."""
     factors = study["factors"]
 
     def cell(stats: dict) -> str:
         return (
-            f"{mean_pm(stats['mig'], '{:.2f}')} / {mean_pm(stats['dci_completeness'], '{:.2f}')} "
-            f"/ z{stats['carrier'][0]} ({stats['carrier_mi']['values'][0]:.2f})"
+            f"{mean_pm(stats['mig'], '{:.2f}')} / z{stats['carrier'][0]} "
+            f"({stats['carrier_mi']['values'][0]:.2f})"
         )
 
     return markdown_table(

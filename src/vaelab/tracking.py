@@ -7,8 +7,7 @@ at the root shows every run, queued and parallel ones included. One experiment p
 (`vaelab-<dataset>`); one MLflow run per trained run (a sweep's stage: one per seed), named
 `<run>-<params hash>` (plus the DVC experiment name) and tagged with the run name, params hash,
 git commit, DVC experiment and baseline revision. Later stages (evaluate, compare) add their
-numbers to that run, found by the id in models/<run>/run.json when the store in use knows it, else
-by its tags and model checksum (so on any tracking server), never by creating a param-less run.
+numbers to that run, found by the id in models/<run>/run.json, never by creating a param-less run.
 """
 
 from __future__ import annotations
@@ -96,28 +95,38 @@ def experiment_name(run: dict) -> str:
     return f"vaelab-{run['dataset']}"
 
 
+def stored_run(run_id: str):
+    """The info of run `run_id` in the store in use, None when the store holds no such run."""
+    try:
+        return mlflow.MlflowClient().get_run(run_id).info
+    except MlflowException as e:
+        if e.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise VaelabError(  # no answer: no duplicate run, no numbers lost in silence
+            f"MLflow {mlflow.get_tracking_uri()} could not be asked for run {run_id} "
+            f"({str(e).splitlines()[0]}); rerun when the tracking store answers"
+        ) from None
+
+
 def resumable_run(run_id: str | None, experiment: str) -> str | None:
     """`run_id` if the store in use still holds that run, not deleted, in `experiment` (an
     interrupted training goes on in it), else None: the store was moved, reset or is another
     server, or the run was deleted, and the training starts a new MLflow run."""
     if run_id is None:
         return None
-    uri = mlflow.get_tracking_uri()
+    info = stored_run(run_id)
     try:
         expected = mlflow.get_experiment_by_name(experiment)
-        info = mlflow.MlflowClient().get_run(run_id).info
     except MlflowException as e:
-        if e.error_code != "RESOURCE_DOES_NOT_EXIST":  # no answer: no duplicate run
-            raise VaelabError(
-                f"MLflow {uri} could not be asked for run {run_id} ({str(e).splitlines()[0]}); "
-                "rerun when the tracking store answers"
-            ) from None
-        info = None
+        raise VaelabError(
+            f"MLflow {mlflow.get_tracking_uri()} could not be asked for experiment {experiment} "
+            f"({str(e).splitlines()[0]}); rerun when the tracking store answers"
+        ) from None
     live = info is not None and info.lifecycle_stage == "active"
     if not live or expected is None or info.experiment_id != expected.experiment_id:
         print(
             f"note: MLflow run {run_id} of the checkpoint is not a live run of {experiment} in "
-            f"{uri}; training goes on in a new run"
+            f"{mlflow.get_tracking_uri()}; training goes on in a new run"
         )
         return None
     return run_id
@@ -203,35 +212,14 @@ def record_run(run_name: str, run) -> None:
     mlflow.set_tag(MODEL_TAG, store.file_digest(folder / store.WEIGHTS))
 
 
-def find_run(run_name: str) -> str | None:
-    """The id of the training run of `run_name` in the store in use, or None."""
-    with store_lock(use_repository_store()):  # a sweep's runs may open a new store together
-        mlflow.MlflowClient().search_experiments(max_results=1)
-    run_file = store.model_dir(run_name) / RUN_FILE
-    if run_file.is_file():
-        with contextlib.suppress(MlflowException, KeyError):  # not in this store: search for it
-            return mlflow.MlflowClient().get_run(store.read_json(run_file)["run_id"]).info.run_id
-    weights = store.model_dir(run_name) / store.WEIGHTS
-    if not weights.is_file():
-        return None
-    found = mlflow.search_runs(
-        search_all_experiments=True,
-        output_format="list",
-        max_results=1,
-        filter_string=f"tags.`{RUN_TAG}` = '{run_name}' and "
-        f"tags.`{MODEL_TAG}` = '{store.file_digest(weights)}'",
-        order_by=["attributes.start_time DESC"],
-    )
-    return found[0].info.run_id if found else None
-
-
 def log_final(run_name: str, metrics: dict, figures: Path | None = None) -> None:
     """Add an evaluation's numbers (and its figures folder) to the training run of `run_name`."""
-    run_id = find_run(run_name)
-    if run_id is None:
+    run_file = store.model_dir(run_name) / RUN_FILE
+    run_id = store.read_json(run_file)["run_id"] if run_file.is_file() else None
+    if run_id is None or stored_run(run_id) is None:
         print(
-            f"note: no MLflow training run of {run_name} in {mlflow.get_tracking_uri()} (models from "
-            "elsewhere?); its evaluation is in the report files only"
+            f"note: no MLflow training run of {run_name} in {mlflow.get_tracking_uri()} (models "
+            "from elsewhere, or another store?); its evaluation is in the report files only"
         )
         return
     # The numbers of the nested dict (lists skipped), named with MLflow's allowed characters only.
@@ -244,5 +232,5 @@ def log_final(run_name: str, metrics: dict, figures: Path | None = None) -> None
     values = [mlflow.entities.Metric(k, v, now, 0) for k, v in sorted(numbers.items())]
     for start in range(0, len(values), 500):  # log_batch takes at most 1,000 metrics
         client.log_batch(run_id, metrics=values[start : start + 500])
-    if figures is not None and Path(figures).is_dir():
+    if figures is not None:
         client.log_artifacts(run_id, str(figures), artifact_path="figures")

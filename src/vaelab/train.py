@@ -1,14 +1,12 @@
 """Training: ONE loop for every objective (vae, ae, classifier), resumable, guarded, tracked.
 
-Interruption: every epoch ends with a checkpoint (model, optimizer, schedule, epoch, RNG state,
-history, MLflow run id) in `checkpoints/<run>-<key>/`, outside DVC's outputs (which DVC deletes
-before rerunning a stage); the key hashes all that shapes the result, so only a compatible run
-resumes. The batch order of epoch e depends only on (seed, e) and the global RNG state is restored,
-so on the CPU a resumed run ends with the same weights as an uninterrupted one.
+Every epoch ends with a checkpoint in `checkpoints/<run>-<key>/`, outside DVC's outputs (which DVC
+deletes before rerunning a stage); the key hashes all that shapes the result, so only a compatible
+run resumes. The batch order of epoch e depends only on (seed, e) and the global RNG state is
+restored, so on the CPU a resumed run ends with the same weights as an uninterrupted one.
 
-Divergence: every batch's loss, and at each epoch's end the test metrics, weights and buffers, must
-be finite before anything is written; else the run stops with one line (exit != 0), keeping the
-last finite checkpoint.
+Divergence: a non-finite batch loss, or test metric, weight or buffer at an epoch's end, stops the
+run with one line (exit != 0) before anything is written, keeping the last finite checkpoint.
 """
 
 from __future__ import annotations
@@ -46,8 +44,7 @@ CODE_DIGEST = hashlib.sha256(
 
 
 def checkpoint_dir(run: dict, dataset: dict, data_sha256: str):
-    """Only a run with the same params, the same data file and the same cut of it (limits), trained
-    by the same code, resumes."""
+    """Only a run with the same params, data file, cut of it (limits) and code resumes."""
     identity = json.dumps(
         {"run": run, "dataset": dataset, "data": data_sha256, "code": CODE_DIGEST}, sort_keys=True
     )
@@ -70,27 +67,24 @@ def augment(images: torch.Tensor, generator: torch.Generator, pad: int = 4) -> t
 
 def degrade(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Label-keeping degradations of a float (B, C, H, W) batch in [0, 1], so the judge learns to
-    recognise a blurry object (a VAE's sample) and not only a sharp one: of the (already shuffled)
-    batch, a quarter blurred (sigma uniform in [0.25, 2] px), an eighth sampled down and up again
-    (x2 or x4), an eighth with Gaussian noise (std up to 0.08); half stays sharp. One draw per part
-    and batch keeps it vectorised."""
+    recognise a blurry object (a VAE's sample), not only a sharp one. Of the (shuffled) batch: a
+    quarter blurred, an eighth sampled down and up, an eighth noised; half stays sharp. One draw
+    per part and batch keeps it vectorised."""
     quarter, eighth = len(x) // 4, len(x) // 8
     sigma, factor, noise = torch.rand(3, generator=generator).tolist()
     out = x.clone()
     out[:quarter] = datasets.blur(x[:quarter], 0.25 + 1.75 * sigma)
     parts = slice(quarter, quarter + eighth), slice(quarter + eighth, quarter + 2 * eighth)
     out[parts[0]] = datasets.down_up(x[parts[0]], 2 if factor < 0.5 else 4)
-    shape = out[parts[1]].shape
-    grain = torch.randn(shape, generator=generator).to(x.device)
+    grain = torch.randn(out[parts[1]].shape, generator=generator).to(x.device)
     out[parts[1]] = (x[parts[1]] + 0.08 * noise * grain).clamp(0, 1)
     return out
 
 
 def make_optimizer(model: torch.nn.Module, run: dict, steps_per_epoch: int):
     """Adam (the VAEs) or SGD with Nesterov momentum (the classifier); with warmup_fraction > 0 a
-    one-cycle schedule: linear warm-up to lr, then linear decay to zero. The warm-up keeps Adam's
-    first steps (whose second-moment estimates are still poor) small, and the decay ends training
-    at a small step, where the test loss no longer jumps from one epoch to the next."""
+    one-cycle schedule: the warm-up keeps Adam's first steps (poor second-moment estimates) small,
+    the linear decay to zero ends at a step where the test loss no longer jumps between epochs."""
     if run.get("optimizer", "adam") == "sgd":
         decay = [p for p in model.parameters() if p.ndim > 1]
         no_decay = [p for p in model.parameters() if p.ndim <= 1]  # biases, norms: no weight decay
@@ -127,8 +121,7 @@ def kl_weights(run: dict, steps_per_epoch: int):
 def batch_loss(
     model, run: dict, images: torch.Tensor, labels, device, generator, beta: float | None = None
 ) -> dict:
-    """The objective of one batch of uint8 (B, H, W, C) images; `beta` replaces run["beta"] (the
-    KL warm-up's weight of this step)."""
+    """The objective of one uint8 (B, H, W, C) batch; `beta` (the KL warm-up's) replaces run's."""
     objective = run["objective"]
     if objective == "classifier":
         if run["augment"]:
@@ -168,9 +161,8 @@ def fit(
     stop_after_epoch: int | None = None,
     extra_state: dict | None = None,
 ) -> list[dict]:
-    """Train `model` for run["epochs"] on data["x_train"] (uint8 NHWC, + y_train for a classifier),
-    from `state` if given; returns the per-epoch history. `on_epoch(epoch, row, model)` runs after
-    each epoch's checkpoint is written."""
+    """Train `model` on data["x_train"] (uint8 NHWC, + y_train for a classifier) from `state` if
+    given; returns the history. `on_epoch(epoch, row, model)` runs after each checkpoint."""
     label, seed = run["name"], run["seed"]
     model.to(device)
     if device.type != "mps":
@@ -282,9 +274,9 @@ def fit(
 
 
 def train_stage(params: dict, name: str, resume: str = "auto") -> None:
-    """`train@<run>`, or `train_sweep@<sweep>`: every seed's run side by side (parallel.run_each).
-    A sweep's checkpoints stay until all its runs are done: DVC deletes the whole sweep's outputs
-    before a rerun, so a finished run is then restored from its last checkpoint, not retrained."""
+    """`train@<run>`, or `train_sweep@<sweep>`: every seed's run side by side. A sweep's checkpoints
+    stay until all its runs are done: DVC deletes the whole sweep's outputs before a rerun, so a
+    finished run is then restored from its last checkpoint, not retrained."""
     runs = sweep_runs(params, name)
     if runs is None and sweep_of(name) is None:
         train_run(params, name, resume)
@@ -298,11 +290,9 @@ def train_stage(params: dict, name: str, resume: str = "auto") -> None:
 
 
 def train_run(params: dict, name: str, resume: str = "auto", keep_checkpoint: bool = False) -> Path:
-    """The `train@<name>` stage: models/<name>/ (state_dict + config + MLflow run id) and
-    reports/curves/<name>.csv, logged to MLflow (params, per-epoch metrics, sample grids, model).
-    Returns the run's checkpoint folder (removed at the end unless keep_checkpoint). `resume`:
-    "auto" continues a compatible checkpoint, "always" requires one, "never" discards any (an
-    unreadable one too)."""
+    """The `train@<name>` stage: models/<name>/ and reports/curves/<name>.csv, logged to MLflow.
+    Returns the checkpoint folder (removed unless keep_checkpoint). `resume`: "auto" continues a
+    compatible checkpoint, "always" requires one, "never" discards any (an unreadable one too)."""
     import mlflow
 
     from . import tracking
@@ -397,8 +387,7 @@ def train_run(params: dict, name: str, resume: str = "auto", keep_checkpoint: bo
         store.write_curves(store.curves_path(name), history)
         mlflow.log_artifacts(str(store.model_dir(name)), artifact_path="state_dict")
         if run["objective"] == "vae":
-            # The servable model is the generator, z (B, latent) -> images (B, C, H, W); pt2
-            # (torch.export) loads without unpickling code.
+            # The servable generator; pt2 (torch.export) loads without unpickling code.
             example = torch.randn(2, run["model"]["latent_dim"]).numpy()
             with warnings.catch_warnings():
                 # torch.export's archive writer warns that a weight it writes from a view "may

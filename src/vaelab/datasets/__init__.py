@@ -1,12 +1,9 @@
-"""Every dataset of the study, from any source, as one `.npz` of the same layout and one dict.
+"""Every dataset as one `data/<name>.npz` of the same layout (docs/data.md), and as one dict.
 
-`fetch(config)` (stage `fetch@<name>`) hands `datasets.<name>` to its source module (`cifar10`,
-`celeba` or `shapes`, each with `fetch(config, out_path) -> str`), which writes `data/<name>.npz`
-through `write_dataset`: uint8 (N, H, W, C) `x_train` and `x_test`, their `source`, and what the
-source carries beside them (cifar10: int64 class indices `y_*`, `classes`; shapes: int64 (N, F)
-level indices `factors_*`, `factor_names`, `values_<factor>`; celeba: uint8 (N, A) 0/1
-`attributes_*` (1 = the face has it), `attribute_names`, `files_*`). `load(name)` gives them back
-as torch tensors (images uint8, everything else int64) and lists.
+Each source module (`cifar10`, `celeba`, `shapes`) has `fetch(config, out_path) -> str` and writes
+through `write_dataset`: uint8 (N, H, W, C) `x_train`, `x_test`, their `source`, and what the source
+carries (cifar10: int64 `y_*`, `classes`; shapes: int64 (N, F) `factors_*`, `factor_names`,
+`values_<factor>`; celeba: uint8 (N, A) 0/1 `attributes_*`, `attribute_names`, `files_*`).
 """
 
 from __future__ import annotations
@@ -115,9 +112,6 @@ def down_up(images: torch.Tensor, factor: int) -> torch.Tensor:
     return torch.nn.functional.interpolate(
         small, size=images.shape[-2:], mode="bilinear", align_corners=False
     )
-
-
-# --- what the source modules share ---------------------------------------------------------
 
 
 def mirror_directories(env_names: tuple[str, ...], mirror_dirs: list[str]) -> list[Path]:

@@ -1,9 +1,5 @@
-"""CelebA faces from the first of `$VAELAB_FACES_DIR`, `$VAELAB_DATA_DIR` (one folder may hold both
-datasets) and `mirror_dirs` holding the mirror's `celeba-10k.tar.gz` (sha256-verified before
-anything is decoded) or the official files in torchvision's layout (`celeba/img_align_celeba/*.jpg`,
-`celeba/list_attr_celeba.txt`). Sorted by file name, the first `max_images` kept (0 = all), the last
-`test_count` held out; each centre-cropped to `crop_fraction` of its shorter side (the face, without
-most of the background), resized to `image_size` and kept as uint8, its +1/-1 attributes as 1/0.
+"""CelebA faces from the mirror's `celeba-10k.tar.gz` or torchvision's `celeba/` layout
+(docs/data.md); `crop_fraction` of the shorter side keeps the face without most of the background.
 """
 
 from __future__ import annotations
@@ -24,7 +20,7 @@ ARCHIVE_ATTRIBUTES = "celeba-10k/list_attr_celeba.txt"
 # torchvision's CelebA layout, under a root folder.
 OFFICIAL_IMAGES = Path("celeba/img_align_celeba")
 OFFICIAL_ATTRIBUTES = Path("celeba/list_attr_celeba.txt")
-ENV_DIRS = ("VAELAB_FACES_DIR", "VAELAB_DATA_DIR")
+ENV_DIRS = ("VAELAB_FACES_DIR", "VAELAB_DATA_DIR")  # one folder may hold both datasets
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 DAMAGED = "the file is damaged, replace it with a good copy"
 

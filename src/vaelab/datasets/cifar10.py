@@ -1,9 +1,6 @@
-"""CIFAR-10 from the first of `$VAELAB_DATA_DIR` and `mirror_dirs` holding the official
-`cifar-10-python.tar.gz` (md5) or the image-folder `cifar10-png.tar.gz` (sha256), else from
-torchvision's download of the official archive into `data/download/`, kept as uint8. Every archive
-is verified before anything in it is read, and a verified batch is still unpickled by
-`BatchUnpickler`, which builds nothing but numpy arrays.
-"""
+"""CIFAR-10 from a mirror's official or PNG archive, else torchvision's download into
+`data/download/` (docs/data.md). A verified batch is still unpickled by `BatchUnpickler`, which
+builds nothing but numpy arrays."""
 
 from __future__ import annotations
 

@@ -1,20 +1,11 @@
-"""Coloured shapes with known factors: the dataset on which disentanglement can be measured.
+"""Coloured shapes with six known factors, every combination once (like dSprites or 3D Shapes, but
+coloured and 32x32 like CIFAR-10): the dataset on which disentanglement can be measured.
 
-Every image is one shape on a black background, drawn from six independent ground-truth factors,
-each a small discrete set, and the dataset holds every combination once (like dSprites or 3D
-Shapes, but coloured and 32x32 like CIFAR-10):
-
-* shape: square, ellipse (axes 1 : 0.5), triangle (equilateral);
-* hue: evenly spaced around the colour wheel, full saturation and value;
-* scale: the radius of the shape's circumscribed circle, 4 to 7 pixels;
-* rotation: 0 to 75 degrees. Kept below 90 degrees because the square repeats itself every 90,
-  the ellipse every 180 and the triangle every 120, so every rotation level is visible on every
-  shape (a circle would make rotation invisible, which no model could encode);
-* x, y: the centre, kept 7 pixels from the border so the largest shape is never cut.
-
-Shapes are drawn with PIL at 4x the size and shrunk with a box filter, so edges are anti-aliased
-and small rotations still change pixels. The drawing is a pure function of the factor values; the
-seed only decides which images form the held-out test split.
+Rotation stays below 90 degrees: the square repeats itself every 90, the ellipse every 180 and the
+triangle every 120, so every rotation level is visible on every shape (a circle would make rotation
+invisible, which no model could encode). Shapes are drawn at 4x the size and shrunk with a box
+filter, so edges are anti-aliased and small rotations still change pixels. The drawing is a pure
+function of the factor values; the seed only decides which images form the held-out test split.
 """
 
 from __future__ import annotations
@@ -36,7 +27,7 @@ FACTORS = ("shape", "hue", "scale", "rotation", "x", "y")
 FACTOR_LABELS = {"x": "x position", "y": "y position"}  # in figures; the others by name
 CORNER_ANGLES = {"square": [45, 135, 225, 315], "triangle": [90, 210, 330]}  # degrees
 SCALE_RANGE = (4.0, 7.0)  # circumradius in pixels
-ROTATION_RANGE = (0.0, 75.0)  # degrees; see the module docstring for why below 90
+ROTATION_RANGE = (0.0, 75.0)  # degrees; the module docstring says why below 90
 POSITION_MARGIN = 7.5  # pixels from the border to the centre: the largest radius + 0.5
 
 

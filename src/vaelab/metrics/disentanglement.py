@@ -1,21 +1,14 @@
 """Disentanglement scores of a latent code against known factors, and the code's total correlation.
 
-* MIG, the mutual information gap (Chen et al. 2018): per factor, the gap between the mutual
-  information of its two most informative latent dims, over the factor's entropy, averaged over
-  factors (1 = every factor lives in exactly one dim). MI is estimated as disentanglement_lib does:
-  each dim cut into equal-width bins, then scikit-learn's `mutual_info_score`.
-* DCI (Eastwood & Williams 2018): a classifier predicts each factor from the code; its feature
-  importances form a (latent, factor) matrix, read per dim (disentanglement) and per factor
-  (completeness); informativeness is its test accuracy. The classifier is a random forest: about a
-  second per factor on thousands of codes, it copes with non-linear and non-monotone encodings (a
-  rotation spread over two dims) and its importances need no tuning. Lasso would miss non-linear
-  codes; GradientBoostingClassifier (disentanglement_lib's) is several times slower here.
-* The FactorVAE score (Kim & Mnih 2018): the accuracy of a majority-vote classifier dim -> factor
-  on votes naming the dim that varies least while one factor is held fixed.
-* Gaussian total correlation: the TC of the Gaussian with the aggregate posterior's covariance C,
-  0.5 * (sum_j log C_jj - log det C); it sees linear correlation only. (A Monte Carlo estimate of
-  the true TC over N sharp posteriors measures mostly how sparse that N-point mixture is: ~12 nats
-  for 10 truly independent dims at N = 2000, so it is not reported.)
+* MIG (Chen et al. 2018): per factor, the gap between the mutual information of its two most
+  informative dims over the factor's entropy, averaged over factors (1 = each factor in one dim).
+  MI as disentanglement_lib estimates it: equal-width bins, then scikit-learn's `mutual_info_score`.
+* FactorVAE score (Kim & Mnih 2018): the accuracy of a majority vote dim -> factor on votes naming
+  the dim that varies least while one factor is held fixed.
+* Gaussian total correlation of the aggregate posterior's covariance C: 0.5 * (sum_j log C_jj -
+  log det C), linear correlation only. (A Monte Carlo estimate of the true TC over N sharp
+  posteriors mostly measures how sparse that N-point mixture is: ~12 nats for 10 independent dims
+  at N = 2000, so it is not reported.)
 """
 
 from __future__ import annotations
@@ -23,7 +16,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 from scipy.stats import entropy
-from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import mutual_info_score
 
 from ..errors import VaelabError
@@ -64,80 +56,16 @@ def mig(codes: np.ndarray, factors: np.ndarray, bins: int = 20) -> dict:
     }
 
 
-def _concentration(columns: np.ndarray, total: float) -> float:
-    """1 - entropy of each column's distribution over the rows (base: the number of rows, so "even
-    over all rows" scores 0), averaged with each column's share of `total` as its weight: a dim
-    that matters for one factor only scores 1, one spread evenly over all factors 0."""
-    weights = columns.sum(axis=0)
-    used = weights > 0
-    # scipy's entropy normalises each column to a distribution; a single row (entropy base 1 is
-    # undefined) is trivially concentrated.
-    scores = 1.0 - entropy(columns[:, used], base=len(columns)) if len(columns) > 1 else 1.0
-    return float((scores * weights[used] / total).sum())
-
-
-def dci_from_importances(importances: np.ndarray) -> dict:
-    """Disentanglement and completeness of a (latent, factor) importance matrix."""
-    total = importances.sum()
-    if total <= 0:
-        return {"disentanglement": 0.0, "completeness": 0.0}
-    return {
-        "disentanglement": _concentration(importances.T, total),  # each dim over the factors
-        "completeness": _concentration(importances, total),  # each factor over the dims
-    }
-
-
-def dci(
-    train_codes: np.ndarray,
-    train_factors: np.ndarray,
-    test_codes: np.ndarray,
-    test_factors: np.ndarray,
-    trees: int = 50,
-    max_depth: int = 8,
-    seed: int = 0,
-) -> dict:
-    """DCI disentanglement, completeness, informativeness (mean test accuracy of the forests, one
-    per factor), each factor's accuracy, and the (latent, factor) importance matrix."""
-    _check(train_codes, train_factors)
-    _check(test_codes, test_factors)
-    importances, accuracies = [], []
-    for k in range(train_factors.shape[1]):
-        # Every split considers every dim (max_features=None): with a random subset a dim wins
-        # splits only because the informative one was not offered, which smears importance over
-        # useless dims (a code copying the factors then scores 0.79 instead of 1). n_jobs=1:
-        # deterministic and light on a shared CPU.
-        forest = RandomForestClassifier(
-            n_estimators=trees, max_depth=max_depth, max_features=None, random_state=seed, n_jobs=1
-        )
-        forest.fit(train_codes, train_factors[:, k])
-        importances.append(forest.feature_importances_)
-        accuracies.append(float(forest.score(test_codes, test_factors[:, k])))
-    importances = np.stack(importances, axis=1)
-    return {
-        **dci_from_importances(importances),
-        "informativeness": float(np.mean(accuracies)),
-        "accuracy_per_factor": accuracies,
-        "importances": importances.tolist(),
-    }
-
-
-def factor_vae_score(
-    codes: np.ndarray,
-    factors: np.ndarray,
-    votes: int = 800,
-    batch: int = 64,
-    seed: int = 0,
-    collapsed_below: float = 0.05,
-) -> dict:
-    """The FactorVAE score of (N, latent) codes against (N, factors) factor values, with the number
-    of dims that took part. Each dim is scaled by its spread over the data; a vote fixes one factor
-    at a random value, takes `batch` images sharing it and names the dim whose scaled values vary
-    least; the classifier is fitted on half of the votes and scored on the other half (1 = every
-    factor owns a dim, about 1/K = chance). A dim whose spread is below `collapsed_below` carries
-    nothing and would always "vary least", so it does not vote (as in the paper)."""
+def factor_vae_score(codes: np.ndarray, factors: np.ndarray, seed: int = 0) -> dict:
+    """The FactorVAE score of (N, latent) codes against (N, factors) values, and the voting dims.
+    Dims scaled by their spread; each of 800 votes fixes one factor at a random value and names the
+    dim varying least over 64 images sharing it; fitted on half the votes, scored on the rest
+    (1 = every factor owns a dim, 1/K = chance). A dim spread below 0.05 would always "vary least",
+    so it does not vote (as in the paper)."""
     _check(codes, factors)
+    votes, batch = 800, 64
     spread = codes.std(axis=0)
-    kept = spread > collapsed_below
+    kept = spread > 0.05
     if not kept.any():
         return {"factor_vae": 0.0, "voting_dims": 0, "votes": votes}
     scaled = codes[:, kept] / spread[kept]
@@ -160,8 +88,8 @@ def factor_vae_score(
 def factor_dims(
     normalised_mi: np.ndarray, factor_names: list[str], floor: float = 0.1
 ) -> dict[str, list]:
-    """Per factor, the latent dims carrying at least `floor` of its entropy, most informative first:
-    {factor: [[dim, normalised MI], ...]} (empty when no dim reaches the floor)."""
+    """Per factor, the dims carrying at least `floor` of its entropy, most informative first:
+    {factor: [[dim, normalised MI], ...]}."""
     out = {}
     for name, column in zip(factor_names, np.asarray(normalised_mi).T, strict=True):
         order = np.argsort(-column)
@@ -178,13 +106,12 @@ def best_factor_per_dim(normalised_mi: np.ndarray, factor_names: list[str]) -> l
 
 
 def gaussian_total_correlation(mu: torch.Tensor, logvar: torch.Tensor | None = None) -> float:
-    """Gaussian TC in nats of the aggregate posterior of N codes: its covariance is the covariance
-    of the means plus the mean posterior variance (none for a deterministic code, logvar None)."""
+    """Gaussian TC in nats of N codes' aggregate posterior: the means' covariance plus the mean
+    posterior variance (none for a deterministic code, logvar None)."""
     covariance = torch.cov(mu.double().cpu().T)
     if logvar is not None:
         covariance = covariance + torch.diag(logvar.double().cpu().exp().mean(dim=0))
-    # A dim that never varies is independent of the rest and adds nothing; leaving it in would
-    # make the determinant zero.
+    # A dim that never varies adds nothing; left in, it would make the determinant zero.
     varying = covariance.diagonal() > 1e-12
     covariance = covariance[varying][:, varying]
     sign, log_det = torch.linalg.slogdet(covariance)

@@ -1,6 +1,5 @@
-"""The geometry of a latent space: how far decoded prior samples are from real images, how the
-images change along paths (interpolation smoothness), and what the reparameterization trick buys
-(gradient estimator variances)."""
+"""Latent geometry: decoded prior samples' distance to real images, interpolation smoothness, and
+what the reparameterization trick buys (gradient estimator variances)."""
 
 from __future__ import annotations
 
@@ -11,15 +10,14 @@ from ..models import VAE, decode_batches
 
 
 def reference_pixels(images: torch.Tensor) -> torch.Tensor:
-    """uint8 NHWC -> flat float (N, C*H*W) on the model's scale: (k + 0.5) / 256, the mean of the
-    dequantised pixel the decoder is trained to predict."""
+    """uint8 NHWC -> flat float (N, C*H*W) at (k + 0.5) / 256, the mean of the dequantised pixel
+    the decoder is trained to predict."""
     return (images.permute(0, 3, 1, 2).float() + 0.5).div_(256.0).flatten(1)
 
 
 @torch.no_grad()
 def nearest_index(images: torch.Tensor, reference: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
-    """(B, C, H, W) float images, (N, D) flat reference -> (B,) index of each image's nearest
-    reference by squared pixel distance."""
+    """(B, C, H, W) images, (N, D) flat reference -> (B,) index of each one's nearest reference."""
     flat = images.flatten(1).float()
     best = torch.full((len(flat),), float("inf"))
     nearest = torch.zeros(len(flat), dtype=torch.long)
@@ -35,8 +33,8 @@ def nearest_index(images: torch.Tensor, reference: torch.Tensor, chunk: int = 40
 
 
 def nearest_neighbour_mse(images: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    """(B, C, H, W) float images, (N, D) flat reference -> (B,) per-pixel MSE to the nearest
-    reference, recomputed directly (the matrix-product distance suffers float32 cancellation)."""
+    """(B, C, H, W) images, (N, D) flat reference -> (B,) per-pixel MSE to the nearest, recomputed
+    directly (the matrix-product distance suffers float32 cancellation)."""
     flat = images.flatten(1).float()
     return (flat - reference[nearest_index(images, reference)]).pow(2).mean(dim=1)
 
@@ -44,9 +42,8 @@ def nearest_neighbour_mse(images: torch.Tensor, reference: torch.Tensor) -> torc
 def prior_sample_distance(
     model: VAE, reference: torch.Tensor, count: int, seed: int, batch_size: int = 500
 ) -> dict:
-    """Mean and median nearest-training-image MSE of `count` decoded z ~ N(0, I). A space shaped
-    like the prior decodes such z to data-like images; a code that only has to be decodable at the
-    training points need not."""
+    """Mean and median nearest-training-image MSE of `count` decoded z ~ N(0, I): a space shaped
+    like the prior decodes them to data-like images, one decodable only at the training points not."""
     z = torch.randn(count, model.latent_dim, generator=torch.Generator().manual_seed(seed))
     distances = nearest_neighbour_mse(decode_batches(model, z, batch_size=batch_size), reference)
     return {
@@ -56,8 +53,7 @@ def prior_sample_distance(
 
 
 def interpolate(z_start: torch.Tensor, z_end: torch.Tensor, steps: int) -> torch.Tensor:
-    """(..., latent) ends -> (..., steps, latent): straight lines from z_start to z_end inclusive
-    (one path for (latent,) ends, one per row for (P, latent) ends)."""
+    """(..., latent) ends -> (..., steps, latent): straight lines from z_start to z_end inclusive."""
     weights = torch.linspace(0, 1, steps, device=z_start.device).unsqueeze(1)  # (steps, 1)
     return (1 - weights) * z_start.unsqueeze(-2) + weights * z_end.unsqueeze(-2)
 
@@ -75,10 +71,9 @@ def interpolation_smoothness(
     reference: torch.Tensor,
     batch_size: int = 500,
 ) -> dict:
-    """Per path (start_codes[i] -> end_codes[i]) of `steps` frames: the max/mean of the steps
-    between consecutive frames (1 when the image changes evenly along the path, up to steps - 1
-    when it all happens in one jump) and the mean step; the midpoints' nearest-training-image
-    MSE."""
+    """Per path start_codes[i] -> end_codes[i] of `steps` frames: the max/mean step between frames
+    (1 for an even change, up to steps - 1 for one jump), the mean step, and the midpoints'
+    nearest-training-image MSE."""
     paths = interpolate(start_codes, end_codes, steps)  # (paths, steps, latent)
     frames = decode_batches(model, paths.flatten(0, 1), batch_size=batch_size)
     frames = frames.unflatten(0, paths.shape[:2])  # (paths, steps, C, H, W)
@@ -97,15 +92,13 @@ def interpolation_smoothness(
 def estimator_variances(
     model: VAE, images: torch.Tensor, dims: list[int], samples: int = 64, seed: int = 0
 ) -> dict:
-    """The gradient of E_{z ~ q(z|x)}[f(z)], f the reconstruction term, with respect to the
-    posterior mean mu, estimated pathwise (z = mu + sigma * eps, backpropagated through the
-    decoder: what `models.reparameterize` makes possible) and by the score function (REINFORCE,
-    f(z) (z - mu) / sigma^2 with a leave-one-out baseline, which keeps it unbiased and lowers its
-    variance: the only option when z is drawn as a black box).
-
-    images: uint8 NHWC; dims: the latent dims to compare (the active ones: in an unused dim the
-    decoder ignores z_j and the pathwise gradient is zero). Returns the median variance ratio
-    score-function / pathwise over (image, dim), and the posterior std in those dims."""
+    """d/dmu E_{z ~ q(z|x)}[f(z)], f the reconstruction term, estimated pathwise (z = mu + sigma *
+    eps through the decoder, as `models.reparameterize`) and by the score function (REINFORCE,
+    f(z) (z - mu) / sigma^2, the black-box option; a leave-one-out baseline keeps it unbiased and
+    lowers its variance). images: uint8 NHWC; dims: the active ones (an unused dim has a zero
+    pathwise gradient).
+    Returns the median score-function / pathwise variance ratio over (image, dim), and the
+    posterior std in those dims."""
     device = next(model.parameters()).device
     model.eval()
     generator = torch.Generator().manual_seed(seed)

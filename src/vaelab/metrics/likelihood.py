@@ -1,6 +1,5 @@
-"""Likelihood-side measurements of a trained model: the ELBO and its parts, bits/dim,
-reconstruction error, how much of the latent code is used, and the judge's test accuracy. Used
-during training (per-epoch test metrics) and by the evaluate stage."""
+"""Likelihood-side measurements: the ELBO and its parts, bits/dim, reconstruction error, the active
+latent dims and the judge's test accuracy; per epoch in training and in the evaluate stage."""
 
 from __future__ import annotations
 
@@ -39,9 +38,9 @@ def elbo_metrics(
     batch_size: int = 500,
     seed: int = 0,
 ) -> dict[str, float]:
-    """Averages over `images` (uint8 NHWC) of the objective, its parts, MSE and bits/dim, from one
-    z sample per image. The dequantisation noise and z draw come from a forked, seeded RNG: the
-    numbers repeat exactly and the caller's RNG is untouched."""
+    """Averages over uint8 NHWC `images` of the objective, its parts, MSE and bits/dim, from one z
+    per image, drawn (with the dequantisation noise) from a forked, seeded RNG: the numbers repeat
+    exactly and the caller's RNG is untouched."""
     totals = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "neg_elbo": 0.0, "mse": 0.0}
     cuda = [device] if device.type == "cuda" else []
     with _eval_mode(model), torch.random.fork_rng(devices=cuda):
@@ -63,8 +62,8 @@ def elbo_metrics(
 def autoencoder_metrics(
     model: VAE, images: torch.Tensor, device: torch.device, batch_size: int = 500, seed: int = 0
 ) -> dict[str, float]:
-    """Test reconstruction NLL (nats/image) and per-pixel MSE of the plain autoencoder's fixed code
-    z = mu (the log-variance half is ignored), with seeded dequantisation noise."""
+    """Reconstruction NLL (nats/image) and per-pixel MSE of the plain autoencoder's code z = mu,
+    with seeded dequantisation noise."""
     recon = mse = 0.0
     with _eval_mode(model):
         for x in dequantised_batches(images, device, batch_size, seed):
@@ -75,8 +74,7 @@ def autoencoder_metrics(
 
 
 def active_mask(posterior_means: torch.Tensor, threshold: float = 0.01) -> torch.Tensor:
-    """(latent,) bool: the active dims (Burda et al. 2016), whose posterior mean varies over the
-    data, Var_x E[z|x] > threshold."""
+    """(latent,) bool: the active dims (Burda et al. 2016), Var_x E[z|x] > threshold."""
     return posterior_means.var(dim=0) > threshold
 
 

@@ -1,11 +1,8 @@
 """How much generated images look like the data, judged by the project's own classifier (the
-judge), and the ex-post sampler (Ghosh et al. 2020). The statistics are torchmetrics' and prdc's,
-fed precomputed classifier outputs, so each image passes the classifier once."""
+judge), and the ex-post sampler (Ghosh et al. 2020). fd_clf is torchmetrics', fed precomputed
+classifier outputs, so each image passes the classifier once."""
 
 from __future__ import annotations
-
-import contextlib
-import io
 
 import numpy as np
 import torch
@@ -17,7 +14,6 @@ from ..errors import VaelabError
 from .latent import nearest_index
 
 CONFIDENT = 0.9
-NEAREST_K = 3  # neighbours that define a manifold's radius; Kynkaanniemi et al. found k = 3 robust
 
 
 def frechet_distance(real_features: torch.Tensor, fake_features: torch.Tensor) -> float:
@@ -67,31 +63,6 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return min(max(log_t.detach().exp().item(), 0.05), 20.0)
 
 
-def quality_row(
-    real_features: torch.Tensor,
-    features: torch.Tensor,
-    logits: torch.Tensor,
-    classes: list[str],
-    temperature: float = 1.0,
-    nearest_k: int = NEAREST_K,
-) -> dict:
-    """fd_clf, precision/recall (Kynkaanniemi et al. 2019), density/coverage (Naeem et al. 2020) and
-    recognisability. The larger feature set is cut to the smaller's size (its first rows): a k-NN
-    radius shrinks as its set grows, so unequal sets would bias precision up and recall down."""
-    from prdc import compute_prdc
-
-    count = min(len(real_features), len(features))
-    with contextlib.redirect_stdout(io.StringIO()):  # it prints the two set sizes
-        prdc = compute_prdc(
-            real_features[:count].float().numpy(), features[:count].float().numpy(), nearest_k
-        )
-    return {
-        "fd_clf": frechet_distance(real_features, features),
-        **{name: float(value) for name, value in prdc.items()},
-        **recognisability(logits / temperature, classes),
-    }
-
-
 @torch.no_grad()
 def relative_nearest_error(images: torch.Tensor, reference: torch.Tensor) -> float:
     """Mean of |x - n|^2 / |m - n|^2 over `images`, n the nearest (N, D) `reference` image, m their
@@ -125,7 +96,7 @@ def fit_latent_gmm(
     return {"weights": gmm.weights_, "means": gmm.means_, "covariances": gmm.covariances_}
 
 
-def sample_gmm(arrays, count: int, seed: int, temperature: float = 1.0) -> torch.Tensor:
+def sample_gmm(arrays, count: int, seed: int) -> torch.Tensor:
     """(count, latent) float32 draws from `fit_latent_gmm`'s arrays, a component at a time (torch's
     MixtureSameFamily draws every component per sample: 10x the work, 23 s for 10,000 128-d codes)."""
     weights, means, covariances = (
@@ -134,9 +105,7 @@ def sample_gmm(arrays, count: int, seed: int, temperature: float = 1.0) -> torch
     )
     generator = torch.Generator().manual_seed(seed)
     component = torch.multinomial(weights, count, replacement=True, generator=generator)
-    noise = temperature * torch.randn(
-        count, means.shape[1], generator=generator, dtype=torch.float64
-    )
+    noise = torch.randn(count, means.shape[1], generator=generator, dtype=torch.float64)
     if covariances.ndim == 2:  # diagonal: (K, latent) variances
         covariances = torch.diag_embed(covariances)
     scales = torch.linalg.cholesky(covariances)  # (K, latent, latent), lower triangular
@@ -147,21 +116,12 @@ def sample_gmm(arrays, count: int, seed: int, temperature: float = 1.0) -> torch
     return codes.float()
 
 
-def sampler_name(sampler: str, temperature: float = 1.0) -> str:
-    """Row name: `prior`, `prior_t0.8` (N(0, 0.8^2 I)), `gmm_t0.8` (covariances times 0.8^2)."""
-    return f"{sampler}_t{temperature:g}" if temperature != 1.0 else sampler
-
-
-def sample_codes(
-    sampler: str, count: int, latent_dim: int, seed: int, gmm=None, temperature: float = 1.0
-) -> torch.Tensor:
-    """(count, latent_dim) float32 codes from N(0, tau^2 I) or the mixture (covariances times
-    tau^2): below 1, tau keeps the draws nearer the dense middle of what they model."""
-    prior = torch.randn(count, latent_dim, generator=torch.Generator().manual_seed(seed))
+def sample_codes(sampler: str, count: int, latent_dim: int, seed: int, gmm=None) -> torch.Tensor:
+    """(count, latent_dim) float32 codes from N(0, I) or the mixture `gmm`."""
     if sampler == "prior":
-        return prior * temperature
+        return torch.randn(count, latent_dim, generator=torch.Generator().manual_seed(seed))
     if sampler == "gmm":
         if gmm is None:
             raise VaelabError("the gmm sampler needs the fitted mixture; pass gmm=")
-        return sample_gmm(gmm, count, seed, temperature)
+        return sample_gmm(gmm, count, seed)
     raise VaelabError(f"unknown sampler {sampler!r}; use one of {', '.join(SAMPLERS)}")

@@ -1,10 +1,8 @@
 """The prose of the generated reports, as Jinja2 templates (markdown, so nothing is escaped).
 
 Python computes the numbers, which way each one moved and which target is met; a template words
-them (counting, sorting or indexing what it is given, never judging a number). `fmt`
-formats with a Python format spec (`{{ x | fmt(".3g") }}` is `f"{x:.3g}"`), so a template prints a
-number exactly as the f-strings it replaced did; `sweep`'s rule for calling a change an effect is
-there as `direction`, `differs`, `mean_pm` and CLEAR_CHANGE / CLEAR_SCORE.
+them (counting, sorting or indexing what it is given, never judging a number). `{{ x | fmt(".3g")
+}}` is `f"{x:.3g}"`, so a template prints a number exactly as the f-strings it replaced did.
 """
 
 from __future__ import annotations
@@ -14,11 +12,6 @@ from functools import cache
 import jinja2
 
 from ..sweep import CLEAR_CHANGE, CLEAR_SCORE, differs, direction, mean_pm
-
-
-def percent(value: float) -> str:
-    """0.953 -> '95%'."""
-    return f"{100 * value:.0f}%"
 
 
 @cache
@@ -31,8 +24,11 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         autoescape=False,  # markdown, not HTML
     )
-    env.filters.update(fmt=lambda value, spec="": format(value, spec), pct=percent)
-    env.filters.update(mean_pm=mean_pm)
+    env.filters.update(
+        fmt=lambda value, spec="": format(value, spec),
+        pct=lambda value: f"{100 * value:.0f}%",  # 0.953 -> '95%'
+        mean_pm=mean_pm,
+    )
     env.globals.update(
         direction=direction, differs=differs, CLEAR_CHANGE=CLEAR_CHANGE, CLEAR_SCORE=CLEAR_SCORE
     )
