@@ -188,27 +188,26 @@ def factor_rows(mig: float, hue_gain: float) -> dict:
     latent k carries factor k."""
     rows = {}
     for k, name in enumerate(FACTORS):
-        seed = {"mig": mig + (hue_gain if name == "hue" else 0.0), "dci_completeness": 0.3}
-        seed |= {"dci_accuracy": 0.9, "carrier_mi": 0.5}
+        seed = {"mig": mig + (hue_gain if name == "hue" else 0.0), "carrier_mi": 0.5}
         rows[name] = {**spread([seed] * 3, FACTOR_KEYS), "carrier": [k] * 3}
     return rows
 
 
-def beta_study(mse, mig, dci, tc=(30.0, 12.0), labels=("1", "2", "5", "10"), low="1"):
+def beta_study(mse, mig, tc=(30.0, 12.0), labels=("1", "2", "5", "10"), low="1"):
     """reports/metrics_beta.json as render reads it: per beta three equal seeds, the FactorVAE
     score equal to MIG, the KL falling with beta, sharpness with MSE."""
     shapes = {
         label: {
-            **dict(recon_mse=m, mig=g, dci=d, factor_vae=g),
+            **dict(recon_mse=m, mig=g, factor_vae=g),
             **dict(kl=30.0 / (1 + i), sample_sharpness=0.001 / m),
         }
-        for i, (label, m, g, d) in enumerate(zip(labels, mse, mig, dci, strict=True))
+        for i, (label, m, g) in enumerate(zip(labels, mse, mig, strict=True))
     }
     convergence = {"epochs": 10, "steps": 4240, "batch_size": 32}
     study = seeded(
         {
             "shapes": shapes,
-            "shapes_autoencoder": {"recon_mse": 0.001, "mig": 0.05, "dci": 0.1, "factor_vae": 0.05},
+            "shapes_autoencoder": {"recon_mse": 0.001, "mig": 0.05, "factor_vae": 0.05},
             "cifar10": {"1": {"gaussian_tc": tc[0]}, "5": {"gaussian_tc": tc[1]}},
             "compared": {"low": low, "high": "5"},
             **dict(factor_information_nats=9.65, likelihood="gaussian_fixed"),
@@ -234,7 +233,7 @@ def beta_study(mse, mig, dci, tc=(30.0, 12.0), labels=("1", "2", "5", "10"), low
 
 
 MSE = (0.00123, 0.00156, 0.00211, 0.00305)
-TRADE_OFF = beta_study(MSE, mig=(0.081, 0.102, 0.143, 0.112), dci=(0.213, 0.254, 0.312, 0.281))
+TRADE_OFF = beta_study(MSE, mig=(0.081, 0.102, 0.143, 0.112))
 
 
 def test_summary_with_shapes_answers_on_both_datasets_within_300_words():
@@ -253,15 +252,14 @@ def test_summary_with_shapes_answers_on_both_datasets_within_300_words():
     assert "At sigma 0.1 a squared pixel error costs 50 (Bernoulli: ~2)" in text
     assert "MIG first clearly exceeded beta = 1's at beta = 5" in text
     assert "`figures/beta_study/beta_sweep.png`" in text
-    turned = beta_study(MSE, mig=(0.08, 0.10, 0.25, 0.11), dci=(0.2,) * 4)
+    turned = beta_study(MSE, mig=(0.08, 0.10, 0.25, 0.11))
     text = summary(study=turned)
     assert "Above it the trade-off turns: at beta = 10, MIG 0.11, MSE 0.00305." in text
     assert len(text.split()) <= 300
 
 
 def test_summary_with_shapes_says_no_clear_effect_when_flat_or_in_the_spread_even_when_long():
-    mig, dci = (0.123456, 0.13, 0.14, 0.15), (0.3, 0.3, 0.32, 0.31)
-    flat = beta_study((0.0123456,) * 4, mig, dci, tc=(31.0, 31.5))
+    flat = beta_study((0.0123456,) * 4, (0.123456, 0.13, 0.14, 0.15), tc=(31.0, 31.5))
     text = summary(flat_pair(), flat)
     assert len(text.split()) <= 300
     assert "MIG was highest at beta = 10: against beta = 1," in text
@@ -271,14 +269,13 @@ def test_summary_with_shapes_says_no_clear_effect_when_flat_or_in_the_spread_eve
     assert "had no clear effect on the Gaussian total correlation of the code" in text
     assert "MIG was highest at the highest beta (10): no turn within the sweep." in text
     assert "no beta's MIG clearly exceeded beta = 1's" in text
-    wide = seeded(TRADE_OFF, jitter={"mig": 0.1, "factor_vae": 0.1, "dci": 0.2})
+    wide = seeded(TRADE_OFF, jitter={"mig": 0.1, "factor_vae": 0.1})
     text = summary(study=wide)
     assert "no clear change in MIG (0.081±0.100 vs 0.143±0.100)" in text
     assert "no beta's MIG clearly exceeded beta = 1's" in text and "no measurable turn" in text
     long_sweep = beta_study(
         mse=[0.0123456 * (1 + i) for i in range(10)],
         mig=[0.1 + 0.01 * i for i in range(10)],
-        dci=[0.3] * 10,
         tc=(31.0, 31.5),
         labels=("0.25", "0.5", "1", "2", "3", "5", "7.5", "10", "20", "50"),
         low="0.25",
@@ -304,7 +301,7 @@ def test_each_beta_target_flips_between_met_and_missed_at_its_threshold():
     worse = copy.deepcopy(TRADE_OFF)
     worse["convergence"]["shapes_b1/s0"].update(steps=3999, test_mse_last_fifth_change=-0.2)
     assert all(line.startswith("- **missed**") for line in beta_targets(worse)[:2])
-    doubled = beta_study(MSE, mig=(0.06, 0.10, 0.13, 0.11), dci=(0.2,) * 4)
+    doubled = beta_study(MSE, mig=(0.06, 0.10, 0.13, 0.11))
     assert beta_targets(doubled)[3].startswith("- met: and at least 2 x beta = 1's")
 
 

@@ -45,16 +45,14 @@ def test_final_numbers_join_the_training_run_and_never_create_a_new_one(
     store.save_model(store.model_dir("tiny"), torch.nn.Linear(2, 2), {"model": {}})
     with tracking.training_run({"name": "tiny", "dataset": "toy", "lr": 0.1}) as run:
         tracking.record_run("tiny", run)
-    tracking.log_final(
-        "tiny", {"test_bpd": 5.5, "dci": {"informativeness": 0.5}, "kl_per_dim": [1.0]}
-    )
+    tracking.log_final("tiny", {"test_bpd": 5.5, "judge": {"accuracy": 0.5}, "kl_per_dim": [1.0]})
     tracking.log_final("never_trained", {"test_bpd": 1.0})  # no run: a note, not a new run
     client = mlflow.MlflowClient()
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert [r.data.tags[tracking.RUN_TAG] for r in runs] == ["tiny"]
     assert runs[0].info.run_name.startswith("tiny-")  # with the params hash: runs told apart
     assert runs[0].data.params == {"name": "tiny", "dataset": "toy", "lr": "0.1"}
-    assert runs[0].data.metrics == {"final.test_bpd": 5.5, "final.dci.informativeness": 0.5}
+    assert runs[0].data.metrics == {"final.test_bpd": 5.5, "final.judge.accuracy": 0.5}
 
     store.write_json(store.model_dir("tiny") / tracking.RUN_FILE, {"run_id": "0" * 32})
     tracking.log_final("tiny", {"test_bpd": 6.5})  # e.g. another store: a note, no new run
