@@ -197,7 +197,7 @@ def test_confusion_matrix_has_a_cell_per_class_pair(tmp_path, figures):
 def test_beta_study_figures(model, images, tmp_path, figures):
     shapes = {
         "1": {"recon_mse": 0.01, "mig": 0.2, "factor_vae": 0.3, "kl": 20.0, "active_units": 8},
-        "5": {"recon_mse": 0.02, "mig": 0.4, "factor_vae": 0.5, "kl": 10.0, "active_units": 5},
+        "5": {"recon_mse": 0.02, "mig": 0.4, "factor_vae": 0.5, "kl": 10.0, "active_units": 28 / 3},
     }
     cifar = {
         "1": {"recon_mse": 0.005, "kl": 150.0, "active_units": 60},
@@ -215,5 +215,7 @@ def test_beta_study_figures(model, images, tmp_path, figures):
     tradeoff, smoothness, versus = figures.values()
     assert_every_axes_shows_data(tradeoff, smoothness, versus)
     assert len(tradeoff.axes) == 3 and len(smoothness.axes) == 2
+    labels = [text.get_text() for text in tradeoff.axes[2].texts]  # a mean over seeds, rounded
+    assert labels == ["8 active", "9.33 active", "60 active", "20 active"]
     assert_grid(versus.axes[0], 1, 5)
     assert_grid(versus.axes[1], 1, 4 + 2)

@@ -126,7 +126,7 @@ def plot_beta_tradeoff(
         recon.plot(xs, [m["recon_mse"] for m in group.values()], style, color=colour, label=name)
         kl.plot(xs, [m["kl"] for m in group.values()], style, color=colour, label=name)
         for x, m in zip(xs, group.values(), strict=True):
-            kl.annotate(f"{m['active_units']} active", (x, m["kl"]), color=colour, **offset)
+            kl.annotate(f"{m['active_units']:.3g} active", (x, m["kl"]), color=colour, **offset)
     recon.axhline(
         autoencoder["recon_mse"], color="tab:purple", linestyle=":", label="shapes autoencoder"
     )
