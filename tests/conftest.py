@@ -8,7 +8,6 @@ import copy
 import hashlib
 import io
 import math
-import pickle
 import tarfile
 from pathlib import Path
 
@@ -46,28 +45,6 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     info = tarfile.TarInfo(name)
     info.size = len(data)
     tar.addfile(info, io.BytesIO(data))
-
-
-def write_official_archive(
-    path: Path, per_batch: int = 10, test_count: int = 20, replace: dict[str, bytes] | None = None
-) -> dict[str, np.ndarray]:
-    """The official `cifar-10-python.tar.gz` layout: pickled dicts with bytes keys, CHW-flat rows.
-    `replace` maps a member name (e.g. "data_batch_2") to the bytes written instead."""
-    x_train, y_train = tiny_images(5 * per_batch, seed=1)
-    x_test, y_test = tiny_images(test_count, seed=2)
-    with tarfile.open(path, "w:gz") as tar:
-        meta = {b"label_names": [c.encode() for c in CIFAR10_CLASSES]}
-        _add_bytes(tar, "cifar-10-batches-py/batches.meta", pickle.dumps(meta, protocol=2))
-        chunks = [slice(i * per_batch, (i + 1) * per_batch) for i in range(5)]
-        batches = [(f"data_batch_{i + 1}", x_train[c], y_train[c]) for i, c in enumerate(chunks)]
-        for name, images, labels in [*batches, ("test_batch", x_test, y_test)]:
-            batch = {
-                b"data": images.transpose(0, 3, 1, 2).reshape(len(images), -1),
-                b"labels": labels.tolist(),
-            }
-            data = (replace or {}).get(name, pickle.dumps(batch, protocol=2))
-            _add_bytes(tar, f"cifar-10-batches-py/{name}", data)
-    return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
 
 
 def write_png_archive(
@@ -310,11 +287,9 @@ def shapes_eval(mse, kl, mig, fvae, prior, ratio, midpoint, active=(0, 1)) -> di
         "mig": mig,
         "factor_vae": fvae,
         "gaussian_tc": 0.5,
-        "prior_nn_mse": prior,
         "prior_relative_error": prior * 10,
         "path_max_over_mean": ratio,
         "path_mean_step": 0.02,
-        "midpoint_nn_mse": midpoint,
         "midpoint_relative_error": midpoint * 30,
         "path_ratios": [ratio, ratio + 0.2],
         "path_mean_steps": [0.02, 0.03],

@@ -62,19 +62,14 @@ def test_sample_quality_judges_every_run_against_real_test_images(project, figur
     assert "Gaussian mixture" in labelled.texts[0].get_text()
     # each cell titled with label and confidence
     assert all(ax.get_title() for ax in image_cells(labelled))
-    samplers = figures["samplers_conv.png"]  # a grid per sampler
-    assert len(image_cells(samplers)) == len(sampler_names)
-    assert np.isfinite(samplers.axes[0].images[0].get_array()).all()
-    nearest = figures["nearest_training_conv.png"]  # a samples row and a nearest row per sampler
-    assert len(image_cells(nearest)) == 4
-    shown = [ax.get_ylabel().split("\n")[0] for ax in image_cells(nearest)]
-    assert shown[::2] == list(result["runs"]["conv"]["samplers"])
     assert [run for run, _ in project["logged"]] == ["fc", "conv", "conv_beta5", "evaluator"]
     headline = json.loads(Path("reports/metrics/sample_quality.json").read_text())
     assert set(headline["conv"]) == sampler_names
     assert set(headline["reference_accuracy"]) == judged_references
     assert set(headline["conv"]["gmm"]) == set(quality.HEADLINE_QUALITY)
-    with Image.open("reports/figures/sample_quality/samplers_fc.png") as image:
+    drawn = sorted(p.name for p in Path("reports/figures/sample_quality").iterdir())
+    assert drawn == [f"samples_labelled_{run}.png" for run in sorted(result["runs"])]
+    with Image.open("reports/figures/sample_quality/samples_labelled_fc.png") as image:
         assert np.asarray(image.convert("L")).std() > 0  # the file holds the drawn images
 
 
@@ -147,9 +142,6 @@ def test_beta_study_summarises_every_beta_over_its_seeds(project, figures):
     assert "3 seeds" in theory and f"`{study['figures']['autoencoder_vs_vae']}`" in theory
     for path in study["figures"].values():
         assert (Path("reports") / path).is_file()
-    tradeoff = figures["beta_tradeoff.png"]
-    lines = [line for ax in tradeoff.axes for line in ax.get_lines() if len(line.get_xdata()) == 5]
-    assert lines and all(np.isfinite(line.get_ydata()).all() for line in lines)
     sweep = figures["beta_sweep.png"]
     assert len(sweep.axes) == 3
     for ax in sweep.axes:  # every panel: a mean line over the 5 betas and each seed's dot

@@ -2,6 +2,7 @@
 and the numbers summarised over seeds are what the seeds' evaluations give. Nothing is written."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -9,23 +10,46 @@ import pytest
 from vaelab import betas, evaluate, report
 from vaelab.config import load_params
 from vaelab.sweep import factor_spread, spread
-from vaelab.theory import theory_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORTS = ROOT / "reports"
+# What the deletions of issue 29 took out of the committed files (the README's target lists, the
+# samplers, nearest-training and beta_tradeoff figures): the committed text less these must be what
+# the code writes now. Once a dvc repro has rewritten reports/*.md they match nothing.
+DELETED = {
+    "README.md": (
+        r"Targets:\n\n(- .*\n)+\n",
+        r" The nearest-training-image figures put each sample above the training image closest to"
+        r" it in pixels, so copies would show\.",
+        r"\*\*[^*\n]*/(samplers_|nearest_training_|beta_tradeoff)[^*\n]*\*\*: .*\n\n!\[.*\n\n",
+    ),
+    "summary.md": (),
+    "theory.md": (
+        r" \(`figures/beta_study/beta_tradeoff\.png`\)",
+        r"`figures/beta_study/beta_tradeoff\.png`, ",
+    ),
+}
+
+
+def committed(name: str) -> str:
+    """reports/<name> as committed, less what DELETED names."""
+    text = (REPORTS / name).read_text()
+    for pattern in DELETED[name]:
+        text = re.sub(pattern, "", text)
+    return text
 
 
 def test_summary_and_readme_are_rebuilt_byte_for_byte(monkeypatch):
     monkeypatch.chdir(ROOT)  # the stages read reports/ relative to the project root
     params = load_params(ROOT / "params.yaml")
     summary, readme = report.compose(params, report.read_inputs(params))
-    assert summary == (REPORTS / "summary.md").read_text()
-    assert readme == (REPORTS / "README.md").read_text()
+    assert summary == committed("summary.md")
+    assert readme == committed("README.md")
 
 
 def test_theory_is_rebuilt_byte_for_byte():
     study = json.loads((REPORTS / "metrics_beta.json").read_text())
-    assert theory_markdown(study) == (REPORTS / "theory.md").read_text()
+    assert betas.theory_markdown(study) == committed("theory.md")
 
 
 def seed_evaluations(runs: list[str]) -> list[dict]:

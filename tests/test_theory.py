@@ -3,7 +3,7 @@
 import copy
 
 from conftest import seeded
-from vaelab.theory import theory_markdown
+from vaelab.betas import theory_markdown
 
 
 def shapes_row(mse, kl, units, mig, tc, prior, ratio, midpoint):
@@ -37,7 +37,6 @@ STUDY = {
     "likelihood_sigma": 0.1,
     "evaluation": {"test_images": 2000, "paths": 64, "path_steps": 12, "prior_samples": 128},
     "figures": {
-        "beta_tradeoff": "figures/beta_study/beta_tradeoff.png",
         "interpolation_smoothness": "figures/beta_study/interpolation_smoothness.png",
         "autoencoder_vs_vae": "figures/beta_study/autoencoder_vs_vae_shapes.png",
         "beta_sweep": "figures/beta_study/beta_sweep.png",

@@ -131,24 +131,22 @@ def test_a_resumed_training_goes_on_in_its_run_or_a_new_one_when_it_is_gone(
     run = {"name": "tiny", "dataset": "toy"}
     with tracking.training_run(run) as started:
         pass
-    run_id, experiment = started.info.run_id, tracking.experiment_name(run)
-    assert tracking.resumable_run(run_id, experiment) == run_id
+    run_id = started.info.run_id
+    assert tracking.resumable_run(run_id) == run_id
     with tracking.training_run(run, run_id) as resumed:  # the same run goes on
         assert resumed.info.run_id == run_id
-    assert tracking.resumable_run(None, experiment) is None
-    mlflow.create_experiment("vaelab-other")
-    assert tracking.resumable_run(run_id, "vaelab-other") is None  # not in the run's experiment
-    assert tracking.resumable_run("0" * 32, experiment) is None  # e.g. the store was reset
+    assert tracking.resumable_run(None) is None
+    assert tracking.resumable_run("0" * 32) is None  # e.g. the store was reset
     mlflow.MlflowClient().delete_run(run_id)  # deleted in the UI: MLflow cannot reopen it
-    assert tracking.resumable_run(run_id, experiment) is None
-    assert capsys.readouterr().out.count("training goes on in a new run") == 3
+    assert tracking.resumable_run(run_id) is None
+    assert capsys.readouterr().out.count("training goes on in a new run") == 2
 
     def unavailable(self, run_id):
         raise MlflowException("503 Service Unavailable", error_code=INTERNAL_ERROR)
 
     monkeypatch.setattr(mlflow.MlflowClient, "get_run", unavailable)  # no answer: no duplicate run
     with pytest.raises(VaelabError, match=r"could not be asked for run 1234 \(503 .*rerun when"):
-        tracking.resumable_run("1234", "vaelab-toy")
+        tracking.resumable_run("1234")
 
 
 def test_a_deleted_experiment_is_one_line_naming_how_to_restore_it(tmp_path, monkeypatch):

@@ -9,7 +9,7 @@ from pydantic import field_serializer, model_validator
 
 from . import schema
 from .errors import VaelabError
-from .schema import GMM_KEYS, SAMPLERS  # noqa: F401  (what stages read from config)
+from .schema import GMM_KEYS  # noqa: F401  (what stages read from config)
 from .validation import Name, Omittable, fail, validated
 
 
@@ -96,9 +96,12 @@ class Params(schema.Schema):
             got = "; ".join(f"beta {label}: seeds {sorted(s)}" for label, s in seeds.items())
             fail(f"{where}.runs", f"must hold every beta with the same distinct seeds, got {got}")
         pair = study.cifar_pair
-        if len(pair) != 2:
-            fail(f"{where}.cifar_pair", f"must name two runs of runs, got {pair!r}")
-        self._comparable(f"{where}.cifar_pair", pair, "vae")
+        if len(pair) != 2 or not set(pair) < set(quality.runs):  # a third: the report's baseline
+            fail(
+                f"{where}.cifar_pair",
+                f"must name two runs of compare.sample_quality.runs, which must hold a third, got "
+                f"{pair!r}",
+            )
         # as metrics_beta.json names them (compare.beta_key): 1 and 1.0000001 are one entry
         if f"{self.runs[pair[0]].beta:g}" == f"{self.runs[pair[1]].beta:g}":
             fail(f"{where}.cifar_pair", f"must name two runs of different beta, got {pair!r}")
@@ -147,21 +150,7 @@ def check_params(params) -> dict:
         raise VaelabError(
             "params.yaml must be a mapping of sections; see docs/design.md for its layout"
         )
-    checked = validated(Params, params).model_dump()
-    given = {**params, "runs": dict(params["runs"])}
-    for name, sweep in params.get("sweeps", {}).items():  # a seed's run: its sweep's keys
-        for run, seed in zip(checked["sweeps"][name], sweep["seeds"], strict=True):
-            given["runs"][run] = {**sweep, "seed": seed}
-    return in_given_order(checked, given)
-
-
-def in_given_order(checked, given):
-    """`checked` with its keys in params.yaml's order (defaults after them), so that a file written
-    from the params (a model's config.json) keeps its bytes whatever the schema's field order."""
-    if not (isinstance(checked, dict) and isinstance(given, dict)):
-        return checked
-    keys = [key for key in given if key in checked] + [key for key in checked if key not in given]
-    return {key: in_given_order(checked[key], given.get(key)) for key in keys}
+    return validated(Params, params).model_dump()
 
 
 def load_params(path: str | Path = "params.yaml") -> dict:

@@ -20,17 +20,11 @@ from .errors import VaelabError
 from .losses import kl_to_standard_normal
 from .metrics.disentanglement import (
     best_factor_per_dim,
-    factor_dims,
     factor_vae_score,
     gaussian_total_correlation,
     mig,
 )
-from .metrics.latent import (
-    interpolate,
-    interpolation_smoothness,
-    prior_sample_distance,
-    reference_pixels,
-)
+from .metrics.latent import interpolate, interpolation_smoothness, reference_pixels
 from .metrics.likelihood import active_mask, autoencoder_metrics, elbo_metrics
 from .metrics.sample_quality import fit_latent_gmm, relative_nearest_error, sample_codes, sharpness
 from .models import classify_batches, decode_batches, encode_batches
@@ -108,7 +102,9 @@ def evaluate_run(params: dict, name: str) -> dict:
     device = resolve_device(params["device"])
     dataset = datasets.load(dataset_name, dataset_config(params, dataset_name))
     model, model_config = store.load_model(store.model_dir(name), device)
-    check_model(name, run, model_config, dataset)
+    if model_config["objective"] != objective:  # a model left by other params
+        retrain = f"retrain it (dvc repro {stage_name('train', name)})"
+        raise VaelabError(f"models/{name} was trained as {model_config['objective']}; {retrain}")
     settings = params["evaluate"][dataset_name]
     ev = Evaluation(name, model, dataset, settings, device, store.figures_dir(name))
     ev.figures.mkdir(parents=True, exist_ok=True)
@@ -138,26 +134,8 @@ def evaluate_run(params: dict, name: str) -> dict:
     return metrics
 
 
-def check_model(name: str, run: dict, model_config: dict, dataset: dict) -> None:
-    """The saved model must be the one params.yaml describes, for images of this dataset."""
-    trained_as = model_config.get("objective", run["objective"])
-    retrain = f"retrain it (dvc repro {stage_name('train', name)})"
-    if trained_as != run["objective"]:
-        raise VaelabError(
-            f"models/{name} was trained as {trained_as}, but params.yaml asks for objective "
-            f"{run['objective']}; {retrain}"
-        )
-    size = model_config["model"].get("image_size")
-    if size is not None and size != dataset["x_test"].shape[1]:
-        raise VaelabError(
-            f"models/{name} takes {size}x{size} images, but data/{run['dataset']}.npz holds "
-            f"{dataset['x_test'].shape[1]}x{dataset['x_test'].shape[2]}; {retrain}"
-        )
-
-
 def classifier_metrics(ev: Evaluation) -> dict:
-    """Test accuracy (flip-averaged logits, as the judge scores samples), per class, and the
-    confusion matrix figure."""
+    """Test accuracy (flip-averaged logits, as the judge scores samples) overall and per class."""
     labels, classes = ev.dataset["y_test"], ev.dataset["classes"]
     _, logits = classify_batches(ev.model, to_display(ev.dataset["x_test"]), ev.device, ev.batch)
     predictions = logits.argmax(dim=1)
@@ -166,7 +144,6 @@ def classifier_metrics(ev: Evaluation) -> dict:
         for k, c in enumerate(classes)
         if (labels == k).any()
     }
-    plots.plot_confusion_matrix(labels, predictions, classes, ev.figures / "confusion_matrix.png")
     return {
         "test_accuracy": float((predictions == labels).float().mean()),
         "per_class_accuracy": per_class,
@@ -319,10 +296,8 @@ def factor_metrics(
     test_factors = dataset["factors_test"].numpy()
     gap = mig(train_codes, train_factors, settings["mi_bins"])
     votes = factor_vae_score(test_codes, test_factors, seed=ev.seed)
-    reference = reference_pixels(x_train)
     out = {
         "autoencoder": autoencoder,
-        "latent_dim": model.latent_dim,
         "code_images": len(pick),
         "active_units": int(active.sum()),
         "active_dims": active.nonzero().flatten().tolist(),
@@ -330,18 +305,18 @@ def factor_metrics(
         "mig_per_factor": dict(zip(names, gap["per_factor"], strict=True)),
         "factor_vae": votes["factor_vae"],
         "factor_vae_voting_dims": votes["voting_dims"],
-        "factor_dims": factor_dims(gap["normalised_mi"], names),
         "dim_factor": best_factor_per_dim(gap["normalised_mi"], names),
         "normalised_mi": gap["normalised_mi"],
         "gaussian_tc": gaussian_total_correlation(test_mu, None if autoencoder else test_logvar),
-        **prior_sample_distance(model, reference, settings["prior_samples"], ev.seed, ev.batch),
     }
 
     steps = settings["path_steps"]
     ends = torch.randint(len(x_test), (settings["paths"], 2), generator=generator)
     starts, stops = test_mu[ends[:, 0]], test_mu[ends[:, 1]]
-    out.update(interpolation_smoothness(model, starts, stops, steps, reference, ev.batch))
-    # The same prior codes and path midpoints, scored so that a blank image cannot win.
+    out.update(interpolation_smoothness(model, starts, stops, steps, ev.batch))
+    # Prior samples and the paths' midpoints against the nearest training image, scored relative to
+    # a blank image so that a blank image cannot win.
+    reference = reference_pixels(x_train)
     prior = sample_codes("prior", settings["prior_samples"], model.latent_dim, ev.seed)
     midpoints = interpolate(starts, stops, steps)[:, steps // 2]
     for key, codes in (("prior", prior), ("midpoint", midpoints)):

@@ -69,17 +69,6 @@ class VAE(nn.Module):
         return float(self.log_sigma.detach().float().mean().exp())
 
 
-class Generator(nn.Module):
-    """The servable half of a VAE: z (B, latent_dim) -> decoder mean images (B, C, H, W)."""
-
-    def __init__(self, vae: VAE):
-        super().__init__()
-        self.vae = vae
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.vae.decode(z)
-
-
 def _fc_pair(latent_dim: int, image_shape: tuple[int, int, int], hidden: list[int]):
     channels, size, _ = image_shape
     down, width = [nn.Flatten()], math.prod(image_shape)
@@ -145,7 +134,7 @@ class Residual(nn.Module):
 class Classifier(nn.Module):
     """x: (B, 3, 32, 32) in [0, 1] -> logits (B, 10); `features(x)` -> (B, num_features)."""
 
-    def __init__(self, width: int = 24, classes: int = 10):
+    def __init__(self, width: int = 24):
         super().__init__()
         c = width
         # Per-channel input normalisation, set from the training images before training.
@@ -164,7 +153,7 @@ class Classifier(nn.Module):
             nn.AdaptiveMaxPool2d(1),
             nn.Flatten(),
         )
-        self.head = nn.Linear(8 * c, classes, bias=False)
+        self.head = nn.Linear(8 * c, 10, bias=False)
         self.num_features = 8 * c
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -181,7 +170,7 @@ def build_model(config: dict) -> nn.Module:
     """A model from its JSON-able config: arch and sizes, plus image_size and channels."""
     arch = config["arch"]
     if arch == "resnet":
-        return Classifier(config["width"], config.get("classes", 10))
+        return Classifier(config["width"])
     size = config.get("image_size", 32)
     image_shape = (config.get("channels", 3), size, size)
     likelihood = config.get("likelihood", {"kind": "gaussian", "sigma": 0.1})

@@ -10,7 +10,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
-from sklearn.metrics import ConfusionMatrixDisplay
 from torchvision.utils import make_grid, save_image
 
 from . import store
@@ -164,15 +163,6 @@ def plot_traversals(
     save_figure(fig, path)
 
 
-def plot_samplers(model: VAE, codes: dict[str, torch.Tensor], path: Path, columns: int = 6) -> None:
-    """The same model decoding codes from different samplers, side by side."""
-    fig = Figure(figsize=(4.6 * len(codes), 5))
-    axes = np.atleast_1d(fig.subplots(1, len(codes)))
-    for ax, (title, z) in zip(axes, codes.items(), strict=True):
-        show_grid(ax, decode_batches(model, z), nrow=columns, title=title)
-    save_figure(fig, path)
-
-
 def plot_curves(histories: dict[str, list[dict]], path: Path) -> None:
     """Train (solid) and test (dashed) curves per epoch of runs' store.read_curves. The objective
     and NLL are negative once the decoder's sigma is small: linear axes (a log axis shows nothing)."""
@@ -201,25 +191,4 @@ def plot_curves(histories: dict[str, list[dict]], path: Path) -> None:
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    save_figure(fig, path)
-
-
-def plot_confusion_matrix(
-    labels: torch.Tensor, predictions: torch.Tensor, classes: list[str], path: Path
-) -> None:
-    """Test-set confusion matrix of a classifier, each row normalised to the true class."""
-    fig = Figure(figsize=(8, 7))
-    ax = fig.subplots()
-    ConfusionMatrixDisplay.from_predictions(
-        labels.numpy(),
-        predictions.numpy(),
-        labels=list(range(len(classes))),
-        display_labels=classes,
-        normalize="true",
-        values_format=".2f",
-        colorbar=False,
-        ax=ax,
-        xticks_rotation=45,
-    )
-    ax.set_title("test confusion matrix (each row: share of that true class)", fontsize=10)
     save_figure(fig, path)

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import torch
 
-from . import datasets, plots, store, study_plots, tracking
+from . import datasets, store, study_plots, tracking
 from .compare import SAMPLE_QUALITY, load_run_model, relative
 from .config import GMM_KEYS, dataset_config, run_config
 from .errors import VaelabError
-from .metrics.latent import nearest_index, reference_pixels
 from .metrics.sample_quality import (
     fit_latent_gmm,
     fit_temperature,
@@ -22,12 +21,9 @@ from .metrics.sample_quality import (
 from .models import classify_batches, decode_batches, encode_batches, reconstruct_batches
 from .runtime import resolve_device
 
-FIGURE_GRID = 36  # images per panel of the samplers figure
 LABELLED_GRID = 64  # the 8x8 labelled-samples figure
-NEAREST_SHOWN = 10  # samples per sampler in the nearest-training-image figure
 SAMPLER_TITLES = {"prior": "prior N(0, I)", "gmm": "Gaussian mixture on training codes"}
 HEADLINE_QUALITY = ("fd_clf", "class_min", "class_max", "recognisable")
-FIGURE_KINDS = ("samples_labelled", "samplers", "nearest_training")  # per run: <kind>_<run>.png
 # The settings sample_quality.json records, in its order.
 RECORDED_SETTINGS = ("sample_count", "samplers", *GMM_KEYS, "figure_sampler", "blur_sigma")
 
@@ -97,7 +93,7 @@ class Judge:
 
 
 def judge_run(
-    run: str, judge: Judge, dataset: dict, train_pixels: torch.Tensor, scored: slice, config: dict
+    run: str, judge: Judge, dataset: dict, scored: slice, config: dict
 ) -> tuple[dict, dict]:
     """One VAE's samples and reconstructions judged, its mixture saved: (numbers, figure paths)."""
     seed, batch, count = config["seed"], config["batch_size"], config["sample_count"]
@@ -117,25 +113,16 @@ def judge_run(
         # does the code keep the object: the judge's accuracy on the decoder means of test images
         "reconstructions": judge(recon, dataset["y_test"][scored]),
     }
-    out = store.figures_dir("sample_quality")
-    figures = {kind: out / f"{kind}_{run}.png" for kind in FIGURE_KINDS}
-    shown = {sampler: images[:NEAREST_SHOWN] for sampler, images in samples.items()}
-    nearest = {
-        sampler: datasets.to_display(dataset["x_train"][nearest_index(images, train_pixels)])
-        for sampler, images in shown.items()
-    }
-    study_plots.plot_nearest_training(shown, nearest, figures["nearest_training"])
+    figure = store.figures_dir("sample_quality") / f"samples_labelled_{run}.png"
     shown = samples[config["figure_sampler"]][:LABELLED_GRID]
     study_plots.plot_labelled_samples(
         shown,
         judge.classify(shown)[1] / judge.temperature,
         judge.classes,
-        figures["samples_labelled"],
+        figure,
         f"{run}: samples of the {SAMPLER_TITLES[config['figure_sampler']]}",
     )
-    titled = {SAMPLER_TITLES[sampler]: z[:FIGURE_GRID] for sampler, z in codes.items()}
-    plots.plot_samplers(model, titled, figures["samplers"])
-    return row, {kind: relative(path) for kind, path in figures.items()}
+    return row, {"samples_labelled": relative(figure)}
 
 
 def sample_quality(params: dict) -> dict:
@@ -179,15 +166,9 @@ def sample_quality(params: dict) -> dict:
         for name, images in references.items()
     }
     accuracy = {name: row["accuracy"] for name, row in reference.items() if "accuracy" in row}
-    print(
-        "judge on the scored test half: "
-        + ", ".join(f"{name} accuracy {value:.3f}" for name, value in accuracy.items())
-        + f"; noise confident share {reference['noise']['recognisable']:.3f}"
-    )
     runs, figures = {}, {}
-    train_pixels = reference_pixels(dataset["x_train"])  # (N, C*H*W) on the decoder's scale
     for run in config["runs"]:
-        runs[run], figures[run] = judge_run(run, judge, dataset, train_pixels, scored, config)
+        runs[run], figures[run] = judge_run(run, judge, dataset, scored, config)
         scores = ", ".join(
             f"{s} fd_clf {r['fd_clf']:.2f} recognisable {r['recognisable']:.3f}"
             for s, r in runs[run]["samplers"].items()

@@ -4,17 +4,15 @@ or train with the default. config.Params puts them together and checks what span
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
-from pydantic_core import PydanticCustomError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
 from .validation import Fraction, Listing, Name, Omittable, count, number, rule
 
 LABELLED_SOURCES = ("cifar10",)  # the sources whose data carry class labels (y_train, y_test)
 GMM_KEYS = ("gmm_components", "gmm_covariance")  # evaluate's mixture, sample_quality scores it too
-# How compare.sample_quality may draw a VAE's codes (metrics/sample_quality.py): its prior, or an
-# ex-post Gaussian mixture (a second-stage VAE, Dai & Wipf 2019, was measured and dropped:
-# docs/benchmarks.md).
-SAMPLERS = ("prior", "gmm")
+# How a VAE's codes may be drawn (metrics/sample_quality.py): its prior, or an ex-post Gaussian
+# mixture (a second-stage VAE, Dai & Wipf 2019, was measured and dropped: docs/benchmarks.md).
+Sampler = Literal["prior", "gmm"]
 
 
 class Schema(BaseModel):
@@ -152,7 +150,7 @@ class Evaluate(Schema):
 # The sampler of evaluate@<run>'s figures (one for every run, so they compare): the prior
 # N(0, I) or a Gaussian mixture fitted to the training codes.
 class Cifar10Evaluate(Evaluate):
-    sampler: Literal["prior", "gmm"] = "prior"  # of every run's samples.png
+    sampler: Sampler = "prior"  # of every run's samples.png
     gmm_components: count(1) = 10
     gmm_covariance: Literal["full", "diag"] = "full"
 
@@ -174,20 +172,14 @@ NAMED_RUNS = {
 }
 
 
-def _samplers(samplers):
-    """A list of SAMPLERS holding prior (which every other is measured against), without repeats."""
-    if not isinstance(samplers, list) or "prior" not in samplers or set(samplers) - set(SAMPLERS):
-        raise PydanticCustomError(
-            "vaelab", f"must be a list of {', '.join(SAMPLERS)} that holds prior, got {samplers!r}"
-        )
-    return list(dict.fromkeys(samplers))
-
-
 class SampleQuality(Schema):
     runs: Listing[Name]  # VAEs of one labelled dataset
     judge: Name  # a classifier of that dataset
     sample_count: count(2)
-    samplers: Annotated[list[str], BeforeValidator(_samplers)] = list(SAMPLERS)
+    samplers: Annotated[
+        list[Sampler],
+        rule(lambda s: "prior" in s and len(set(s)) == len(s), "must hold prior once, got {}"),
+    ] = ["prior", "gmm"]  # prior: every other sampler is measured against it
     blur_sigma: number(gt=0)
     batch_size: count(1)
     seed: count(0)

@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from tqdm import tqdm
 
 from .errors import VaelabError
 
@@ -119,24 +118,13 @@ def read_npz(path: Path, produced_by: str = "its stage") -> dict[str, np.ndarray
         ) from None
 
 
-def file_digest(path: Path, algorithm: str = "sha256", progress: bool = False) -> str:
-    """The file's hex digest; `progress` shows a bar over the bytes hashed (large archives)."""
-    path, digest = Path(path), hashlib.new(algorithm)
-    desc, size = f"{algorithm} {path.name}", path.stat().st_size
-    with (
-        open(path, "rb") as f,
-        tqdm(
-            total=size, desc=desc, unit="B", unit_scale=True, leave=False, disable=not progress
-        ) as bar,
-    ):
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-            bar.update(len(block))
-    return digest.hexdigest()
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, algorithm).hexdigest()
 
 
-def verify_checksum(path: Path, algorithm: str, expected: str, progress: bool = False) -> None:
-    actual = file_digest(path, algorithm, progress)
+def verify_checksum(path: Path, algorithm: str, expected: str) -> None:
+    actual = file_digest(path, algorithm)
     if actual != expected.lower():
         raise VaelabError(
             f"{path}: {algorithm} is {actual}, expected {expected}; the file is corrupt, "
@@ -184,21 +172,16 @@ def save_training_state(path: Path, state: dict) -> None:
     atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
-def load_training_state(path: Path, discard_unreadable: bool = False) -> dict | None:
-    """The checkpoint at `path`, None if there is none. An unreadable one is an error naming the fix,
-    or, with `discard_unreadable` (--restart), deleted."""
+def load_training_state(path: Path) -> dict | None:
+    """The checkpoint at `path`, None if there is none; an unreadable one is an error naming the fix."""
     path = Path(path)
     if not path.is_file():
         return None
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # UnpicklingError, RuntimeError or EOFError, depending on the damage
-        if discard_unreadable:
-            path.unlink()
-            return None
         raise VaelabError(
-            f"checkpoint {path} is unreadable; rerun with --restart (or delete it) to train "
-            "from scratch"
+            f"checkpoint {path} is unreadable; delete {path.parent} to train from scratch"
         ) from None
 
 

@@ -72,18 +72,6 @@ def plot_labelled_samples(
     plots.save_figure(fig, path)
 
 
-def plot_nearest_training(
-    samples: dict[str, torch.Tensor], nearest: dict[str, torch.Tensor], path: Path
-) -> None:
-    """Each sampler's images above the training images nearest to them: does the model copy?"""
-    fig = Figure(figsize=(11, 1.5 * 2 * len(samples)))
-    pairs = fig.subplots(2 * len(samples), 1).reshape(-1, 2)
-    for (above, below), (name, images) in zip(pairs, samples.items(), strict=True):
-        show_grid(above, images, nrow=len(images), ylabel=f"{name}\n(decoder mean)")
-        show_grid(below, nearest[name], nrow=len(images), ylabel="nearest\ntraining image")
-    plots.save_figure(fig, path)
-
-
 def plot_autoencoder_vs_vae(
     models: dict[str, VAE],
     pair: torch.Tensor,
@@ -105,52 +93,6 @@ def plot_autoencoder_vs_vae(
     axes[0, 1].set_title(
         "real image | straight line between the two codes | real image", fontsize=10
     )
-    plots.save_figure(fig, path)
-
-
-def plot_beta_tradeoff(
-    shapes: dict[str, dict], cifar: dict[str, dict], autoencoder: dict, path: Path
-) -> None:
-    """Reconstruction error, MIG/FactorVAE score and KL against beta; the autoencoder dotted."""
-    # Evenly spaced x positions for every beta present: betas like 1, 2, 5, 10 read best that way.
-    betas = sorted({float(beta) for group in (shapes, cifar) for beta in group})
-    where = {beta: i for i, beta in enumerate(betas)}
-    fig = Figure(figsize=(15, 4.2))
-    recon, disentanglement, kl = axes = fig.subplots(1, 3)
-    offset = {"textcoords": "offset points", "xytext": (4, 6), "fontsize": 8}  # of the annotations
-    for group, style, colour, name in (
-        (shapes, "o-", "tab:purple", "shapes"),
-        (cifar, "s--", "tab:blue", "CIFAR-10"),
-    ):
-        xs = [where[float(beta)] for beta in group]
-        recon.plot(xs, [m["recon_mse"] for m in group.values()], style, color=colour, label=name)
-        kl.plot(xs, [m["kl"] for m in group.values()], style, color=colour, label=name)
-        for x, m in zip(xs, group.values(), strict=True):
-            kl.annotate(f"{m['active_units']:.3g} active", (x, m["kl"]), color=colour, **offset)
-    recon.axhline(
-        autoencoder["recon_mse"], color="tab:purple", linestyle=":", label="shapes autoencoder"
-    )
-    recon.set_yscale("log")
-    recon.set_title("reconstruction MSE per pixel (test, lower is closer)", fontsize=10)
-    shapes_xs = [where[float(beta)] for beta in shapes]
-    for key, colour, title in (
-        ("mig", "tab:red", "MIG"),
-        ("factor_vae", "tab:orange", "FactorVAE score"),
-    ):
-        values = [m[key] for m in shapes.values()]
-        disentanglement.plot(shapes_xs, values, "o-", color=colour, label=f"{title} (VAE)")
-        disentanglement.axhline(
-            autoencoder[key], color=colour, linestyle=":", label=f"{title} (autoencoder)"
-        )
-    disentanglement.set_ylim(0, 1)
-    disentanglement.set_title("disentanglement on shapes (1 = one factor per dim)", fontsize=10)
-    kl.set_yscale("log")
-    kl.set_title("KL to the prior (nats/image, test) and active units", fontsize=10)
-    for ax in axes:
-        ax.set_xticks(list(where.values()), [f"{beta:g}" for beta in where])
-        ax.set_xlabel("beta")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
     plots.save_figure(fig, path)
 
 

@@ -23,9 +23,7 @@ SPREAD_KEYS = (
     "active_units",
     *SCORES,
     "gaussian_tc",
-    "prior_nn_mse",
     "prior_relative_error",
-    "midpoint_nn_mse",
     "midpoint_relative_error",
     "path_mean_step",
     "path_max_over_mean",
@@ -93,12 +91,6 @@ def differs(before: dict, after: dict, key: str) -> int:
 def mean_pm(stats: dict, fmt: str = "{:.3g}") -> str:
     """'0.0123±0.0004' (mean ± sample standard deviation over seeds; one word in a word count)."""
     return f"{fmt.format(stats['mean'])}±{fmt.format(stats['std'])}"
-
-
-def factor_information(factors: np.ndarray) -> float:
-    """ln(number of distinct factor combinations), in nats: what a code must carry to name every
-    image of a dataset that holds each combination once."""
-    return math.log(len(np.unique(factors, axis=0)))
 
 
 def last_fifth_change(values: list[float]) -> float:

@@ -33,7 +33,6 @@ from .errors import VaelabError  # noqa: E402
 
 RUN_FILE = "run.json"
 RUN_TAG = "vaelab.run"
-MODEL_TAG = "vaelab.model_sha256"
 PARAMS_TAG = "vaelab.params_sha256"
 
 
@@ -108,24 +107,16 @@ def stored_run(run_id: str):
         ) from None
 
 
-def resumable_run(run_id: str | None, experiment: str) -> str | None:
-    """`run_id` if the store in use still holds that run, not deleted, in `experiment` (an
-    interrupted training goes on in it), else None: the store was moved, reset or is another
-    server, or the run was deleted, and the training starts a new MLflow run."""
+def resumable_run(run_id: str | None) -> str | None:
+    """`run_id` if the store in use still holds that run, not deleted (an interrupted training goes
+    on in it), else None: the store was moved, reset or is another server, or the run was deleted
+    (MLflow cannot reopen it), and the training starts a new MLflow run."""
     if run_id is None:
         return None
     info = stored_run(run_id)
-    try:
-        expected = mlflow.get_experiment_by_name(experiment)
-    except MlflowException as e:
-        raise VaelabError(
-            f"MLflow {mlflow.get_tracking_uri()} could not be asked for experiment {experiment} "
-            f"({str(e).splitlines()[0]}); rerun when the tracking store answers"
-        ) from None
-    live = info is not None and info.lifecycle_stage == "active"
-    if not live or expected is None or info.experiment_id != expected.experiment_id:
+    if info is None or info.lifecycle_stage != "active":
         print(
-            f"note: MLflow run {run_id} of the checkpoint is not a live run of {experiment} in "
+            f"note: MLflow run {run_id} of the checkpoint is not a live run in "
             f"{mlflow.get_tracking_uri()}; training goes on in a new run"
         )
         return None
@@ -199,9 +190,9 @@ def log_dataset(name: str, data: dict, path: Path, digest: str) -> None:
 
 def record_run(run_name: str, run) -> None:
     """Written into models/<run>/ beside the weights, so later stages find the run."""
-    folder, info = store.model_dir(run_name), run.info
+    info = run.info
     store.write_json(
-        folder / RUN_FILE,
+        store.model_dir(run_name) / RUN_FILE,
         {
             "run_id": info.run_id,
             "experiment_id": info.experiment_id,
@@ -209,7 +200,6 @@ def record_run(run_name: str, run) -> None:
             "tracking_uri": mlflow.get_tracking_uri(),
         },
     )
-    mlflow.set_tag(MODEL_TAG, store.file_digest(folder / store.WEIGHTS))
 
 
 def log_final(run_name: str, metrics: dict, figures: Path | None = None) -> None:

@@ -27,7 +27,7 @@ from .config import dataset_config, params_key, run_config, sweep_of, sweep_runs
 from .errors import VaelabError
 from .losses import ae_loss, classifier_loss, vae_loss
 from .metrics.likelihood import autoencoder_metrics, classifier_accuracy, elbo_metrics
-from .models import Generator, build_model
+from .models import build_model
 from .runtime import autocast, resolve_device, seed_everything, use_mixed_precision
 
 
@@ -273,26 +273,26 @@ def fit(
     return history
 
 
-def train_stage(params: dict, name: str, resume: str = "auto") -> None:
+def train_stage(params: dict, name: str) -> None:
     """`train@<run>`, or `train_sweep@<sweep>`: every seed's run side by side. A sweep's checkpoints
     stay until all its runs are done: DVC deletes the whole sweep's outputs before a rerun, so a
     finished run is then restored from its last checkpoint, not retrained."""
     runs = sweep_runs(params, name)
     if runs is None and sweep_of(name) is None:
-        train_run(params, name, resume)
+        train_run(params, name)
         return
     runs = runs or [name]  # one seed of a sweep alone: still one thread, as in its sweep
     from . import plots, tracking  # noqa: F401  imported once here, inherited by each forked run
 
-    checkpoints = parallel.run_each(train_run, params, runs, resume, True)
+    checkpoints = parallel.run_each(train_run, params, runs, True)
     for folder in checkpoints.values():
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def train_run(params: dict, name: str, resume: str = "auto", keep_checkpoint: bool = False) -> Path:
-    """The `train@<name>` stage: models/<name>/ and reports/curves/<name>.csv, logged to MLflow.
-    Returns the checkpoint folder (removed unless keep_checkpoint). `resume`: "auto" continues a
-    compatible checkpoint, "always" requires one, "never" discards any (an unreadable one too)."""
+def train_run(params: dict, name: str, keep_checkpoint: bool = False) -> Path:
+    """The `train@<name>` stage: models/<name>/ and reports/curves/<name>.csv, logged to MLflow,
+    continuing a compatible checkpoint. Returns the checkpoint folder (removed unless
+    keep_checkpoint)."""
     import mlflow
 
     from . import tracking
@@ -307,15 +307,7 @@ def train_run(params: dict, name: str, resume: str = "auto", keep_checkpoint: bo
     data_sha256 = store.file_digest(data_file)
     ckpt_dir = checkpoint_dir(run, dataset, data_sha256)
     state_path = ckpt_dir / store.TRAINING_STATE
-    state = store.load_training_state(state_path, discard_unreadable=resume == "never")
-    if resume == "always" and state is None:
-        raise VaelabError(
-            f"--resume: no checkpoint for this configuration of {name} in {ckpt_dir}; "
-            "run without --resume to train from scratch"
-        )
-    if resume == "never" and state is not None:
-        shutil.rmtree(ckpt_dir)
-        state = None
+    state = store.load_training_state(state_path)
 
     if run.get("holdout"):  # the judge's calibration images (compare.sample_quality) stay unseen
         if run["holdout"] >= len(data["x_train"]):
@@ -352,7 +344,7 @@ def train_run(params: dict, name: str, resume: str = "auto", keep_checkpoint: bo
         mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"])
 
     run_id = state.get("mlflow_run_id") if state else None
-    run_id = tracking.resumable_run(run_id, tracking.experiment_name(run))
+    run_id = tracking.resumable_run(run_id)
     with tracking.training_run(run, run_id) as ml_run:
         if run_id is None:  # a new MLflow run, of a resumed training too if its run is gone
             mlflow.set_tags({"data_sha256": data_sha256, "device": str(device)})
@@ -387,14 +379,15 @@ def train_run(params: dict, name: str, resume: str = "auto", keep_checkpoint: bo
         store.write_curves(store.curves_path(name), history)
         mlflow.log_artifacts(str(store.model_dir(name)), artifact_path="state_dict")
         if run["objective"] == "vae":
-            # The servable generator; pt2 (torch.export) loads without unpickling code.
+            # The servable generator, z -> decoder mean images (VAE.decode); pt2 (torch.export)
+            # loads without unpickling code.
             example = torch.randn(2, run["model"]["latent_dim"]).numpy()
             with warnings.catch_warnings():
                 # torch.export's archive writer warns that a weight it writes from a view "may
                 # cause issues when your weights are not on CPU": they are (model.cpu() here).
                 warnings.filterwarnings("ignore", message="No complete tensor found in the group")
                 mlflow.pytorch.log_model(
-                    Generator(model.cpu().eval()),
+                    torch.nn.Sequential(model.cpu().eval().decoder, torch.nn.Sigmoid()),
                     name="decoder",
                     serialization_format="pt2",
                     input_example=example,

@@ -20,7 +20,6 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 from torchvision.transforms.functional import gaussian_blur
-from tqdm import tqdm
 
 from .. import store
 from ..errors import VaelabError
@@ -56,10 +55,7 @@ def load(name: str, config: dict | None = None) -> dict:
     arrays = store.read_npz(path, stage)
     for key in ("x_train", "x_test"):
         if key not in arrays or arrays[key].dtype != np.uint8 or arrays[key].ndim != 4:
-            raise VaelabError(
-                f"{path} has no uint8 (N, H, W, C) {key}; it was written by an older "
-                f"version: rerun {stage} (dvc repro -f {stage})"
-            )
+            raise VaelabError(f"{path} has no uint8 (N, H, W, C) {key}; rerun {stage} (dvc repro)")
     config = config or {}
     limits = {"train": config.get("train_limit", 0), "test": config.get("test_limit", 0)}
     dataset: dict = {"name": name, "source": str(arrays.get("source", ""))}
@@ -123,7 +119,7 @@ def mirror_directories(env_names: tuple[str, ...], mirror_dirs: list[str]) -> li
 @contextlib.contextmanager
 def open_verified_archive(path: Path, algorithm: str, expected: str):
     """The tar.gz at `path`, opened only once its checksum matches; any damage is one line."""
-    store.verify_checksum(path, algorithm, expected, progress=True)
+    store.verify_checksum(path, algorithm, expected)
     try:
         with tarfile.open(path, "r:gz") as tar:
             yield tar
@@ -143,8 +139,3 @@ def decode_image(data: bytes | Path, where: str, kind: str = "an image") -> Imag
         raise VaelabError(
             f"{where} does not decode as {kind} ({e}); replace it (or its archive) with a good copy"
         ) from None
-
-
-def progress(items, desc: str, unit: str = "file"):
-    """The progress bar of every fetch loop."""
-    return tqdm(items, desc=desc, unit=unit, leave=False)

@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import torchvision.transforms.functional as TF
 from PIL import Image
+from tqdm import tqdm
 
 from ..errors import VaelabError
-from . import decode_image, mirror_directories, open_verified_archive, progress, write_dataset
+from . import decode_image, mirror_directories, open_verified_archive, write_dataset
 
 ARCHIVE = "celeba-10k.tar.gz"
 ARCHIVE_IMAGES = "celeba-10k/img_align_celeba/"
@@ -32,41 +33,31 @@ def parse_attributes(text: str, where: str) -> tuple[list[str], dict[str, np.nda
     """The official `list_attr_celeba.txt` (the row count, the attribute names, then `<file name>
     <1 or -1 per attribute>` per line) as the names and {file name: int8 row}, or one line."""
     lines = text.splitlines()
-    if len(lines) < 2 or not lines[1].split():
-        raise VaelabError(
-            f"{where}: no attribute names on line 2; expected a row count, the attribute names, "
-            "then one row per image: replace it with a good copy"
-        )
+    rows = [line.split() for line in lines[2:] if line.strip()]  # skips a trailing blank line
     try:
         expected_rows = int(lines[0].split()[0])
+        names = lines[1].split()
+        files = [row[0] for row in rows]
+        # A ragged table (a row with too few or too many values) is a ValueError here.
+        values = np.array([row[1:] for row in rows]).reshape(len(rows), len(names))
     except (IndexError, ValueError):
         raise VaelabError(
-            f"{where}: line 1 is {lines[0][:40]!r}, expected the number of rows; "
-            "replace it with a good copy"
+            f"{where}: expected a row count on line 1, the attribute names on line 2, then a file "
+            f"name and one value per attribute on each line; {DAMAGED}"
         ) from None
-    names = lines[1].split()
-    rows: dict[str, np.ndarray] = {}
-    for number, line in enumerate(lines[2:], start=3):
-        fields = line.split()
-        if not fields:
-            continue  # a trailing blank line
-        file_name, values = fields[0], fields[1:]
-        problem = None
-        if len(values) != len(names):
-            problem = f"({file_name}) has {len(values)} values for {len(names)} attributes"
-        elif any(value not in ("1", "-1") for value in values):
-            problem = f"({file_name}) holds a value other than 1 or -1"
-        elif file_name in rows:
-            problem = f"repeats {file_name}"
-        if problem:
-            raise VaelabError(f"{where}: line {number} {problem}; {DAMAGED}")
-        rows[file_name] = np.array(values, dtype=np.int8)
-    if len(rows) != expected_rows:
+    valid = np.isin(values, ("1", "-1")).all(axis=1)
+    if not valid.all():
+        bad = files[np.argmin(valid)]
+        raise VaelabError(f"{where}: the row of {bad} holds a value other than 1 or -1; {DAMAGED}")
+    unique, counts = np.unique(files, return_counts=True)
+    if counts.max(initial=1) > 1:
+        raise VaelabError(f"{where}: {unique[counts.argmax()]} has more than one row; {DAMAGED}")
+    if len(files) != expected_rows:
         raise VaelabError(
-            f"{where}: {len(rows)} rows, but line 1 announces {expected_rows}; the "
+            f"{where}: {len(files)} rows, but line 1 announces {expected_rows}; the "
             "file is truncated or damaged, replace it with a good copy"
         )
-    return names, rows
+    return names, dict(zip(files, values.astype(np.int8), strict=True))
 
 
 def crop_and_resize(image: Image.Image, size: int, crop_fraction: float) -> np.ndarray:
@@ -149,7 +140,8 @@ def fetch(config: dict, out_path: Path) -> str:
         )
     attributes = (np.stack([rows[name] for name in names]) > 0).astype(np.uint8)  # +1/-1 -> 1/0
     size, fraction = config["image_size"], config["crop_fraction"]
-    decoded = (decode_image(images[n], f"{where}: {n}") for n in progress(names, "decoding faces"))
+    bar = tqdm(names, "decoding faces", unit="file", leave=False)
+    decoded = (decode_image(images[n], f"{where}: {n}") for n in bar)
     pixels = np.stack([crop_and_resize(image, size, fraction) for image in decoded])
     split = len(names) - test_count
     write_dataset(

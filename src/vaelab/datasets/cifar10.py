@@ -1,18 +1,23 @@
 """CIFAR-10 from a mirror's official or PNG archive, else torchvision's download into
-`data/download/` (docs/data.md). A verified batch is still unpickled by `BatchUnpickler`, which
-builds nothing but numpy arrays."""
+`data/download/` (docs/data.md).
+
+The official archive holds pickles, and unpickling runs whatever a pickle names. It is read by
+torchvision's `CIFAR10` only after two md5 checks: of the whole archive (`official_md5`, before
+anything is extracted), then, inside torchvision (`CIFAR10._check_integrity`, and `_load_meta` for
+batches.meta), of every extracted batch file against the official release's md5 list. So only the
+official bytes are ever unpickled, whatever `official_md5` says.
+"""
 
 from __future__ import annotations
 
-import codecs
-import pickle
-import tarfile
+import tempfile
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from ..errors import VaelabError
-from . import decode_image, mirror_directories, open_verified_archive, progress, write_dataset
+from . import decode_image, mirror_directories, open_verified_archive, write_dataset
 
 CIFAR10_CLASSES = (
     "airplane",
@@ -29,104 +34,28 @@ CIFAR10_CLASSES = (
 OFFICIAL_ARCHIVE = "cifar-10-python.tar.gz"
 PNG_ARCHIVE = "cifar10-png.tar.gz"
 BATCH_DIR = "cifar-10-batches-py"
-TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 ENV_DIRS = ("VAELAB_DATA_DIR",)
 
 
-def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
-    """What a protocol-2 pickle written by Python 3 calls to rebuild bytes: only that, on text."""
-    if not isinstance(text, str) or codecs.lookup(encoding).name != "iso8859-1":
-        raise pickle.UnpicklingError("_codecs.encode is allowed only to make latin-1 bytes of text")
-    return text.encode("latin1")
-
-
-# The only callables a CIFAR-10 batch holds: numpy's array reconstruction (named numpy.core in
-# the official Python 2 files, numpy._core when numpy 2 writes them) and, in a copy re-pickled by
-# Python 3 with protocol 2, bytes rebuilt from text. Taken from numpy itself, not imported by
-# name: numpy 2 warns on `numpy.core`.
-_RECONSTRUCT = np.ndarray.__reduce__(np.zeros(0))[0]
-ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
-    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
-    ("_codecs", "encode"): _latin1_encode,
-}
-
-
-class BatchUnpickler(pickle.Unpickler):
-    """Builds numpy arrays and plain containers; refuses every other global."""
-
-    def find_class(self, module: str, name: str):
-        try:
-            return ALLOWED_GLOBALS[(module, name)]
-        except KeyError:
-            raise pickle.UnpicklingError(
-                f"refused to load {module}.{name}, which no CIFAR-10 batch holds"
-            ) from None
-
-
-def _bad_batch(path: Path, name: str, problem: str) -> VaelabError:
-    return VaelabError(
-        f"{path}: {BATCH_DIR}/{name} is not a {problem}; replace the archive with "
-        "the official release"
-    )
-
-
-def _unpickle(tar: tarfile.TarFile, path: Path, name: str):
-    member = tar.extractfile(f"{BATCH_DIR}/{name}")
-    if member is None:
-        raise KeyError(name)
-    try:
-        return BatchUnpickler(member, encoding="bytes").load()
-    except (pickle.UnpicklingError, AttributeError, IndexError, TypeError, ValueError) as e:
-        raise _bad_batch(path, name, f"plain CIFAR-10 batch ({e})") from None
-
-
-def _batch_arrays(batch, path: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """The images (N, 32, 32, 3) and labels (N,) of one unpickled batch, checked first."""
-
-    def malformed(problem: str) -> VaelabError:
-        return _bad_batch(path, name, f"CIFAR-10 batch ({problem})")
-
-    if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
-        raise malformed("expected a dict with b'data' and b'labels'")
-    data, labels = batch[b"data"], batch[b"labels"]
-    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.shape[1:] != (3072,):
-        shape = getattr(data, "shape", "")
-        raise malformed(f"b'data' is {type(data).__name__} {shape}, expected uint8 (N, 3072)")
-    if not isinstance(labels, list) or not all(type(label) is int for label in labels):
-        raise malformed("b'labels' is not a list of integers")
-    if len(labels) != len(data) or not labels:
-        raise malformed(f"{len(data)} images for {len(labels)} labels")
-    if not 0 <= min(labels) <= max(labels) < len(CIFAR10_CLASSES):
-        raise malformed("labels outside 0..9")
-    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)  # stored as flat CHW rows
-    return images, np.asarray(labels, dtype=np.int64)
-
-
 def read_official_archive(path: Path, expected_md5: str) -> dict[str, np.ndarray]:
-    """The official pickled batches, md5-checked first, then unpickled only into numpy arrays."""
+    """The official pickled batches, extracted once the archive's md5 matches and read by
+    torchvision, which md5-checks each batch before it unpickles it (the module docstring)."""
+    from torchvision.datasets import CIFAR10
+
     splits = {}
-    try:
+    with tempfile.TemporaryDirectory() as root:
         with open_verified_archive(path, "md5", expected_md5) as tar:
-            meta = _unpickle(tar, path, "batches.meta")
-            for split, names in (("train", TRAIN_BATCHES), ("test", ("test_batch",))):
-                batches = progress(names, f"CIFAR-10 {split} batches", unit="batch")
-                parts = [_batch_arrays(_unpickle(tar, path, n), path, n) for n in batches]
-                splits[f"x_{split}"] = np.concatenate([images for images, _ in parts])
-                splits[f"y_{split}"] = np.concatenate([labels for _, labels in parts])
-    except KeyError as e:
-        raise VaelabError(
-            f"{path}: member {e} is missing; the archive is incomplete, replace it"
-        ) from None
-    label_names = meta.get(b"label_names") if isinstance(meta, dict) else None
-    names = tuple(n.decode() if isinstance(n, bytes) else n for n in label_names or ())
-    if names != CIFAR10_CLASSES:
-        raise VaelabError(
-            f"{path}: class names {names} are not CIFAR-10's {CIFAR10_CLASSES}; "
-            "replace the archive with the official release"
-        )
+            tar.extractall(root, filter="data")
+        for split in ("train", "test"):
+            try:
+                batches = CIFAR10(root, train=split == "train", download=False)
+            except RuntimeError:  # "Dataset not found or corrupted": a batch missing or altered
+                raise VaelabError(
+                    f"{path}: a {BATCH_DIR} batch is missing or not the official one; replace "
+                    "the archive with the official release"
+                ) from None
+            splits[f"x_{split}"] = batches.data
+            splits[f"y_{split}"] = np.array(batches.targets, dtype=np.int64)
     return splits
 
 
@@ -134,7 +63,7 @@ def read_png_archive(path: Path, expected_sha256: str) -> dict[str, np.ndarray]:
     """`cifar10/{train,test}/<class>/<name>.png`, in a fixed shuffle of (class, file name)."""
     found: dict[str, list[tuple[int, str, np.ndarray]]] = {"train": [], "test": []}
     with open_verified_archive(path, "sha256", expected_sha256) as tar:
-        for member in progress(tar, f"decoding {path.name}"):
+        for member in tqdm(tar, f"decoding {path.name}", unit="file", leave=False):
             parts = Path(member.name).parts
             wanted = len(parts) == 4 and parts[1] in found and parts[3].lower().endswith(".png")
             if not member.isfile() or not wanted:

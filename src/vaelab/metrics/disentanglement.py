@@ -85,18 +85,6 @@ def factor_vae_score(codes: np.ndarray, factors: np.ndarray, seed: int = 0) -> d
     return {"factor_vae": accuracy, "voting_dims": int(kept.sum()), "votes": votes}
 
 
-def factor_dims(
-    normalised_mi: np.ndarray, factor_names: list[str], floor: float = 0.1
-) -> dict[str, list]:
-    """Per factor, the dims carrying at least `floor` of its entropy, most informative first:
-    {factor: [[dim, normalised MI], ...]}."""
-    out = {}
-    for name, column in zip(factor_names, np.asarray(normalised_mi).T, strict=True):
-        order = np.argsort(-column)
-        out[name] = [[int(j), round(float(column[j]), 4)] for j in order if column[j] >= floor]
-    return out
-
-
 def best_factor_per_dim(normalised_mi: np.ndarray, factor_names: list[str]) -> list[dict]:
     """For each latent dim, the factor it shares the most (normalised) information with."""
     return [

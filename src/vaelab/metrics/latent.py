@@ -1,5 +1,5 @@
-"""Latent geometry: decoded prior samples' distance to real images, interpolation smoothness, and
-what the reparameterization trick buys (gradient estimator variances)."""
+"""Latent geometry: nearest training images, interpolation smoothness, and what the
+reparameterization trick buys (gradient estimator variances)."""
 
 from __future__ import annotations
 
@@ -32,26 +32,6 @@ def nearest_index(images: torch.Tensor, reference: torch.Tensor, chunk: int = 40
     return nearest
 
 
-def nearest_neighbour_mse(images: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    """(B, C, H, W) images, (N, D) flat reference -> (B,) per-pixel MSE to the nearest, recomputed
-    directly (the matrix-product distance suffers float32 cancellation)."""
-    flat = images.flatten(1).float()
-    return (flat - reference[nearest_index(images, reference)]).pow(2).mean(dim=1)
-
-
-def prior_sample_distance(
-    model: VAE, reference: torch.Tensor, count: int, seed: int, batch_size: int = 500
-) -> dict:
-    """Mean and median nearest-training-image MSE of `count` decoded z ~ N(0, I): a space shaped
-    like the prior decodes them to data-like images, one decodable only at the training points not."""
-    z = torch.randn(count, model.latent_dim, generator=torch.Generator().manual_seed(seed))
-    distances = nearest_neighbour_mse(decode_batches(model, z, batch_size=batch_size), reference)
-    return {
-        "prior_nn_mse": float(distances.mean()),
-        "prior_nn_mse_median": float(distances.median()),
-    }
-
-
 def interpolate(z_start: torch.Tensor, z_end: torch.Tensor, steps: int) -> torch.Tensor:
     """(..., latent) ends -> (..., steps, latent): straight lines from z_start to z_end inclusive."""
     weights = torch.linspace(0, 1, steps, device=z_start.device).unsqueeze(1)  # (steps, 1)
@@ -68,12 +48,10 @@ def interpolation_smoothness(
     start_codes: torch.Tensor,
     end_codes: torch.Tensor,
     steps: int,
-    reference: torch.Tensor,
     batch_size: int = 500,
 ) -> dict:
     """Per path start_codes[i] -> end_codes[i] of `steps` frames: the max/mean step between frames
-    (1 for an even change, up to steps - 1 for one jump), the mean step, and the midpoints'
-    nearest-training-image MSE."""
+    (1 for an even change, up to steps - 1 for one jump), and the mean step."""
     paths = interpolate(start_codes, end_codes, steps)  # (paths, steps, latent)
     frames = decode_batches(model, paths.flatten(0, 1), batch_size=batch_size)
     frames = frames.unflatten(0, paths.shape[:2])  # (paths, steps, C, H, W)
@@ -83,7 +61,6 @@ def interpolation_smoothness(
     return {
         "path_max_over_mean": float(torch.tensor(ratios).mean()),
         "path_mean_step": float(torch.tensor(means).mean()),
-        "midpoint_nn_mse": float(nearest_neighbour_mse(frames[:, steps // 2], reference).mean()),
         "path_ratios": ratios,
         "path_mean_steps": means,
     }

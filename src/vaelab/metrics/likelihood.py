@@ -1,27 +1,14 @@
 """Likelihood-side measurements: the ELBO and its parts, bits/dim, reconstruction error, the active
-latent dims and the judge's test accuracy; per epoch in training and in the evaluate stage."""
+latent dims and the judge's test accuracy; per epoch in training and in the evaluate stage. Each
+leaves the model in eval mode (train.fit sets train mode at the start of every epoch)."""
 
 from __future__ import annotations
-
-import contextlib
-from collections.abc import Iterator
 
 import torch
 
 from ..datasets import to_display
 from ..losses import bits_per_dim, vae_loss
 from ..models import VAE, Classifier, classify_batches, dequantised_batches, reparameterize
-
-
-@contextlib.contextmanager
-def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
-    """Eval mode for the measurement, then the caller's mode back (training measures per epoch)."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
 
 
 def _squared_error_sum(mean: torch.Tensor, x: torch.Tensor) -> float:
@@ -43,7 +30,8 @@ def elbo_metrics(
     exactly and the caller's RNG is untouched."""
     totals = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "neg_elbo": 0.0, "mse": 0.0}
     cuda = [device] if device.type == "cuda" else []
-    with _eval_mode(model), torch.random.fork_rng(devices=cuda):
+    model.eval()
+    with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(seed)
         for x in dequantised_batches(images, device, batch_size, seed):
             mu, logvar = model.encode(x)
@@ -65,11 +53,11 @@ def autoencoder_metrics(
     """Reconstruction NLL (nats/image) and per-pixel MSE of the plain autoencoder's code z = mu,
     with seeded dequantisation noise."""
     recon = mse = 0.0
-    with _eval_mode(model):
-        for x in dequantised_batches(images, device, batch_size, seed):
-            decoded = model.decode_params(model.encode(x)[0])
-            recon += model.reconstruction_nll(x, decoded).sum().item()
-            mse += _squared_error_sum(torch.sigmoid(decoded), x)  # the decoder mean
+    model.eval()
+    for x in dequantised_batches(images, device, batch_size, seed):
+        decoded = model.decode_params(model.encode(x)[0])
+        recon += model.reconstruction_nll(x, decoded).sum().item()
+        mse += _squared_error_sum(torch.sigmoid(decoded), x)  # the decoder mean
     return {"recon": recon / len(images), "mse": mse / len(images)}
 
 

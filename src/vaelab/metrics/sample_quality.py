@@ -9,8 +9,6 @@ import torch
 from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
-from ..config import SAMPLERS
-from ..errors import VaelabError
 from .latent import nearest_index
 
 CONFIDENT = 0.9
@@ -117,11 +115,8 @@ def sample_gmm(arrays, count: int, seed: int) -> torch.Tensor:
 
 
 def sample_codes(sampler: str, count: int, latent_dim: int, seed: int, gmm=None) -> torch.Tensor:
-    """(count, latent_dim) float32 codes from N(0, I) or the mixture `gmm`."""
+    """(count, latent_dim) float32 codes from N(0, I) (sampler "prior") or the mixture `gmm`
+    ("gmm"; params.yaml's schema admits no other sampler)."""
     if sampler == "prior":
         return torch.randn(count, latent_dim, generator=torch.Generator().manual_seed(seed))
-    if sampler == "gmm":
-        if gmm is None:
-            raise VaelabError("the gmm sampler needs the fitted mixture; pass gmm=")
-        return sample_gmm(gmm, count, seed)
-    raise VaelabError(f"unknown sampler {sampler!r}; use one of {', '.join(SAMPLERS)}")
+    return sample_gmm(gmm, count, seed)

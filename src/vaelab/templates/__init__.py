@@ -1,8 +1,8 @@
 """The prose of the generated reports, as Jinja2 templates (markdown, so nothing is escaped).
 
-Python computes the numbers, which way each one moved and which target is met; a template words
-them (counting, sorting or indexing what it is given, never judging a number). `{{ x | fmt(".3g")
-}}` is `f"{x:.3g}"`, so a template prints a number exactly as the f-strings it replaced did.
+Python computes the numbers and which way each one moved; a template words them (counting,
+sorting or indexing what it is given, never judging a number). `{{ x | fmt(".3g") }}` is
+`f"{x:.3g}"`, so a template prints a number exactly as the f-strings it replaced did.
 """
 
 from __future__ import annotations
